@@ -1,0 +1,131 @@
+/**
+ * The composition root: the only module that knows the concrete adapters. It builds them from the
+ * Config, wires them, and returns { start, stop }; stop unwinds in reverse order.
+ */
+import type { DestinationStream, Logger } from 'pino';
+import type { Config } from './config.ts';
+import { createLogger } from './logger.ts';
+import { createMetrics } from './metrics.ts';
+import { createJobEvents } from './jobs/events.ts';
+import { createPoller } from './jobs/poller.ts';
+import { createJobsService } from './jobs/service.ts';
+import { createSqliteJobStore } from './store/sqlite-job-store.ts';
+import type { JobStore } from './store/job-store.ts';
+import { createFalQueueClient } from './upstream/fal-queue-client.ts';
+import { DEFAULT_SIMULATOR_TIMING, startFalSimulator, type FalSimulator } from './upstream/fal-simulator.ts';
+import { instrumentUpstream } from './upstream/instrumented.ts';
+import { createUpstreamPool } from './upstream/pool.ts';
+import { createMemoryEventTarget } from './pubsub/event-target.ts';
+import { schema } from './schema/index.ts';
+import { createAuthenticator } from './http/auth.ts';
+import { attachGraphQLWs } from './http/graphql-ws.ts';
+import { createHttpServer } from './http/server.ts';
+import { createYogaHandler } from './http/yoga.ts';
+import type { RetryPolicy } from './upstream/retry.ts';
+
+export interface AppOptions {
+  /** Where log lines go (default stdout); tests pass a capturing stream. */
+  logDestination?: DestinationStream;
+  /** Retry policy of idempotent upstream calls (tests shorten it). */
+  upstreamRetry?: RetryPolicy;
+}
+
+export interface App {
+  logger: Logger;
+  /** Set when no FAL_KEY was given: the built-in simulator the gateway talks to. */
+  simulator: FalSimulator | null;
+  start(): Promise<{ httpUrl: string; wsUrl: string; port: number }>;
+  stop(): Promise<void>;
+}
+
+export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
+  const logger = createLogger({ level: config.logLevel, ...(options.logDestination ? { destination: options.logDestination } : {}) });
+  const metrics = createMetrics();
+
+  let simulator: FalSimulator | null = null;
+  let queueUrl = config.falQueueUrl;
+  let credential = config.falKey;
+  if (!credential) {
+    simulator = await startFalSimulator({ modelId: config.falModel, timing: DEFAULT_SIMULATOR_TIMING, apiKey: 'simulator-key' });
+    queueUrl = simulator.url;
+    credential = { reveal: () => 'simulator-key', toString: () => '[redacted]', toJSON: () => '[redacted]' };
+    logger.warn({ simulatorUrl: simulator.url }, 'FAL_KEY is not set: using the built-in fal simulator (fake videos, no cost). Set FAL_KEY to call fal.ai.');
+  }
+  const key = credential;
+
+  const pool = createUpstreamPool({ baseUrl: queueUrl });
+  const upstream = instrumentUpstream(
+    createFalQueueClient({
+      dispatcher: pool,
+      baseUrl: queueUrl,
+      credential: () => key.reveal(),
+      authScheme: config.falAuthScheme,
+      modelId: config.falModel,
+      timeoutMs: config.upstreamTimeoutMs,
+      retry: options.upstreamRetry ?? { maxRetries: 2, baseDelayMs: 200, maxDelayMs: 5_000 },
+      onRetry: (operation, error, delayMs) => logger.debug({ operation, kind: error.kind, delayMs }, 'retrying upstream call'),
+    }),
+    (operation, outcome, seconds) => {
+      metrics.upstreamCalls.inc({ operation, outcome });
+      metrics.upstreamLatency.observe({ operation }, seconds);
+    },
+  );
+
+  const store: JobStore = createSqliteJobStore({ path: config.sqlitePath });
+  const events = createJobEvents(createMemoryEventTarget());
+  const poller = createPoller({
+    store,
+    upstream,
+    events,
+    logger: logger.child({ component: 'poller' }),
+    intervalMs: config.pollIntervalMs,
+    concurrency: config.pollConcurrency,
+    onPoll: (outcome) => metrics.polls.inc({ outcome }),
+  });
+  const jobs = createJobsService({ store, upstream, events, scheduler: poller, model: config.falModel, logger: logger.child({ component: 'jobs' }) });
+  metrics.sources.polledJobs = () => poller.trackedCount();
+  metrics.sources.subscriptions = () => events.listenerCount();
+
+  const auth = createAuthenticator(config.apiKeys);
+  if (auth.open) logger.warn('GATEWAY_API_KEYS is not set: the gateway is open to anyone who can reach it (one shared tenant).');
+  const yoga = createYogaHandler({
+    schema,
+    jobs,
+    logger,
+    auth,
+    readiness: () => store.ping().catch(() => Promise.reject(new Error('store unavailable'))),
+    metrics: { contentType: metrics.registry.contentType, render: () => metrics.registry.metrics() },
+  });
+  const http = createHttpServer(yoga);
+  const ws = attachGraphQLWs({ server: http.server, yoga, auth, logger });
+  metrics.sources.wsClients = () => ws.clientCount();
+
+  let started = false;
+  return {
+    logger,
+    simulator,
+    async start() {
+      await poller.start();
+      const { port } = await http.listen(config.port, config.host);
+      started = true;
+      const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+      const httpUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}/graphql`;
+      logger.info({ url: httpUrl, upstream: simulator ? 'simulator' : new URL(queueUrl).origin, model: config.falModel }, 'gateway listening');
+      return { httpUrl, wsUrl: httpUrl.replace(/^http/, 'ws'), port };
+    },
+    async stop() {
+      if (started) {
+        await ws.dispose();
+        await http.close(config.shutdownTimeoutMs);
+      }
+      await poller.stop();
+      await yoga.dispose();
+      await upstream.close();
+      await pool.close();
+      await store.close();
+      await simulator?.close();
+      logger.info('gateway stopped');
+      logger.flush?.();
+    },
+  };
+}

@@ -1,0 +1,99 @@
+/**
+ * The job as the gateway knows it: plain data, JSON-serialisable (dates are ISO strings) so one
+ * snapshot can be stored, published across replicas and sent to clients unchanged.
+ */
+
+export const JOB_STATUSES = ['IN_QUEUE', 'IN_PROGRESS', 'COMPLETED', 'FAILED', 'CANCELLED'] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+
+export type VideoDuration = '5' | '10';
+
+/** What the client asked for, normalised (the idempotency key is kept apart). */
+export interface VideoInput {
+  prompt: string;
+  imageUrl: string;
+  duration: VideoDuration;
+  negativePrompt: string | null;
+  cfgScale: number | null;
+}
+
+export interface JobLog {
+  message: string;
+  level: string | null;
+  timestamp: string | null;
+}
+
+export interface Video {
+  url: string;
+  contentType: string | null;
+  fileName: string | null;
+  fileSize: number | null;
+}
+
+export interface JobError {
+  message: string;
+  code: string | null;
+}
+
+export interface Job {
+  id: string;
+  tenant: string;
+  /** The upstream request id; null only while the submission is in flight (or its outcome is unknown). */
+  requestId: string | null;
+  model: string;
+  status: JobStatus;
+  queuePosition: number | null;
+  logs: JobLog[];
+  video: Video | null;
+  error: JobError | null;
+  input: VideoInput;
+  idempotencyKey: string | null;
+  /** Set once the client asked to cancel. */
+  cancelRequested: boolean;
+  createdAt: string;
+  updatedAt: string;
+  completedAt: string | null;
+  /** Grows by one on every stored change; subscribers drop anything not newer than what they sent. */
+  version: number;
+}
+
+const TERMINAL: ReadonlySet<JobStatus> = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
+
+export function isTerminal(status: JobStatus): boolean {
+  return TERMINAL.has(status);
+}
+
+/** Legal moves of the state machine. A status may repeat (queue position or logs changed). */
+const TRANSITIONS: Readonly<Record<JobStatus, readonly JobStatus[]>> = {
+  IN_QUEUE: ['IN_QUEUE', 'IN_PROGRESS', 'COMPLETED', 'FAILED', 'CANCELLED'],
+  IN_PROGRESS: ['IN_PROGRESS', 'COMPLETED', 'FAILED', 'CANCELLED'],
+  COMPLETED: [],
+  FAILED: [],
+  CANCELLED: [],
+};
+
+export function canTransition(from: JobStatus, to: JobStatus): boolean {
+  return TRANSITIONS[from].includes(to);
+}
+
+/** The fields a client can see change (everything but bookkeeping), for "did anything visible change?". */
+export function visibleState(job: Job): string {
+  return JSON.stringify([job.status, job.queuePosition, job.logs.length, job.video, job.error, job.requestId]);
+}
+
+/** Appends log lines not seen before, keyed by (timestamp, message): fal returns a sliding window. */
+export function mergeLogs(known: readonly JobLog[], incoming: readonly JobLog[]): JobLog[] {
+  const seen = new Set(known.map(logKey));
+  const merged = [...known];
+  for (const line of incoming) {
+    const key = logKey(line);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    merged.push(line);
+  }
+  return merged;
+}
+
+function logKey(line: JobLog): string {
+  return `${line.timestamp ?? ''}\u0000${line.message}`;
+}

@@ -1,0 +1,101 @@
+/**
+ * Yoga: GraphQL over HTTP (POST, GET), GraphiQL and SSE subscriptions on /graphql, plus /healthz,
+ * /readyz and /metrics. Its envelop pipeline (context, masking, limits) is also what the WebSocket
+ * transport runs (graphql-ws.ts), so both transports behave alike.
+ */
+import { randomUUID } from 'node:crypto';
+import type { GraphQLSchema } from 'graphql';
+import { createYoga, useReadinessCheck, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import type { Logger } from 'pino';
+import { UnauthenticatedError } from '../domain/errors.ts';
+import type { JobsService } from '../jobs/service.ts';
+import type { GraphQLContext } from '../schema/context.ts';
+import { maskError } from '../schema/errors.ts';
+import type { Authenticator } from './auth.ts';
+
+/** What a transport hands Yoga to build a context from: an HTTP request, or a WebSocket's params. */
+export interface ServerContext {
+  connectionParams?: Readonly<Record<string, unknown>>;
+}
+
+export interface YogaOptions {
+  schema: GraphQLSchema;
+  jobs: JobsService;
+  logger: Logger;
+  auth: Authenticator;
+  /** Resolves when every dependency answers; rejects with a short, safe reason otherwise. */
+  readiness: () => Promise<void>;
+  /** Prometheus text for /metrics. */
+  metrics: { contentType: string; render: () => Promise<string> };
+  plugins?: Plugin[];
+}
+
+export type GatewayYoga = YogaServerInstance<ServerContext, GraphQLContext>;
+
+const EXAMPLE = `# Submit a job, then follow it (paste the id into the subscription).
+mutation Submit {
+  generateVideo(input: {
+    prompt: "A cat surfing a wave at sunset, cinematic"
+    imageUrl: "https://picsum.photos/seed/cat/1024/576.jpg"
+    duration: SECONDS_5
+  }) { id status queuePosition }
+}
+
+subscription Follow($id: ID!) {
+  jobUpdates(id: $id) { id status queuePosition logs { message } video { url } error { code message } }
+}
+
+query Recent {
+  jobs(first: 5) { edges { node { id status createdAt video { url } } } pageInfo { hasNextPage endCursor } }
+}
+`;
+
+export function createYogaHandler(options: YogaOptions): GatewayYoga {
+  const { schema, jobs, logger, auth, readiness, metrics } = options;
+  const log = logger.child({ component: 'yoga' });
+
+  const metricsEndpoint: Plugin = {
+    async onRequest({ url, endResponse }) {
+      if (url.pathname !== '/metrics') return;
+      endResponse(new Response(await metrics.render(), { headers: { 'content-type': metrics.contentType } }));
+    },
+  };
+
+  return createYoga<ServerContext, GraphQLContext>({
+    schema,
+    graphqlEndpoint: '/graphql',
+    healthCheckEndpoint: '/healthz',
+    landingPage: false,
+    graphiql: { title: 'fal video gateway', defaultQuery: EXAMPLE, subscriptionsProtocol: 'WS' },
+    maskedErrors: { maskError },
+    logging: {
+      debug: (...args) => log.debug(args.map(String).join(' ')),
+      info: (...args) => log.info(args.map(String).join(' ')),
+      warn: (...args) => log.warn(args.map(String).join(' ')),
+      error: (...args) => log.error({ err: args.find((a) => a instanceof Error) }, args.filter((a) => !(a instanceof Error)).map(String).join(' ')),
+    },
+    context: async (initial): Promise<GraphQLContext> => {
+      const request = (initial as { request?: Request }).request;
+      const authorization = initial.connectionParams ? initial.connectionParams.authorization : request?.headers.get('authorization');
+      const tenant = auth.tenantFor(authorization);
+      if (tenant === null) throw new UnauthenticatedError();
+      const requestId = request?.headers.get('x-request-id')?.slice(0, 128) || randomUUID();
+      return { jobs, tenant, requestId };
+    },
+    plugins: [
+      metricsEndpoint,
+      useReadinessCheck({
+        endpoint: '/readyz',
+        check: async () => {
+          try {
+            await readiness();
+            return Response.json({ status: 'ready' });
+          } catch (error) {
+            return Response.json({ status: 'unavailable', reason: error instanceof Error ? error.message : String(error) }, { status: 503 });
+          }
+        },
+      }),
+      ...(options.plugins ?? []),
+    ],
+  });
+}

@@ -1,0 +1,129 @@
+/**
+ * Job updates as events: one topic per job (`job:<id>`), each event the job's whole new state.
+ * The event target is in-memory by default and Redis-backed for replicas (pubsub/event-target.ts);
+ * events are JSON so both behave alike.
+ *
+ * A feed never buffers more than one pending state: a slow consumer gets the latest job when it
+ * asks again (a job update is a snapshot, so latest wins), never an overflow.
+ */
+import { isTerminal, type Job } from '../domain/job.ts';
+
+/** The subset of EventTarget we use; Yoga's Redis event target implements it too. */
+export interface JobEventTarget {
+  addEventListener(type: string, listener: (event: Event) => void): void;
+  removeEventListener(type: string, listener: (event: Event) => void): void;
+  dispatchEvent(event: Event): boolean;
+}
+
+export interface JobEvents {
+  publish(job: Job): void;
+  /**
+   * Follows one job: listens first, then yields `initial()`'s state, then every newer version,
+   * and ends after a terminal state. `return()` releases the listener at once, even while a
+   * `next()` is waiting.
+   */
+  follow(jobId: string, initial: () => Promise<Job | null>): JobFeed;
+  /** Listeners currently registered (for leak tests and metrics). */
+  listenerCount(): number;
+}
+
+export interface JobFeed extends AsyncIterableIterator<Job> {
+  /** Resolves once the initial state is read: the job, or null when it does not exist. */
+  ready: Promise<Job | null>;
+}
+
+const DONE: IteratorReturnResult<undefined> = { value: undefined, done: true };
+
+export const topicOf = (jobId: string) => `job:${jobId}`;
+
+export function createJobEvents(target: JobEventTarget): JobEvents {
+  let listeners = 0;
+
+  function follow(jobId: string, initial: () => Promise<Job | null>): JobFeed {
+    const topic = topicOf(jobId);
+    let lastVersion = 0;
+    let pending: Job | null = null;
+    let finished = false;
+    let waiter: ((result: IteratorResult<Job>) => void) | null = null;
+
+    const listener = (event: Event) => {
+      const job = (event as CustomEvent<Job>).detail;
+      if (finished || !job || job.version <= lastVersion || (pending && job.version <= pending.version)) return;
+      if (waiter) {
+        const resolve = waiter;
+        waiter = null;
+        resolve({ value: job, done: false });
+      } else {
+        pending = job;
+      }
+    };
+
+    function release() {
+      if (finished) return;
+      finished = true;
+      pending = null;
+      target.removeEventListener(topic, listener);
+      listeners--;
+      waiter?.(DONE);
+      waiter = null;
+    }
+
+    target.addEventListener(topic, listener);
+    listeners++;
+    const ready = initial().then(
+      (job) => {
+        if (!job) {
+          release();
+          return null;
+        }
+        if (!pending || pending.version <= job.version) pending = job;
+        return job;
+      },
+      (error: unknown) => {
+        release();
+        throw error;
+      },
+    );
+    ready.catch(() => undefined);
+
+    let lastWasTerminal = false;
+    const feed: JobFeed = {
+      ready,
+      async next(): Promise<IteratorResult<Job>> {
+        await ready.catch(() => undefined);
+        if (lastWasTerminal) release();
+        if (finished) return DONE;
+        let job = pending;
+        pending = null;
+        if (!job) {
+          const result = await new Promise<IteratorResult<Job>>((resolve) => (waiter = resolve));
+          if (result.done) return DONE;
+          job = result.value;
+        }
+        lastVersion = job.version;
+        lastWasTerminal = isTerminal(job.status);
+        return { value: job, done: false };
+      },
+      async return(): Promise<IteratorResult<Job>> {
+        release();
+        return DONE;
+      },
+      async throw(error?: unknown): Promise<IteratorResult<Job>> {
+        release();
+        throw error;
+      },
+      [Symbol.asyncIterator]() {
+        return feed;
+      },
+    };
+    return feed;
+  }
+
+  return {
+    publish(job: Job) {
+      target.dispatchEvent(new CustomEvent(topicOf(job.id), { detail: job }));
+    },
+    follow,
+    listenerCount: () => listeners,
+  };
+}

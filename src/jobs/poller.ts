@@ -1,0 +1,224 @@
+/**
+ * The server-side poller: one poll loop per unfinished job, however many clients watch it.
+ *
+ * Each tracked job has one timer. A poll reads the job, asks the upstream for its status (with
+ * logs), fetches and stores the result as soon as the run completed (fal keeps results briefly),
+ * writes the new state if anything visible changed, and schedules the next poll: sooner near the
+ * head of the queue and while running, later deep in the queue, with jitter so polls do not bunch.
+ * Upstream errors only delay the next poll (capped backoff, Retry-After honoured); they never end a
+ * job, except an upstream that keeps saying it does not know the request.
+ */
+import type { Logger } from 'pino';
+import { canTransition, isTerminal, mergeLogs, visibleState, type Job } from '../domain/job.ts';
+import type { JobStore } from '../store/job-store.ts';
+import { backoffDelayMs } from '../upstream/retry.ts';
+import { UpstreamError, type UpstreamQueue, type UpstreamResult, type UpstreamStatus } from '../upstream/upstream-queue.ts';
+import type { JobEvents } from './events.ts';
+import { createJobWriter } from './job-writer.ts';
+import type { PollScheduler } from './service.ts';
+
+export interface PollerDeps {
+  store: JobStore;
+  upstream: UpstreamQueue;
+  events: JobEvents;
+  logger: Logger;
+  /** Base interval between two polls of one job. */
+  intervalMs: number;
+  /** Most polls in flight at once. */
+  concurrency?: number;
+  /** Longest wait after repeated upstream failures. */
+  maxBackoffMs?: number;
+  /** Consecutive "unknown request" answers after which a job ends FAILED. */
+  notFoundLimit?: number;
+  now?: () => Date;
+  random?: () => number;
+  /** Called after every poll (metrics). */
+  onPoll?: (outcome: 'changed' | 'unchanged' | 'error') => void;
+}
+
+export interface Poller extends PollScheduler {
+  /** Resumes every unfinished job in the store. */
+  start(): Promise<void>;
+  /** Stops scheduling and waits for the polls in flight. */
+  stop(): Promise<void>;
+  trackedCount(): number;
+}
+
+interface Entry {
+  timer: NodeJS.Timeout | null;
+  running: Promise<void> | null;
+  failures: number;
+  notFound: number;
+}
+
+export function createPoller(deps: PollerDeps): Poller {
+  const { store, upstream, events, logger, intervalMs, concurrency = 32, maxBackoffMs = 30_000, notFoundLimit = 5 } = deps;
+  const now = deps.now ?? (() => new Date());
+  const random = deps.random ?? Math.random;
+  const { save } = createJobWriter({ store, events, now });
+  const entries = new Map<string, Entry>();
+  let stopped = false;
+  let active = 0;
+  const slots: Array<() => void> = [];
+
+  async function acquire() {
+    if (active < concurrency) {
+      active++;
+      return;
+    }
+    await new Promise<void>((resolve) => slots.push(resolve));
+  }
+  function releaseSlot() {
+    const nextWaiter = slots.shift();
+    if (nextWaiter) nextWaiter();
+    else active--;
+  }
+
+  function schedule(id: string, delayMs: number) {
+    const entry = entries.get(id);
+    if (!entry || stopped) return;
+    if (entry.timer) clearTimeout(entry.timer);
+    entry.timer = setTimeout(() => void run(id), delayMs);
+  }
+
+  function untrack(id: string) {
+    const entry = entries.get(id);
+    if (entry?.timer) clearTimeout(entry.timer);
+    entries.delete(id);
+  }
+
+  function run(id: string): Promise<void> {
+    const entry = entries.get(id);
+    if (!entry || stopped) return Promise.resolve();
+    if (entry.running) return entry.running;
+    if (entry.timer) clearTimeout(entry.timer);
+    entry.timer = null;
+    entry.running = (async () => {
+      await acquire();
+      let nextDelay: number | null;
+      try {
+        nextDelay = await pollOnce(id, entry);
+      } catch (error) {
+        logger.error({ err: error, jobId: id }, 'poll failed unexpectedly');
+        nextDelay = failureDelay(entry, null);
+      } finally {
+        releaseSlot();
+        entry.running = null;
+      }
+      if (nextDelay === null) untrack(id);
+      else schedule(id, nextDelay);
+    })();
+    return entry.running;
+  }
+
+  function jittered(ms: number) {
+    return Math.round(ms * (0.9 + random() * 0.2));
+  }
+
+  /** Adaptive interval: every interval near the head of the queue and while running, rarer deep in the queue. */
+  function intervalFor(job: Job): number {
+    const position = job.status === 'IN_QUEUE' ? (job.queuePosition ?? 0) : 0;
+    const factor = position <= 2 ? 1 : Math.min(1 + (position - 2) * 0.25, 5);
+    return jittered(intervalMs * factor);
+  }
+
+  function failureDelay(entry: Entry, error: UpstreamError | null): number {
+    entry.failures++;
+    return backoffDelayMs(entry.failures, { maxRetries: 0, baseDelayMs: intervalMs, maxDelayMs: maxBackoffMs }, error?.retryAfterSeconds ?? null, random);
+  }
+
+  async function pollOnce(id: string, entry: Entry): Promise<number | null> {
+    const job = await store.get(id);
+    if (!job || isTerminal(job.status)) return null;
+    if (job.requestId === null) return intervalMs; // still being submitted
+    let status: UpstreamStatus;
+    let result: UpstreamResult | null = null;
+    try {
+      status = await upstream.status(job.requestId);
+      if (status.status === 'COMPLETED' && status.error === null) result = await upstream.result(job.requestId);
+    } catch (error) {
+      if (!(error instanceof UpstreamError)) throw error;
+      deps.onPoll?.('error');
+      return handleUpstreamFailure(job, entry, error);
+    }
+    entry.failures = 0;
+    entry.notFound = 0;
+    const saved = await save(id, (current) => advance(current, status, result, now()));
+    deps.onPoll?.(saved && saved.version !== job.version ? 'changed' : 'unchanged');
+    if (!saved || isTerminal(saved.status)) return null;
+    return intervalFor(saved);
+  }
+
+  async function handleUpstreamFailure(job: Job, entry: Entry, error: UpstreamError): Promise<number | null> {
+    if (error.kind === 'not_found' && ++entry.notFound >= notFoundLimit) {
+      logger.warn({ jobId: job.id, requestId: job.requestId }, 'upstream no longer knows the request; failing the job');
+      await save(job.id, (current) =>
+        isTerminal(current.status)
+          ? null
+          : { ...current, status: 'FAILED', queuePosition: null, completedAt: now().toISOString(), error: { code: 'UPSTREAM_LOST', message: 'The upstream no longer knows this request.' } },
+      );
+      return null;
+    }
+    const delay = failureDelay(entry, error);
+    logger.warn({ jobId: job.id, requestId: job.requestId, kind: error.kind, err: error.message, retryInMs: delay }, 'upstream poll failed; will retry');
+    return delay;
+  }
+
+  return {
+    async start() {
+      stopped = false;
+      const unfinished = await store.listUnfinished();
+      for (const job of unfinished) this.track(job);
+      if (unfinished.length > 0) logger.info({ jobs: unfinished.length }, 'resumed polling unfinished jobs');
+    },
+    track(job: Job) {
+      if (stopped || entries.has(job.id) || isTerminal(job.status)) return;
+      entries.set(job.id, { timer: null, running: null, failures: 0, notFound: 0 });
+      schedule(job.id, intervalFor(job));
+    },
+    async pollNow(id: string) {
+      if (!entries.has(id)) {
+        const job = await store.get(id);
+        if (!job || isTerminal(job.status)) return;
+        entries.set(id, { timer: null, running: null, failures: 0, notFound: 0 });
+      }
+      await run(id);
+    },
+    async stop() {
+      stopped = true;
+      for (const entry of entries.values()) if (entry.timer) clearTimeout(entry.timer);
+      await Promise.allSettled([...entries.values()].map((e) => e.running));
+      entries.clear();
+    },
+    trackedCount: () => entries.size,
+  };
+}
+
+/**
+ * The pure part: the job after an upstream answer, or null when nothing a client can see changed
+ * (or the answer would be an illegal move, e.g. an out-of-order IN_QUEUE after IN_PROGRESS).
+ */
+export function advance(job: Job, status: UpstreamStatus, result: UpstreamResult | null, at: Date): Job | null {
+  if (isTerminal(job.status)) return null;
+  const logs = mergeLogs(job.logs, status.logs);
+  let next: Job;
+  if (status.status === 'IN_QUEUE') {
+    next = { ...job, status: 'IN_QUEUE', queuePosition: status.queuePosition, logs };
+  } else if (status.status === 'IN_PROGRESS') {
+    next = { ...job, status: 'IN_PROGRESS', queuePosition: null, logs };
+  } else {
+    const finished = { ...job, queuePosition: null, logs, completedAt: at.toISOString() };
+    if (status.error) {
+      const cancelled = job.cancelRequested || status.error.code === 'cancelled';
+      next = cancelled ? { ...finished, status: 'CANCELLED' } : { ...finished, status: 'FAILED', error: status.error };
+    } else if (result?.ok) {
+      next = { ...finished, status: 'COMPLETED', video: result.video };
+    } else if (result) {
+      next = { ...finished, status: 'FAILED', error: result.error };
+    } else {
+      return null;
+    }
+  }
+  if (!canTransition(job.status, next.status)) return null;
+  return visibleState(next) === visibleState(job) ? null : next;
+}

@@ -1,0 +1,230 @@
+/**
+ * The jobs service: what the schema calls. It knows no transport; it talks to the store, the
+ * upstream queue and the event feed through their ports.
+ *
+ * Submission order (crash-safe): the job is stored before the upstream call and its request id right
+ * after; the upstream is called at most once per job. A submit that may have reached fal but gave no
+ * answer is never repeated: the job ends FAILED with code SUBMIT_OUTCOME_UNKNOWN and the client is told.
+ */
+import type { Logger } from 'pino';
+import { randomBytes } from 'node:crypto';
+import { isTerminal, type Job, type JobStatus } from '../domain/job.ts';
+import {
+  ConflictError,
+  GatewayError,
+  JobNotFoundError,
+  RateLimitedError,
+  UpstreamRefusedError,
+  UpstreamUnavailableError,
+} from '../domain/errors.ts';
+import type { JobCursor, JobStore } from '../store/job-store.ts';
+import { UpstreamError, type UpstreamQueue } from '../upstream/upstream-queue.ts';
+import type { JobEvents, JobFeed } from './events.ts';
+import { createJobWriter } from './job-writer.ts';
+import { validateVideoInput, type RawVideoInput } from './validate-input.ts';
+
+/** What the service needs from the poller. */
+export interface PollScheduler {
+  /** Starts polling a job that was just submitted. */
+  track(job: Job): void;
+  /** Polls a job now (outside its schedule) and resolves once that poll is done. */
+  pollNow(jobId: string): Promise<void>;
+}
+
+export interface JobsServiceDeps {
+  store: JobStore;
+  upstream: UpstreamQueue;
+  events: JobEvents;
+  scheduler: PollScheduler;
+  model: string;
+  logger: Logger;
+  now?: () => Date;
+  newId?: () => string;
+  /** How long a duplicate idempotent request waits for the first one's submission. */
+  duplicateWaitMs?: number;
+}
+
+export interface JobPage {
+  jobs: Job[];
+  hasNextPage: boolean;
+}
+
+export type JobsService = ReturnType<typeof createJobsService>;
+
+export function createJobsService(deps: JobsServiceDeps) {
+  const { store, upstream, events, scheduler, model, logger, now = () => new Date(), newId = uuidv7, duplicateWaitMs = 30_000 } = deps;
+  const { save } = createJobWriter({ store, events, now });
+  /** Submissions in flight in this process, by job id: duplicates await these. */
+  const submitting = new Map<string, Promise<Job>>();
+
+  async function findOwn(tenant: string, id: string): Promise<Job | null> {
+    const job = await store.get(id);
+    return job && job.tenant === tenant ? job : null;
+  }
+
+  async function submitUpstream(job: Job, requestId?: string): Promise<Job> {
+    try {
+      const accepted = await upstream.submit(job.input, requestId ? { requestId } : {});
+      const saved = await save(job.id, (current) => ({
+        ...current,
+        requestId: accepted.requestId,
+        status: accepted.status,
+        queuePosition: accepted.queuePosition,
+      }));
+      if (!saved) throw new Error(`job ${job.id} vanished during submission`);
+      scheduler.track(saved);
+      return saved;
+    } catch (error) {
+      if (!(error instanceof UpstreamError)) throw error;
+      logger.warn({ jobId: job.id, err: error.message, kind: error.kind, ambiguous: error.ambiguous }, 'upstream submit failed');
+      if (error.ambiguous) {
+        await save(job.id, (current) => ({
+          ...current,
+          status: 'FAILED',
+          completedAt: now().toISOString(),
+          error: { code: 'SUBMIT_OUTCOME_UNKNOWN', message: 'The upstream did not confirm the submission; it may or may not have been accepted, so it was not repeated.' },
+        }));
+        throw new UpstreamUnavailableError(
+          'The upstream did not answer the submission. It may have been accepted; it was not repeated. Check the job, or submit again with a new idempotency key.',
+          { jobId: job.id },
+        );
+      }
+      await store.delete(job.id);
+      throw toCallError(error);
+    }
+  }
+
+  async function awaitDuplicate(existing: Job): Promise<Job> {
+    const local = submitting.get(existing.id);
+    if (local) return local.catch(() => reread(existing.id));
+    const deadline = Date.now() + duplicateWaitMs;
+    for (let job: Job | null = existing; job; job = await store.get(existing.id)) {
+      if (job.requestId !== null || isTerminal(job.status)) return job;
+      if (Date.now() > deadline) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    throw new UpstreamUnavailableError('The first request with this idempotency key is still being submitted; try again shortly.', { retryAfterSeconds: 1 });
+  }
+
+  async function reread(id: string): Promise<Job> {
+    const job = await store.get(id);
+    if (!job) throw new UpstreamUnavailableError('The submission with this idempotency key failed; submit again.');
+    return job;
+  }
+
+  return {
+    async submit(tenant: string, raw: RawVideoInput, requestId?: string): Promise<Job> {
+      const { input, idempotencyKey } = validateVideoInput(raw);
+      const at = now().toISOString();
+      const job: Job = {
+        id: newId(),
+        tenant,
+        requestId: null,
+        model,
+        status: 'IN_QUEUE',
+        queuePosition: null,
+        logs: [],
+        video: null,
+        error: null,
+        input,
+        idempotencyKey,
+        cancelRequested: false,
+        createdAt: at,
+        updatedAt: at,
+        completedAt: null,
+        version: 1,
+      };
+      const { job: stored, created } = await store.create(job);
+      if (!created) {
+        if (JSON.stringify(stored.input) !== JSON.stringify(input)) {
+          throw new ConflictError('This idempotencyKey was already used with different input.');
+        }
+        return awaitDuplicate(stored);
+      }
+      const pending = submitUpstream(stored, requestId);
+      submitting.set(stored.id, pending);
+      try {
+        return await pending;
+      } finally {
+        submitting.delete(stored.id);
+      }
+    },
+
+    get: findOwn,
+
+    async list(tenant: string, options: { first: number; after: JobCursor | null; status: JobStatus | null }): Promise<JobPage> {
+      const rows = await store.list({ tenant, limit: options.first + 1, after: options.after, status: options.status });
+      return { jobs: rows.slice(0, options.first), hasNextPage: rows.length > options.first };
+    },
+
+    /** Follows a job: its current state first, then each change, ending after the terminal one. */
+    async watch(tenant: string, id: string): Promise<JobFeed> {
+      const feed = events.follow(id, () => findOwn(tenant, id));
+      if (!(await feed.ready)) throw new JobNotFoundError(id);
+      return feed;
+    },
+
+    async cancel(tenant: string, id: string, requestId?: string): Promise<Job> {
+      const job = await findOwn(tenant, id);
+      if (!job) throw new JobNotFoundError(id);
+      if (isTerminal(job.status)) throw new ConflictError(`The job is already ${job.status}.`);
+      if (job.requestId === null) throw new ConflictError('The job is still being submitted; cancel it in a moment.');
+      await save(id, (current) => (current.cancelRequested ? null : { ...current, cancelRequested: true }));
+      let outcome;
+      try {
+        outcome = await upstream.cancel(job.requestId, requestId ? { requestId } : {});
+      } catch (error) {
+        if (error instanceof UpstreamError) throw toCallError(error);
+        throw error;
+      }
+      if (outcome === 'CANCELLATION_REQUESTED') {
+        const saved = await save(id, (current) =>
+          isTerminal(current.status) ? null : { ...current, status: 'CANCELLED', queuePosition: null, completedAt: now().toISOString() },
+        );
+        if (!saved) throw new JobNotFoundError(id);
+        if (saved.status !== 'CANCELLED') throw new ConflictError(`The job finished (${saved.status}) before it could be cancelled.`);
+        return saved;
+      }
+      await scheduler.pollNow(id);
+      const latest = await store.get(id);
+      throw new ConflictError(
+        outcome === 'ALREADY_COMPLETED'
+          ? `The job already finished upstream${latest && isTerminal(latest.status) ? ` (${latest.status})` : ''}; it can no longer be cancelled.`
+          : 'The upstream no longer knows this job; it cannot be cancelled.',
+      );
+    },
+  };
+}
+
+/** Maps an upstream failure to the contract's codes, in safe words (no upstream headers, no key). */
+export function toCallError(error: UpstreamError): GatewayError {
+  switch (error.kind) {
+    case 'rate_limited':
+      return new RateLimitedError('The upstream is rate limiting requests; try again later.', error.retryAfterSeconds ?? undefined);
+    case 'unauthorized':
+      return new UpstreamRefusedError('The upstream refused the gateway\'s credential. An operator must fix FAL_KEY.', { reason: 'UNAUTHORIZED' });
+    case 'forbidden':
+      return new UpstreamRefusedError('The upstream account refused the request (for example a locked account or exhausted balance).', { reason: 'FORBIDDEN' });
+    case 'rejected':
+    case 'not_found':
+      return new UpstreamRefusedError('The upstream refused the request.', { reason: error.kind.toUpperCase(), httpStatus: error.httpStatus });
+    default:
+      return new UpstreamUnavailableError('The upstream could not be reached; try again.', error.retryAfterSeconds === null ? {} : { retryAfterSeconds: error.retryAfterSeconds });
+  }
+}
+
+/** Time-ordered ids (UUID v7 layout), so ids created in the same millisecond still sort by creation. */
+let lastMs = 0;
+let sequence = 0;
+export function uuidv7(): string {
+  const ms = Date.now();
+  sequence = ms === lastMs ? sequence + 1 : 0;
+  lastMs = ms;
+  const bytes = randomBytes(16);
+  bytes.writeUIntBE(ms, 0, 6);
+  bytes[6] = 0x70 | ((sequence >> 8) & 0x0f);
+  bytes[7] = sequence & 0xff;
+  bytes[8] = 0x80 | ((bytes[8] ?? 0) & 0x3f);
+  const hex = bytes.toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}

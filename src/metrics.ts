@@ -1,0 +1,56 @@
+/**
+ * Prometheus metrics (prom-client) for /metrics. One registry per app, so tests can run several
+ * gateways in one process. Labels never carry job ids, tenants' keys or the upstream credential.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export type Metrics = ReturnType<typeof createMetrics>;
+
+/** Live values the gauges read when scraped; the composition root points them at their sources. */
+export interface GaugeSources {
+  polledJobs: () => number;
+  wsClients: () => number;
+  subscriptions: () => number;
+}
+
+export function createMetrics() {
+  const registry = new Registry();
+  const sources: GaugeSources = { polledJobs: () => 0, wsClients: () => 0, subscriptions: () => 0 };
+  const gauge = (name: string, help: string, read: () => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(read());
+      },
+    });
+  collectDefaultMetrics({ register: registry, prefix: 'gateway_process_' });
+  return {
+    registry,
+    sources,
+    upstreamCalls: new Counter({
+      name: 'gateway_upstream_calls_total',
+      help: 'Upstream calls by operation and outcome (ok, or the failure kind).',
+      labelNames: ['operation', 'outcome'] as const,
+      registers: [registry],
+    }),
+    upstreamLatency: new Histogram({
+      name: 'gateway_upstream_call_duration_seconds',
+      help: 'Upstream call latency, retries included.',
+      labelNames: ['operation'] as const,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    }),
+    polls: new Counter({
+      name: 'gateway_polls_total',
+      help: 'Status polls by outcome (changed, unchanged, error).',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    polledJobs: gauge('gateway_polled_jobs', 'Unfinished jobs this process polls.', () => sources.polledJobs()),
+    wsClients: gauge('gateway_websocket_connections', 'Open graphql-ws connections.', () => sources.wsClients()),
+    subscriptions: gauge('gateway_job_subscriptions', 'Open jobUpdates feeds (all transports).', () => sources.subscriptions()),
+    jobsSubmitted: new Counter({ name: 'gateway_jobs_submitted_total', help: 'Jobs accepted by the upstream.', registers: [registry] }),
+  };
+}

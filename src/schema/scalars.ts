@@ -1,0 +1,14 @@
+import { GraphQLError } from 'graphql';
+import { builder } from './builder.ts';
+
+/** An ISO-8601 date-time string (UTC), e.g. 2026-11-25T14:35:51.000Z. */
+export const DateTime = builder.scalarType('DateTime', {
+  description: 'An ISO-8601 date-time string in UTC, e.g. "2026-11-25T14:35:51.000Z".',
+  serialize: (value) => value,
+  parseValue: (value) => {
+    if (typeof value !== 'string' || Number.isNaN(Date.parse(value))) {
+      throw new GraphQLError('DateTime must be an ISO-8601 string', { extensions: { code: 'BAD_USER_INPUT' } });
+    }
+    return new Date(value).toISOString();
+  },
+});
