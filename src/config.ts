@@ -122,7 +122,7 @@ export function parseApiKeys(value: string, problems: string[]): Map<string, str
     const tenant = at > 0 ? pair.slice(0, at).trim() : '';
     const key = at > 0 ? pair.slice(at + 1).trim() : '';
     if (!tenant || !key) problems.push(`GATEWAY_API_KEYS entry ${index + 1} must look like tenant:key`);
-    else if ([...keys.values()].includes(key)) problems.push(`GATEWAY_API_KEYS entry ${index + 1} reuses another tenant's key`);
+    else if (keys.has(key)) problems.push(`GATEWAY_API_KEYS entry ${index + 1} reuses another tenant's key`);
     else keys.set(key, tenant);
   });
   if (keys.size === 0 && problems.length === 0) problems.push('GATEWAY_API_KEYS is set but holds no tenant:key pair');
