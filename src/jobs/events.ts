@@ -30,6 +30,8 @@ export interface JobEvents {
 export interface JobFeed extends AsyncIterableIterator<Job> {
   /** Resolves once the initial state is read: the job, or null when it does not exist. */
   ready: Promise<Job | null>;
+  /** Stops following and releases the listener, even while a next() is waiting. */
+  return(): Promise<IteratorResult<Job>>;
 }
 
 const DONE: IteratorReturnResult<undefined> = { value: undefined, done: true };
