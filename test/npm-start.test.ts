@@ -1,0 +1,32 @@
+/**
+ * `npm start` on a fresh clone, no configuration: the gateway starts its fal simulator, says so,
+ * serves GraphiQL, and a job submitted there reaches COMPLETED with a (simulated) video well within a
+ * minute.
+ */
+import { expect, it } from 'vitest';
+import { post, subscribeSse } from './helpers/clients.ts';
+import { startGatewayProcess } from './helpers/gateway-process.ts';
+import { FOLLOW, SUBMIT, tempSqlitePath, validInput } from './helpers/start-gateway.ts';
+
+it('no FAL_KEY: simulator announced, GraphiQL served, a job completes within a minute', { timeout: 70_000 }, async () => {
+  const gateway = await startGatewayProcess({ SQLITE_PATH: tempSqlitePath() });
+  const startup = gateway.output.join('');
+  expect(startup).toMatch(/FAL_KEY is not set: using the built-in fal simulator/);
+  expect(startup).toMatch(/GATEWAY_API_KEYS is not set/);
+
+  const page = await fetch(gateway.httpUrl, { headers: { accept: 'text/html' } });
+  expect(page.status).toBe(200);
+  expect(await page.text()).toMatch(/graphiql/i);
+
+  const started = Date.now();
+  const submitted = await post(gateway.httpUrl, SUBMIT, { input: validInput() });
+  const job = submitted.data!.generateVideo;
+  const recording = subscribeSse(gateway.httpUrl, FOLLOW, { id: job.id });
+  await expect(recording.done).resolves.toBe('complete');
+  const last = recording.events.at(-1)!.data!.jobUpdates;
+  expect(last.status).toBe('COMPLETED');
+  expect(last.video.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/files\/.+\.mp4$/);
+  expect(Date.now() - started).toBeLessThan(60_000);
+  gateway.child.kill('SIGTERM');
+  expect(await gateway.exited).toBe(0);
+});
