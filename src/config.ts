@@ -3,6 +3,7 @@
  * reported (all of them, one line each) before anything starts. The fal key is kept behind a
  * function so that printing the config can never print it.
  */
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 
 export const DEFAULT_MODEL = 'fal-ai/kling-video/v2.5-turbo/pro/image-to-video';
@@ -36,6 +37,33 @@ export interface Config {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   upstreamTimeoutMs: number;
   shutdownTimeoutMs: number;
+  quotas: Quotas;
+  limits: OperationLimits;
+}
+
+/** Per-tenant quotas (0 = no limit) and the global cap on unfinished upstream jobs. */
+export interface Quotas {
+  activeJobsPerTenant: number;
+  submitsPerMinutePerTenant: number;
+  subscriptionsPerTenant: number;
+  wsConnectionsPerTenant: number;
+  activeJobsTotal: number;
+}
+
+/** Limits on what one request may ask, on every transport. */
+export interface OperationLimits {
+  maxDepth: number;
+  maxAliases: number;
+  maxTokens: number;
+  maxCost: number;
+  maxBodyBytes: number;
+  maxWsMessageBytes: number;
+  wsInitTimeoutMs: number;
+  introspection: boolean;
+  fieldSuggestions: boolean;
+  csrfPrevention: boolean;
+  /** Allowed browser origins; ['*'] = any; [] = no CORS headers. */
+  corsOrigins: string[];
 }
 
 const integer = (name: string, min: number, max: number) =>
@@ -44,6 +72,11 @@ const integer = (name: string, min: number, max: number) =>
     .int(`${name} must be a whole number`)
     .min(min, `${name} must be at least ${min}`)
     .max(max, `${name} must be at most ${max}`);
+
+const boolean = (name: string) =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no'], { error: `${name} must be true or false` })
+    .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
 const httpUrl = (name: string) =>
   z.string().refine((v) => {
@@ -76,6 +109,22 @@ const envSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent' }).default('info'),
   UPSTREAM_TIMEOUT_MS: integer('UPSTREAM_TIMEOUT_MS', 100, 600_000).default(30_000),
   SHUTDOWN_TIMEOUT_MS: integer('SHUTDOWN_TIMEOUT_MS', 0, 600_000).default(10_000),
+  TENANT_MAX_ACTIVE_JOBS: integer('TENANT_MAX_ACTIVE_JOBS', 0, 1_000_000).default(50),
+  TENANT_SUBMITS_PER_MINUTE: integer('TENANT_SUBMITS_PER_MINUTE', 0, 1_000_000).default(60),
+  TENANT_MAX_SUBSCRIPTIONS: integer('TENANT_MAX_SUBSCRIPTIONS', 0, 10_000_000).default(1000),
+  TENANT_MAX_WS_CONNECTIONS: integer('TENANT_MAX_WS_CONNECTIONS', 0, 10_000_000).default(500),
+  MAX_ACTIVE_JOBS: integer('MAX_ACTIVE_JOBS', 0, 10_000_000).default(500),
+  GRAPHQL_MAX_DEPTH: integer('GRAPHQL_MAX_DEPTH', 1, 100).default(8),
+  GRAPHQL_MAX_ALIASES: integer('GRAPHQL_MAX_ALIASES', 0, 1000).default(15),
+  GRAPHQL_MAX_TOKENS: integer('GRAPHQL_MAX_TOKENS', 10, 1_000_000).default(1000),
+  GRAPHQL_MAX_COST: integer('GRAPHQL_MAX_COST', 1, 10_000_000).default(5000),
+  MAX_BODY_BYTES: integer('MAX_BODY_BYTES', 1024, 100 * 1024 * 1024).default(64 * 1024),
+  WS_MAX_MESSAGE_BYTES: integer('WS_MAX_MESSAGE_BYTES', 1024, 100 * 1024 * 1024).default(64 * 1024),
+  WS_INIT_TIMEOUT_MS: integer('WS_INIT_TIMEOUT_MS', 100, 600_000).default(3000),
+  GRAPHQL_INTROSPECTION: boolean('GRAPHQL_INTROSPECTION').default(true),
+  GRAPHQL_FIELD_SUGGESTIONS: boolean('GRAPHQL_FIELD_SUGGESTIONS').default(true),
+  CSRF_PREVENTION: boolean('CSRF_PREVENTION').default(true),
+  CORS_ORIGINS: z.string().default('*'),
 });
 
 export class ConfigError extends Error {
@@ -94,7 +143,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (!parsed.success) throw new ConfigError(parsed.error.issues.map((i) => i.message));
   const e = parsed.data;
   const problems: string[] = [];
-  const apiKeys = e.GATEWAY_API_KEYS === undefined ? null : parseApiKeys(e.GATEWAY_API_KEYS, problems);
+  const apiKeys = e.GATEWAY_API_KEYS === undefined ? null : parseApiKeys(readKeysValue(e.GATEWAY_API_KEYS, problems), problems);
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze({
     port: e.PORT,
@@ -111,7 +160,45 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     logLevel: e.LOG_LEVEL,
     upstreamTimeoutMs: e.UPSTREAM_TIMEOUT_MS,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    quotas: Object.freeze({
+      activeJobsPerTenant: e.TENANT_MAX_ACTIVE_JOBS,
+      submitsPerMinutePerTenant: e.TENANT_SUBMITS_PER_MINUTE,
+      subscriptionsPerTenant: e.TENANT_MAX_SUBSCRIPTIONS,
+      wsConnectionsPerTenant: e.TENANT_MAX_WS_CONNECTIONS,
+      activeJobsTotal: e.MAX_ACTIVE_JOBS,
+    }),
+    limits: Object.freeze({
+      maxDepth: e.GRAPHQL_MAX_DEPTH,
+      maxAliases: e.GRAPHQL_MAX_ALIASES,
+      maxTokens: e.GRAPHQL_MAX_TOKENS,
+      maxCost: e.GRAPHQL_MAX_COST,
+      maxBodyBytes: e.MAX_BODY_BYTES,
+      maxWsMessageBytes: e.WS_MAX_MESSAGE_BYTES,
+      wsInitTimeoutMs: e.WS_INIT_TIMEOUT_MS,
+      introspection: e.GRAPHQL_INTROSPECTION,
+      fieldSuggestions: e.GRAPHQL_FIELD_SUGGESTIONS,
+      csrfPrevention: e.CSRF_PREVENTION,
+      corsOrigins: e.CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean),
+    }),
   });
+}
+
+/**
+ * GATEWAY_API_KEYS holds the pairs, or names a file that does (`file:/path`, `/path` or `./path`):
+ * pairs separated by commas or new lines, `#` starts a comment line.
+ */
+function readKeysValue(value: string, problems: string[]): string {
+  const path = value.startsWith('file:') ? value.slice(5) : /^\.{0,2}\//.test(value) ? value : null;
+  if (path === null) return value;
+  try {
+    return readFileSync(path, 'utf8')
+      .split(/\r?\n/)
+      .filter((line) => !line.trim().startsWith('#'))
+      .join(',');
+  } catch {
+    problems.push(`GATEWAY_API_KEYS names the file ${path}, which cannot be read`);
+    return '';
+  }
 }
 
 /** `tenant:key,tenant:key`. Problems are described without the key values. */
@@ -125,6 +212,6 @@ export function parseApiKeys(value: string, problems: string[]): Map<string, str
     else if (keys.has(key)) problems.push(`GATEWAY_API_KEYS entry ${index + 1} reuses another tenant's key`);
     else keys.set(key, tenant);
   });
-  if (keys.size === 0 && problems.length === 0) problems.push('GATEWAY_API_KEYS is set but holds no tenant:key pair');
+  if (keys.size === 0 && problems.length === 0 && value !== '') problems.push('GATEWAY_API_KEYS is set but holds no tenant:key pair');
   return keys;
 }

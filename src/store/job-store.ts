@@ -39,6 +39,8 @@ export interface JobStore {
   list(query: ListQuery): Promise<Job[]>;
   /** Every job not in a terminal state, for the poller to resume after a restart. */
   listUnfinished(): Promise<Job[]>;
+  /** How many jobs are not in a terminal state: one tenant's, or everyone's when `tenant` is null (quotas). */
+  countUnfinished(tenant: string | null): Promise<number>;
   /** Removes a job (a submission the upstream refused for certain), with its idempotency key. */
   delete(id: string): Promise<void>;
   /** Resolves when the store answers; rejects with the reason otherwise (readiness). */

@@ -48,6 +48,8 @@ export function createSqliteJobStore({ path }: SqliteJobStoreOptions): JobStore 
     ),
     unfinished: db.prepare('SELECT data FROM jobs WHERE finished = 0 ORDER BY created_at'),
     remove: db.prepare('DELETE FROM jobs WHERE id = ?'),
+    countAll: db.prepare('SELECT count(*) AS n FROM jobs WHERE finished = 0'),
+    countTenant: db.prepare('SELECT count(*) AS n FROM jobs WHERE finished = 0 AND tenant = ?'),
     ping: db.prepare('SELECT 1 AS ok'),
   };
   const listStatements = new Map<string, StatementSync>();
@@ -114,6 +116,11 @@ export function createSqliteJobStore({ path }: SqliteJobStoreOptions): JobStore 
 
     async listUnfinished() {
       return statements.unfinished.all().map((row) => parse(row) as Job);
+    },
+
+    async countUnfinished(tenant: string | null) {
+      const row = (tenant === null ? statements.countAll.get() : statements.countTenant.get(tenant)) as { n: number };
+      return Number(row.n);
     },
 
     async delete(id: string) {

