@@ -9,6 +9,8 @@ import { createMetrics } from './metrics.ts';
 import { createJobEvents } from './jobs/events.ts';
 import { createPoller } from './jobs/poller.ts';
 import { createJobsService } from './jobs/service.ts';
+import { createQuotas } from './jobs/quotas.ts';
+import { RateLimiterMemory } from 'rate-limiter-flexible';
 import { createSqliteJobStore } from './store/sqlite-job-store.ts';
 import type { JobStore } from './store/job-store.ts';
 import { createFalQueueClient } from './upstream/fal-queue-client.ts';
@@ -21,6 +23,7 @@ import { createAuthenticator } from './http/auth.ts';
 import { attachGraphQLWs } from './http/graphql-ws.ts';
 import { createHttpServer } from './http/server.ts';
 import { createYogaHandler } from './http/yoga.ts';
+import { limitPlugins } from './http/limits.ts';
 import type { RetryPolicy } from './upstream/retry.ts';
 
 export interface AppOptions {
@@ -82,7 +85,13 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     concurrency: config.pollConcurrency,
     onPoll: (outcome) => metrics.polls.inc({ outcome }),
   });
-  const jobs = createJobsService({ store, upstream, events, scheduler: poller, model: config.falModel, logger: logger.child({ component: 'jobs' }) });
+  const quotas = createQuotas({
+    limits: config.quotas,
+    store,
+    submitLimiter: config.quotas.submitsPerMinutePerTenant > 0 ? new RateLimiterMemory({ points: config.quotas.submitsPerMinutePerTenant, duration: 60 }) : null,
+    onLimited: (quota) => metrics.rateLimited.inc({ quota }),
+  });
+  const jobs = createJobsService({ store, upstream, events, scheduler: poller, quotas, model: config.falModel, logger: logger.child({ component: 'jobs' }) });
   metrics.sources.polledJobs = () => poller.trackedCount();
   metrics.sources.subscriptions = () => events.listenerCount();
 
@@ -95,9 +104,20 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     auth,
     readiness: () => store.ping().catch(() => Promise.reject(new Error('store unavailable'))),
     metrics: { contentType: metrics.registry.contentType, render: () => metrics.registry.metrics() },
+    plugins: limitPlugins(config.limits),
+    cors: config.limits.corsOrigins,
   });
   const http = createHttpServer(yoga);
-  const ws = attachGraphQLWs({ server: http.server, yoga, auth, logger });
+  const ws = attachGraphQLWs({
+    server: http.server,
+    yoga,
+    auth,
+    logger,
+    maxMessageBytes: config.limits.maxWsMessageBytes,
+    initTimeoutMs: config.limits.wsInitTimeoutMs,
+    connectionsPerTenant: config.quotas.wsConnectionsPerTenant,
+    onLimited: () => metrics.rateLimited.inc({ quota: 'ws_connections' }),
+  });
   metrics.sources.wsClients = () => ws.clientCount();
 
   let started = false;

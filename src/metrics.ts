@@ -51,6 +51,12 @@ export function createMetrics() {
     polledJobs: gauge('gateway_polled_jobs', 'Unfinished jobs this process polls.', () => sources.polledJobs()),
     wsClients: gauge('gateway_websocket_connections', 'Open graphql-ws connections.', () => sources.wsClients()),
     subscriptions: gauge('gateway_job_subscriptions', 'Open jobUpdates feeds (all transports).', () => sources.subscriptions()),
+    rateLimited: new Counter({
+      name: 'gateway_rate_limited_total',
+      help: 'Requests refused by a quota, by quota.',
+      labelNames: ['quota'] as const,
+      registers: [registry],
+    }),
     jobsSubmitted: new Counter({ name: 'gateway_jobs_submitted_total', help: 'Jobs accepted by the upstream.', registers: [registry] }),
   };
 }

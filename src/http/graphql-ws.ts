@@ -20,7 +20,17 @@ export interface GraphQLWsOptions {
   path?: string;
   /** Ping interval; a client that misses a pong is dropped. */
   keepAliveMs?: number;
+  /** Largest accepted message; a bigger one closes the socket (1009). */
+  maxMessageBytes?: number;
+  /** How long a socket may stay open without connection_init (then 4408). */
+  initTimeoutMs?: number;
+  /** Most open sockets per tenant (0 = no limit); one more is closed with 4429. */
+  connectionsPerTenant?: number;
+  onLimited?: () => void;
 }
+
+/** Close code for a tenant over its WebSocket connection quota (graphql-ws uses 4429 for "too many"). */
+export const CLOSE_RATE_LIMITED = 4429;
 
 export interface GraphQLWsHandle {
   /** Closes every client with 1001 (Going away) and stops accepting. */
@@ -30,15 +40,40 @@ export interface GraphQLWsHandle {
 
 type EnvelopedArgs = ExecutionArgs & { rootValue: { execute: (args: ExecutionArgs) => unknown; subscribe: (args: ExecutionArgs) => unknown } };
 
-export function attachGraphQLWs({ server, yoga, auth, logger, path = '/graphql', keepAliveMs = 12_000 }: GraphQLWsOptions): GraphQLWsHandle {
-  const wss = new WebSocketServer({ server, path, maxPayload: 1024 * 1024 });
+export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
+  const { server, yoga, auth, logger, path = '/graphql', keepAliveMs = 12_000, connectionsPerTenant = 0 } = options;
+  const wss = new WebSocketServer({ server, path, maxPayload: options.maxMessageBytes ?? 64 * 1024 });
   const log = logger.child({ component: 'graphql-ws' });
+  const openPerTenant = new Map<string, number>();
+
+  /** Counts the socket against its tenant's quota; false when the tenant has no room left. */
+  function admit(tenant: string, socket: import('ws').WebSocket): boolean {
+    const open = openPerTenant.get(tenant) ?? 0;
+    if (connectionsPerTenant > 0 && open >= connectionsPerTenant) return false;
+    openPerTenant.set(tenant, open + 1);
+    socket.once('close', () => {
+      const left = (openPerTenant.get(tenant) ?? 1) - 1;
+      if (left <= 0) openPerTenant.delete(tenant);
+      else openPerTenant.set(tenant, left);
+    });
+    return true;
+  }
 
   const disposable = useServer(
     {
       execute: (args) => (args as EnvelopedArgs).rootValue.execute(args) as never,
       subscribe: (args) => (args as EnvelopedArgs).rootValue.subscribe(args) as never,
-      onConnect: (ctx) => auth.tenantFor(ctx.connectionParams?.authorization) !== null,
+      connectionInitWaitTimeout: options.initTimeoutMs ?? 3_000,
+      onConnect: (ctx) => {
+        const tenant = auth.tenantFor(ctx.connectionParams?.authorization);
+        if (tenant === null) return false; // 4403 Forbidden
+        if (!admit(tenant, ctx.extra.socket)) {
+          options.onLimited?.();
+          ctx.extra.socket.close(CLOSE_RATE_LIMITED, 'RATE_LIMITED: too many WebSocket connections for this tenant');
+          return false;
+        }
+        return true;
+      },
       onSubscribe: async (ctx, _id, params) => {
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           ...ctx,

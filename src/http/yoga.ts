@@ -28,6 +28,8 @@ export interface YogaOptions {
   /** Prometheus text for /metrics. */
   metrics: { contentType: string; render: () => Promise<string> };
   plugins?: Plugin[];
+  /** Browser origins allowed by CORS: ['*'] any, [] none. */
+  cors?: string[];
 }
 
 export type GatewayYoga = YogaServerInstance<ServerContext, GraphQLContext>;
@@ -66,6 +68,7 @@ export function createYogaHandler(options: YogaOptions): GatewayYoga {
     graphqlEndpoint: '/graphql',
     healthCheckEndpoint: '/healthz',
     landingPage: false,
+    cors: corsOption(options.cors ?? ['*']),
     graphiql: { title: 'fal video gateway', defaultQuery: EXAMPLE, subscriptionsProtocol: 'WS' },
     maskedErrors: { maskError },
     logging: {
@@ -98,4 +101,14 @@ export function createYogaHandler(options: YogaOptions): GatewayYoga {
       ...(options.plugins ?? []),
     ],
   });
+}
+
+function corsOption(origins: string[]): false | { origin: string | string[]; credentials: boolean; allowedHeaders: string[]; methods: string[] } {
+  if (origins.length === 0) return false;
+  return {
+    origin: origins.includes('*') ? '*' : origins,
+    credentials: false,
+    allowedHeaders: ['authorization', 'content-type', 'accept', 'x-request-id', 'x-graphql-csrf'],
+    methods: ['GET', 'POST', 'OPTIONS'],
+  };
 }

@@ -22,7 +22,7 @@ export interface JobEvents {
    * and ends after a terminal state. `return()` releases the listener at once, even while a
    * `next()` is waiting.
    */
-  follow(jobId: string, initial: () => Promise<Job | null>): JobFeed;
+  follow(jobId: string, initial: () => Promise<Job | null>, onRelease?: () => void): JobFeed;
   /** Listeners currently registered (for leak tests and metrics). */
   listenerCount(): number;
 }
@@ -41,7 +41,7 @@ export const topicOf = (jobId: string) => `job:${jobId}`;
 export function createJobEvents(target: JobEventTarget): JobEvents {
   let listeners = 0;
 
-  function follow(jobId: string, initial: () => Promise<Job | null>): JobFeed {
+  function follow(jobId: string, initial: () => Promise<Job | null>, onRelease?: () => void): JobFeed {
     const topic = topicOf(jobId);
     let lastVersion = 0;
     let pending: Job | null = null;
@@ -66,6 +66,7 @@ export function createJobEvents(target: JobEventTarget): JobEvents {
       pending = null;
       target.removeEventListener(topic, listener);
       listeners--;
+      onRelease?.();
       waiter?.(DONE);
       waiter = null;
     }

@@ -21,6 +21,7 @@ import type { JobCursor, JobStore } from '../store/job-store.ts';
 import { UpstreamError, type UpstreamQueue } from '../upstream/upstream-queue.ts';
 import type { JobEvents, JobFeed } from './events.ts';
 import { createJobWriter } from './job-writer.ts';
+import type { Quotas } from './quotas.ts';
 import { validateVideoInput, type RawVideoInput } from './validate-input.ts';
 
 /** What the service needs from the poller. */
@@ -36,6 +37,7 @@ export interface JobsServiceDeps {
   upstream: UpstreamQueue;
   events: JobEvents;
   scheduler: PollScheduler;
+  quotas: Quotas;
   model: string;
   logger: Logger;
   now?: () => Date;
@@ -52,7 +54,7 @@ export interface JobPage {
 export type JobsService = ReturnType<typeof createJobsService>;
 
 export function createJobsService(deps: JobsServiceDeps) {
-  const { store, upstream, events, scheduler, model, logger, now = () => new Date(), newId = uuidv7, duplicateWaitMs = 30_000 } = deps;
+  const { store, upstream, events, scheduler, quotas, model, logger, now = () => new Date(), newId = uuidv7, duplicateWaitMs = 30_000 } = deps;
   const { save } = createJobWriter({ store, events, now });
   /** Submissions in flight in this process, by job id: duplicates await these. */
   const submitting = new Map<string, Promise<Job>>();
@@ -94,22 +96,28 @@ export function createJobsService(deps: JobsServiceDeps) {
     }
   }
 
+  /** Quotas count the stored job; a refused job is removed again, so its key may be used later. */
+  async function admitAndSubmit(job: Job, requestId?: string): Promise<Job> {
+    try {
+      await quotas.admitSubmission(job.tenant);
+    } catch (error) {
+      await store.delete(job.id);
+      throw error;
+    }
+    return submitUpstream(job, requestId);
+  }
+
   async function awaitDuplicate(existing: Job): Promise<Job> {
     const local = submitting.get(existing.id);
-    if (local) return local.catch(() => reread(existing.id));
+    if (local) return local; // the same outcome as the first request, success or error
     const deadline = Date.now() + duplicateWaitMs;
-    for (let job: Job | null = existing; job; job = await store.get(existing.id)) {
+    for (let job: Job | null = existing; ; job = await store.get(existing.id)) {
+      if (!job) throw new UpstreamUnavailableError('The first request with this idempotency key was not submitted; submit again.');
       if (job.requestId !== null || isTerminal(job.status)) return job;
       if (Date.now() > deadline) break;
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     throw new UpstreamUnavailableError('The first request with this idempotency key is still being submitted; try again shortly.', { retryAfterSeconds: 1 });
-  }
-
-  async function reread(id: string): Promise<Job> {
-    const job = await store.get(id);
-    if (!job) throw new UpstreamUnavailableError('The submission with this idempotency key failed; submit again.');
-    return job;
   }
 
   return {
@@ -141,7 +149,7 @@ export function createJobsService(deps: JobsServiceDeps) {
         }
         return awaitDuplicate(stored);
       }
-      const pending = submitUpstream(stored, requestId);
+      const pending = admitAndSubmit(stored, requestId);
       submitting.set(stored.id, pending);
       try {
         return await pending;
@@ -159,7 +167,8 @@ export function createJobsService(deps: JobsServiceDeps) {
 
     /** Follows a job: its current state first, then each change, ending after the terminal one. */
     async watch(tenant: string, id: string): Promise<JobFeed> {
-      const feed = events.follow(id, () => findOwn(tenant, id));
+      const release = quotas.openSubscription(tenant);
+      const feed = events.follow(id, () => findOwn(tenant, id), release);
       if (!(await feed.ready)) throw new JobNotFoundError(id);
       return feed;
     },

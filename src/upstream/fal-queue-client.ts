@@ -113,6 +113,13 @@ export function createFalQueueClient(options: FalQueueClientOptions): UpstreamQu
     return { status: response.statusCode, body: parsed, retryAfterSeconds: parseRetryAfter(response.headers['retry-after']) };
   }
 
+  /** fal's own error text, with the credential (or a part of it) cut out should an upstream echo it. */
+  function redact(text: string): string {
+    const key = credential();
+    const parts = [key, ...key.split(':')].filter((part) => part.length >= 6);
+    return parts.reduce((out, part) => out.split(part).join('[redacted]'), text);
+  }
+
   function retried<T>(operation: Operation, call: CallOptions, run: () => Promise<T>, shouldRetry?: (error: UpstreamError) => boolean): Promise<T> {
     return withRetry(run, retry, {
       ...(call.signal ? { signal: call.signal } : {}),
@@ -126,7 +133,7 @@ export function createFalQueueClient(options: FalQueueClientOptions): UpstreamQu
       const body = toFalInput(input);
       const attempt = async () => {
         const answer = await send('submit', 'POST', `${basePath}/${modelId}`, call, body);
-        if (answer.status >= 300) throw answerError('submit', answer);
+        if (answer.status >= 300) throw answerError('submit', answer, redact);
         const parsed = falSubmitSchema.safeParse(answer.body);
         if (!parsed.success) throw new UpstreamError('malformed', 'fal submit: answer lacks a request_id', { httpStatus: answer.status, ambiguous: true });
         const accepted = parsed.data;
@@ -150,7 +157,7 @@ export function createFalQueueClient(options: FalQueueClientOptions): UpstreamQu
     status(requestId: string, call: CallOptions = {}): Promise<UpstreamStatus> {
       return retried('status', call, async () => {
         const answer = await send('status', 'GET', `${urlsFor(requestId).status}?logs=1`, call);
-        if (answer.status >= 300) throw answerError('status', answer);
+        if (answer.status >= 300) throw answerError('status', answer, redact);
         const parsed = falStatusSchema.safeParse(answer.body);
         if (!parsed.success) throw new UpstreamError('malformed', 'fal status: unexpected answer shape', { httpStatus: answer.status });
         const s = parsed.data;
@@ -170,9 +177,9 @@ export function createFalQueueClient(options: FalQueueClientOptions): UpstreamQu
         if (answer.status === 422 || (answer.status >= 400 && answer.status < 500 && answer.status !== 404 && answer.status !== 429 && answer.status !== 400 && answer.status !== 401 && answer.status !== 403)) {
           // The model refused the input only now (validation happens late at fal).
           const described = describeErrorBody(answer.body);
-          return { ok: false, error: { message: described?.message ?? `The model refused the input (HTTP ${answer.status}).`, code: described?.type ?? 'model_error' } };
+          return { ok: false, error: { message: described ? redact(described.message) : `The model refused the input (HTTP ${answer.status}).`, code: described?.type ?? 'model_error' } };
         }
-        if (answer.status >= 300) throw answerError('result', answer);
+        if (answer.status >= 300) throw answerError('result', answer, redact);
         const parsed = falVideoOutputSchema.safeParse(answer.body);
         if (!parsed.success) {
           return { ok: false, error: { message: 'The model answered without a video.', code: 'no_video' } };
@@ -191,7 +198,7 @@ export function createFalQueueClient(options: FalQueueClientOptions): UpstreamQu
         if (answer.status < 300) return said === 'ALREADY_COMPLETED' ? 'ALREADY_COMPLETED' : 'CANCELLATION_REQUESTED';
         if (answer.status === 400) return 'ALREADY_COMPLETED';
         if (answer.status === 404) return 'NOT_FOUND';
-        throw answerError('cancel', answer);
+        throw answerError('cancel', answer, redact);
       });
     },
 
@@ -241,10 +248,10 @@ function transportError(operation: Operation, error: unknown): UpstreamError {
   });
 }
 
-function answerError(operation: Operation, answer: Answer): UpstreamError {
+function answerError(operation: Operation, answer: Answer, redact: (text: string) => string): UpstreamError {
   const { status } = answer;
   const described = describeErrorBody(answer.body);
-  const detail = described ? `: ${described.message.slice(0, 300)}` : '';
+  const detail = described ? `: ${redact(described.message).slice(0, 300)}` : '';
   const details = { httpStatus: status, retryAfterSeconds: answer.retryAfterSeconds };
   if (status === 429) return new UpstreamError('rate_limited', `fal ${operation}: rate limited (HTTP 429)${detail}`, details);
   if (status === 401) return new UpstreamError('unauthorized', `fal ${operation}: the upstream credential was refused (HTTP 401)`, details);

@@ -37,7 +37,7 @@ export async function withRetry<T>(
     try {
       return await call();
     } catch (error) {
-      if (!(error instanceof UpstreamError) || !shouldRetry(error) || attempt >= policy.maxRetries) throw error;
+      if (!(error instanceof UpstreamError) || options.signal?.aborted || !shouldRetry(error) || attempt >= policy.maxRetries) throw error;
       const delayMs = backoffDelayMs(attempt, policy, error.retryAfterSeconds);
       options.onRetry?.(error, delayMs);
       await sleep(delayMs, undefined, { signal: options.signal });

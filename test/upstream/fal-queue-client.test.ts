@@ -586,13 +586,8 @@ describe('abort signal', () => {
     expect(error.message).toContain('aborted');
   });
 
-  // BUG: with retries left, an aborted status/result/cancel is treated as a transient failure: withRetry
-  // decides to retry it, and its backoff sleep (given the same, already aborted signal) rejects with a
-  // bare DOMException AbortError instead. The same abort therefore yields an UpstreamError or an
-  // AbortError depending on the attempt number (see the test above), and callers that do
-  // `if (!(error instanceof UpstreamError)) throw error` (poller.ts, service.ts) take the wrong branch.
-  // Expected: an aborted call is never retried and always rejects with the UpstreamError of the attempt.
-  it.skip('with retries left, an aborted status still rejects with an UpstreamError (not a bare AbortError)', async () => {
+  // Fixed: an aborted call is never retried and always rejects with the UpstreamError of the attempt.
+  it('with retries left, an aborted status still rejects with an UpstreamError (not a bare AbortError)', async () => {
     const { sim, client, retries } = await setup();
     const { requestId } = await client.submit(input());
     sim.addFault({ operation: 'status', kind: 'delay', delayMs: 3000, times: Infinity });
