@@ -88,7 +88,12 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
         } catch (error) {
           return [error as never];
         }
-        const errors = validate(schema, document);
+        let errors;
+        try {
+          errors = validate(schema, document);
+        } catch (error) {
+          return [error as never];
+        }
         if (errors.length > 0) return errors;
         const args: EnvelopedArgs = {
           schema,

@@ -6,6 +6,9 @@ import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { within } from './wait-for.ts';
 
+/** Every raw response text and WebSocket message the suite's clients received (leak checks read it). */
+export const transcript: string[] = [];
+
 export interface GraphQLResponse<T = Record<string, any>> {
   data?: T | null;
   errors?: Array<{ message: string; extensions?: Record<string, any>; path?: readonly (string | number)[] }>;
@@ -23,6 +26,7 @@ export async function post<T = Record<string, any>>(
     body: JSON.stringify({ query, variables }),
   });
   const raw = await response.text();
+  transcript.push(raw);
   return { ...(JSON.parse(raw) as GraphQLResponse<T>), status: response.status, raw };
 }
 
@@ -82,7 +86,10 @@ export function wsClient(wsUrl: string, connectionParams: Record<string, unknown
     retryAttempts: 0,
     lazy: true,
     connectionParams,
-    on: { closed: (event) => closed({ code: (event as { code: number }).code, reason: String((event as { reason?: unknown }).reason ?? '') }) },
+    on: {
+      message: (message) => void transcript.push(JSON.stringify(message)),
+      closed: (event) => closed({ code: (event as { code: number }).code, reason: String((event as { reason?: unknown }).reason ?? '') }),
+    },
   });
   return Object.assign(client, { closed: closedPromise });
 }
@@ -122,7 +129,9 @@ export function subscribeSse<T = any>(httpUrl: string, query: string, variables:
       for (;;) {
         const { done: ended, value: chunk } = await reader.read();
         if (ended) break;
-        buffer += decoder.decode(chunk, { stream: true });
+        const text = decoder.decode(chunk, { stream: true });
+        transcript.push(text);
+        buffer += text;
         let boundary: number;
         while ((boundary = buffer.indexOf('\n\n')) >= 0) {
           const block = buffer.slice(0, boundary);

@@ -6,11 +6,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { afterAll } from 'vitest';
+import { afterAll, expect } from 'vitest';
 import { createApp, type App } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
 import { startFalSimulator, type FalSimulator, type FalSimulatorOptions } from '../../src/upstream/fal-simulator.ts';
-import { post } from './clients.ts';
+import { post, transcript } from './clients.ts';
 
 /** The upstream credential every test gateway uses; a test asserts it never leaks. */
 export const TEST_FAL_KEY = 'fal-test-key-id:fal-test-secret-9f8e7d6c5b4a';
@@ -41,11 +41,21 @@ export interface TestGatewayOptions {
 
 const leftovers = new Set<() => Promise<void>>();
 const tempDirs: string[] = [];
+/** Every log line of every gateway this file started. */
+const allLogs: string[][] = [];
 afterAll(async () => {
   await Promise.allSettled([...leftovers].map((dispose) => dispose()));
   leftovers.clear();
   for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  // The upstream key appears in no response and no log line, in any test file that starts a gateway.
+  assertNoCredential([...transcript, ...allLogs.flat()]);
 });
+
+export function assertNoCredential(texts: string[]) {
+  const [keyId, keySecret] = TEST_FAL_KEY.split(':') as [string, string];
+  const leaks = texts.filter((t) => t.includes(keySecret) || t.includes(keyId));
+  expect(leaks, 'the upstream key leaked into a response or a log line').toEqual([]);
+}
 
 export function tempSqlitePath(): string {
   const dir = mkdtempSync(join(tmpdir(), 'gateway-test-'));
@@ -64,6 +74,7 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
   const simulator = options.sharedSimulator ?? (await startSimulator(options.simulator));
   const sqlitePath = options.sqlitePath ?? tempSqlitePath();
   const logs: string[] = [];
+  allLogs.push(logs);
   const destination = new Writable({
     write(chunk, _encoding, callback) {
       logs.push(String(chunk));

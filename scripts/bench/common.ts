@@ -1,0 +1,72 @@
+/**
+ * Small things every bench process shares: the common clock, sleeping, bounded waiting.
+ *
+ * The common clock is `performance.timeOrigin + performance.now()` in microseconds: wall-clock
+ * based, so every process on the machine reads (nearly) the same value at the same instant; the
+ * parent measures the remaining offset to each child (see `clockOffset` in proc.ts) and corrects.
+ */
+import { performance } from 'node:perf_hooks';
+
+/** Microseconds on the common clock. */
+export function nowUs(): number {
+  return (performance.timeOrigin + performance.now()) * 1000;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Polls `check` every `everyMs` until it is true or `timeoutMs` passed; returns whether it became true. */
+export async function waitUntil(check: () => boolean, timeoutMs: number, everyMs = 10): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (check()) return true;
+    if (Date.now() >= deadline) return false;
+    await sleep(everyMs);
+  }
+}
+
+/** Rejects after `ms` with a message naming `what`. */
+export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Offset (µs) to add to Date.now()*1000 to get the common clock, measured at a Date.now() tick
+ * edge so it is good to a few µs rather than to 1 ms.
+ */
+export function wallToCommonOffsetUs(): number {
+  const samples: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const start = Date.now();
+    let tick = start;
+    const limit = performance.now() + 5;
+    while (tick === start && performance.now() < limit) tick = Date.now();
+    const common = nowUs();
+    samples.push(common - tick * 1000);
+  }
+  samples.sort((a, b) => a - b);
+  return samples[Math.floor(samples.length / 2)] ?? 0;
+}
+
+/** The frame a graphql-ws `next` carries in these benches, and its raw-ws twin, share this shape. */
+export const UPDATE_QUERY = 'subscription Follow($id: ID!) { jobUpdates(id: $id) { id status queuePosition updatedAt } }';
+
+/** The key of an update inside a frame: the job's `updatedAt` (ISO, 24 characters, sorts in time order). */
+export const KEY_NEEDLE = Buffer.from('"updatedAt":"');
+export const KEY_LENGTH = 24;
+
+/** Extracts the update key from a frame, or null. */
+export function keyOf(frame: Buffer): string | null {
+  const at = frame.indexOf(KEY_NEEDLE);
+  if (at < 0) return null;
+  const start = at + KEY_NEEDLE.length;
+  return frame.toString('latin1', start, start + KEY_LENGTH);
+}
+
+/** Lines a child prints on stdout to talk to the parent start with this. */
+export const READY_PREFIX = '@@bench-ready ';

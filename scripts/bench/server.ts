@@ -1,0 +1,118 @@
+/**
+ * The gateway under test, as a child process of `npm run bench`: a fal simulator and the gateway
+ * (createApp, configured from the environment like src/main.ts, FAL_QUEUE_URL pointing at the
+ * simulator) in one process, plus a control endpoint on its own loopback port.
+ *
+ * Environment: the gateway's own variables (PORT, HOST, POLL_INTERVAL_MS, SQLITE_PATH, quotas...),
+ * and BENCH_SIM_TIMING (JSON, overrides of the simulator timing), BENCH_FAL_KEY.
+ *
+ * Publish instants are observed without touching gateway code: the gateway's in-memory event target
+ * is a plain EventTarget, so a wrapper around EventTarget.prototype.dispatchEvent records when an
+ * event of type `job:<id>` is dispatched (the instant the gateway decides to fan a change out), the
+ * job's updatedAt (the key clients see), and the simulator instants of the log lines that are new in
+ * it (the upstream changes this publish carries). If the gateway ever publishes another way, the
+ * log stays empty and the parent reports publish->delivery as unavailable.
+ *
+ * Prints one line `@@bench-ready {json}` on stdout when ready; everything else on stdout is the
+ * gateway's own log (LOG_LEVEL=warn).
+ */
+import { createApp } from '../../src/app.ts';
+import { loadConfig } from '../../src/config.ts';
+import { startFalSimulator } from '../../src/upstream/fal-simulator.ts';
+import type { SimulatorTiming } from '../../src/upstream/fal-simulator.ts';
+import { nowUs, READY_PREFIX, wallToCommonOffsetUs } from './common.ts';
+import { startControl } from './control.ts';
+
+export interface PublishRecord {
+  topic: string;
+  /** The job's updatedAt: what subscribers receive as the update key. */
+  key: string;
+  /** When dispatchEvent was called (common clock, µs). */
+  tUs: number;
+  status: string;
+  queuePosition: number | null;
+  /** Instants (common clock, µs) of the upstream changes first carried by this publish: new log lines. */
+  changesUs: number[];
+}
+
+const MAX_RECORDS = 200_000;
+const publishes: PublishRecord[] = [];
+const lastLogMs = new Map<string, number>();
+let wallOffsetUs = wallToCommonOffsetUs();
+
+interface JobDetail {
+  updatedAt?: unknown;
+  status?: unknown;
+  queuePosition?: unknown;
+  logs?: Array<{ timestamp?: string | null }>;
+}
+
+function record(event: Event): void {
+  const tUs = nowUs();
+  const job = (event as CustomEvent<JobDetail>).detail;
+  if (!job || typeof job.updatedAt !== 'string' || publishes.length >= MAX_RECORDS) return;
+  const previous = lastLogMs.get(event.type) ?? -Infinity;
+  let newest = previous;
+  const changesUs: number[] = [];
+  for (const line of job.logs ?? []) {
+    const ms = line.timestamp ? Date.parse(line.timestamp) : NaN;
+    if (!(ms > previous)) continue;
+    changesUs.push(ms * 1000 + wallOffsetUs);
+    if (ms > newest) newest = ms;
+  }
+  lastLogMs.set(event.type, newest);
+  publishes.push({
+    topic: event.type,
+    key: job.updatedAt,
+    tUs,
+    status: String(job.status),
+    queuePosition: typeof job.queuePosition === 'number' ? job.queuePosition : null,
+    changesUs,
+  });
+}
+
+const dispatch = EventTarget.prototype.dispatchEvent;
+EventTarget.prototype.dispatchEvent = function dispatchEvent(this: EventTarget, event: Event): boolean {
+  if (typeof event.type === 'string' && event.type.startsWith('job:')) record(event);
+  return dispatch.call(this, event);
+};
+
+const falKey = process.env.BENCH_FAL_KEY || 'bench-fal-key';
+const timing = JSON.parse(process.env.BENCH_SIM_TIMING || '{}') as Partial<SimulatorTiming>;
+
+// The simulator's wall origin is Date.now() when it starts: start it right after a millisecond tick
+// so log timestamps map back to the common clock within their own 1 ms truncation.
+const tick = Date.now();
+while (Date.now() === tick);
+const simulator = await startFalSimulator({ apiKey: falKey, timing });
+wallOffsetUs = wallToCommonOffsetUs();
+
+const config = loadConfig({
+  ...process.env,
+  FAL_KEY: falKey,
+  FAL_QUEUE_URL: simulator.url,
+  PORT: process.env.PORT ?? '0',
+  HOST: process.env.HOST ?? '127.0.0.1',
+});
+const app = await createApp(config);
+const { httpUrl, wsUrl, port } = await app.start();
+
+const control = await startControl({
+  'GET /publishes': (_body, query) => {
+    const since = Number(query.get('since') ?? 0);
+    return publishes.filter((p) => p.tUs >= since);
+  },
+  'POST /sim/status-calls': (body: { ids?: string[] }) => Object.fromEntries((body.ids ?? []).map((id) => [id, simulator.statusCalls(id)])),
+  'GET /sim/stats': () => ({ ...simulator.stats, jobs: simulator.jobCount() }),
+  'POST /sim/pause': () => simulator.pause(),
+  'POST /sim/resume': () => simulator.resume(),
+  'POST /sim/timing': (body: { timing?: Partial<SimulatorTiming> }) => simulator.setTiming(body.timing ?? {}),
+});
+
+const stop = () => process.exit(0);
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
+
+process.stdout.write(
+  `${READY_PREFIX}${JSON.stringify({ control, httpUrl, wsUrl, port, simulatorUrl: simulator.url, falKey, model: config.falModel, pid: process.pid, pollIntervalMs: config.pollIntervalMs })}\n`,
+);
