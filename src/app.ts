@@ -10,14 +10,11 @@ import { createJobEvents } from './jobs/events.ts';
 import { createPoller } from './jobs/poller.ts';
 import { createJobsService } from './jobs/service.ts';
 import { createQuotas } from './jobs/quotas.ts';
-import { RateLimiterMemory } from 'rate-limiter-flexible';
-import { createSqliteJobStore } from './store/sqlite-job-store.ts';
-import type { JobStore } from './store/job-store.ts';
+import { createBackends } from './backends.ts';
 import { createFalQueueClient } from './upstream/fal-queue-client.ts';
 import { DEFAULT_SIMULATOR_TIMING, startFalSimulator, type FalSimulator } from './upstream/fal-simulator.ts';
 import { instrumentUpstream } from './upstream/instrumented.ts';
 import { createUpstreamPool } from './upstream/pool.ts';
-import { createMemoryEventTarget } from './pubsub/event-target.ts';
 import { schema } from './schema/index.ts';
 import { createAuthenticator } from './http/auth.ts';
 import { attachGraphQLWs } from './http/graphql-ws.ts';
@@ -74,9 +71,14 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     },
   );
 
-  const store: JobStore = createSqliteJobStore({ path: config.sqlitePath });
-  const events = createJobEvents(createMemoryEventTarget());
+  const backends = createBackends(config, logger);
+  const { store } = backends;
+  const events = createJobEvents(backends.eventTarget);
+  backends.onResubscribed(() => {
+    events.resync((id) => store.get(id)).catch((error: unknown) => logger.warn({ err: error }, 'resync after a pub/sub outage failed'));
+  });
   const poller = createPoller({
+    leases: backends.leases,
     store,
     upstream,
     events,
@@ -88,7 +90,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const quotas = createQuotas({
     limits: config.quotas,
     store,
-    submitLimiter: config.quotas.submitsPerMinutePerTenant > 0 ? new RateLimiterMemory({ points: config.quotas.submitsPerMinutePerTenant, duration: 60 }) : null,
+    submitLimiter: backends.submitLimiter,
     onLimited: (quota) => metrics.rateLimited.inc({ quota }),
   });
   const jobs = createJobsService({ store, upstream, events, scheduler: poller, quotas, model: config.falModel, logger: logger.child({ component: 'jobs' }) });
@@ -102,7 +104,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     jobs,
     logger,
     auth,
-    readiness: () => store.ping().catch(() => Promise.reject(new Error('store unavailable'))),
+    readiness: () => backends.ready(),
     metrics: { contentType: metrics.registry.contentType, render: () => metrics.registry.metrics() },
     plugins: limitPlugins(config.limits),
     cors: config.limits.corsOrigins,
@@ -142,7 +144,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       await yoga.dispose();
       await upstream.close();
       await pool.close();
-      await store.close();
+      await backends.close();
       await simulator?.close();
       logger.info('gateway stopped');
       logger.flush?.();

@@ -32,6 +32,10 @@ export interface Config {
   pollConcurrency: number;
   sqlitePath: string;
   redisUrl: string | null;
+  /** Prefix of every Redis key and channel (several gateways can share one Redis). */
+  redisKeyPrefix: string;
+  /** How long a replica's claim on polling a job lasts without renewal. */
+  pollLeaseMs: number;
   /** key -> tenant; null = one open tenant. */
   apiKeys: ReadonlyMap<string, string> | null;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -105,6 +109,8 @@ const envSchema = z.object({
     .string()
     .regex(/^rediss?:\/\//, 'REDIS_URL must start with redis:// or rediss://')
     .optional(),
+  REDIS_KEY_PREFIX: z.string().regex(/^[\w:.-]*$/, 'REDIS_KEY_PREFIX may hold letters, digits and _ : . - only').default('fal-gateway:'),
+  POLL_LEASE_MS: integer('POLL_LEASE_MS', 100, 3_600_000).optional(),
   GATEWAY_API_KEYS: z.string().optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent' }).default('info'),
   UPSTREAM_TIMEOUT_MS: integer('UPSTREAM_TIMEOUT_MS', 100, 600_000).default(30_000),
@@ -156,6 +162,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     pollConcurrency: e.POLL_CONCURRENCY,
     sqlitePath: e.SQLITE_PATH,
     redisUrl: e.REDIS_URL ?? null,
+    redisKeyPrefix: e.REDIS_KEY_PREFIX,
+    pollLeaseMs: e.POLL_LEASE_MS ?? Math.max(3 * e.POLL_INTERVAL_MS, 3000),
     apiKeys,
     logLevel: e.LOG_LEVEL,
     upstreamTimeoutMs: e.UPSTREAM_TIMEOUT_MS,

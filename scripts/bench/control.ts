@@ -22,12 +22,16 @@ export interface ProcessStats {
   /** process.cpuUsage(): user and system µs since the process started. */
   cpuUserUs: number;
   cpuSystemUs: number;
-  /** Event-loop delay since the last reset, in ms (perf_hooks.monitorEventLoopDelay, 10 ms resolution). */
+  /**
+   * Event-loop delay since the last reset, in ms: perf_hooks.monitorEventLoopDelay samples every
+   * RESOLUTION_MS and records the time between samples, so the resolution is subtracted here.
+   */
   eld: { p50: number; p99: number; max: number; mean: number; count: number };
   openFds: number | null;
 }
 
-const eld = monitorEventLoopDelay({ resolution: 10 });
+const RESOLUTION_MS = 10;
+const eld = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
 eld.enable();
 
 function openFds(): number | null {
@@ -41,7 +45,7 @@ function openFds(): number | null {
 export function processStats(): ProcessStats {
   const memory = process.memoryUsage();
   const cpu = process.cpuUsage();
-  const ms = (ns: number) => (Number.isFinite(ns) ? ns / 1e6 : 0);
+  const ms = (ns: number) => (Number.isFinite(ns) && ns > 0 ? Math.max(0, ns / 1e6 - RESOLUTION_MS) : 0);
   return {
     nowUs: nowUs(),
     rss: memory.rss,

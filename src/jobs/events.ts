@@ -25,6 +25,11 @@ export interface JobEvents {
   follow(jobId: string, initial: () => Promise<Job | null>, onRelease?: () => void): JobFeed;
   /** Listeners currently registered (for leak tests and metrics). */
   listenerCount(): number;
+  /**
+   * Re-reads every followed job once (after a pub/sub outage) and hands each feed what it missed.
+   * Resolves with the number of jobs re-read.
+   */
+  resync(read: (jobId: string) => Promise<Job | null>): Promise<number>;
 }
 
 export interface JobFeed extends AsyncIterableIterator<Job> {
@@ -40,6 +45,8 @@ export const topicOf = (jobId: string) => `job:${jobId}`;
 
 export function createJobEvents(target: JobEventTarget): JobEvents {
   let listeners = 0;
+  /** What each open feed accepts, by job id (for resync). */
+  const offers = new Map<string, Set<(job: Job) => void>>();
 
   function follow(jobId: string, initial: () => Promise<Job | null>, onRelease?: () => void): JobFeed {
     const topic = topicOf(jobId);
@@ -48,8 +55,8 @@ export function createJobEvents(target: JobEventTarget): JobEvents {
     let finished = false;
     let waiter: ((result: IteratorResult<Job>) => void) | null = null;
 
-    const listener = (event: Event) => {
-      const job = (event as CustomEvent<Job>).detail;
+    const listener = (event: Event) => offer((event as CustomEvent<Job>).detail);
+    const offer = (job: Job) => {
       if (finished || !job || job.version <= lastVersion || (pending && job.version <= pending.version)) return;
       if (waiter) {
         const resolve = waiter;
@@ -66,6 +73,9 @@ export function createJobEvents(target: JobEventTarget): JobEvents {
       pending = null;
       target.removeEventListener(topic, listener);
       listeners--;
+      const forJob = offers.get(jobId);
+      forJob?.delete(offer);
+      if (forJob?.size === 0) offers.delete(jobId);
       onRelease?.();
       waiter?.(DONE);
       waiter = null;
@@ -73,6 +83,7 @@ export function createJobEvents(target: JobEventTarget): JobEvents {
 
     target.addEventListener(topic, listener);
     listeners++;
+    offers.set(jobId, (offers.get(jobId) ?? new Set()).add(offer));
     const ready = initial().then(
       (job) => {
         if (!job) {
@@ -128,5 +139,13 @@ export function createJobEvents(target: JobEventTarget): JobEvents {
     },
     follow,
     listenerCount: () => listeners,
+    async resync(read) {
+      const ids = [...offers.keys()];
+      for (const id of ids) {
+        const job = await read(id);
+        if (job) for (const offer of offers.get(id) ?? []) offer(job);
+      }
+      return ids.length;
+    },
   };
 }

@@ -10,6 +10,7 @@
  */
 import type { Logger } from 'pino';
 import { canTransition, isTerminal, mergeLogs, visibleState, type Job } from '../domain/job.ts';
+import { createLocalLeases, type JobLeases } from '../store/job-leases.ts';
 import type { JobStore } from '../store/job-store.ts';
 import { backoffDelayMs } from '../upstream/retry.ts';
 import { UpstreamError, type UpstreamQueue, type UpstreamResult, type UpstreamStatus } from '../upstream/upstream-queue.ts';
@@ -34,6 +35,8 @@ export interface PollerDeps {
   random?: () => number;
   /** Called after every poll (metrics). */
   onPoll?: (outcome: 'changed' | 'unchanged' | 'error') => void;
+  /** Which jobs this process may poll (default: all of them, one process). */
+  leases?: JobLeases;
 }
 
 export interface Poller extends PollScheduler {
@@ -56,8 +59,11 @@ export function createPoller(deps: PollerDeps): Poller {
   const now = deps.now ?? (() => new Date());
   const random = deps.random ?? Math.random;
   const { save } = createJobWriter({ store, events, now });
+  const leases = deps.leases ?? createLocalLeases();
   const entries = new Map<string, Entry>();
   let stopped = false;
+  let sweepTimer: NodeJS.Timeout | null = null;
+  let sweeping: Promise<void> | null = null;
   let active = 0;
   const slots: Array<() => void> = [];
 
@@ -81,10 +87,54 @@ export function createPoller(deps: PollerDeps): Poller {
     entry.timer = setTimeout(() => void run(id), delayMs);
   }
 
-  function untrack(id: string) {
+  function untrack(id: string, { release = true } = {}) {
     const entry = entries.get(id);
-    if (entry?.timer) clearTimeout(entry.timer);
+    if (!entry) return;
+    if (entry.timer) clearTimeout(entry.timer);
     entries.delete(id);
+    if (release) leases.release([id]).catch((error: unknown) => logger.warn({ err: error, jobId: id }, 'could not release a lease'));
+  }
+
+  /** Starts polling jobs whose lease this process now holds. */
+  function add(job: Job) {
+    if (stopped || entries.has(job.id) || isTerminal(job.status)) return;
+    entries.set(job.id, { timer: null, running: null, failures: 0, notFound: 0 });
+    schedule(job.id, intervalFor(job));
+  }
+
+  async function claimAndAdd(jobs: Job[]) {
+    const candidates = jobs.filter((job) => !entries.has(job.id) && !isTerminal(job.status));
+    if (candidates.length === 0) return;
+    const held = new Set(await leases.claim(candidates.map((job) => job.id)));
+    for (const job of candidates) if (held.has(job.id)) add(job);
+  }
+
+  /**
+   * Replicas only: renew this process's leases (dropping the jobs it lost), then take over unfinished
+   * jobs nobody holds (a replica died, or shut down and handed its leases back).
+   */
+  async function sweep() {
+    const mine = [...entries.keys()];
+    const kept = new Set(await leases.renew(mine));
+    for (const id of mine) {
+      if (!kept.has(id)) {
+        logger.warn({ jobId: id }, 'lost the lease of a job; another replica polls it now');
+        untrack(id, { release: false });
+      }
+    }
+    await claimAndAdd(await store.listUnfinished());
+  }
+
+  function scheduleSweep() {
+    if (stopped || !leases.shared) return;
+    sweepTimer = setTimeout(() => {
+      sweeping = sweep()
+        .catch((error: unknown) => logger.warn({ err: error }, 'lease sweep failed; retrying'))
+        .finally(() => {
+          sweeping = null;
+          scheduleSweep();
+        });
+    }, jittered(Math.max(50, leases.ttlMs / 3)));
   }
 
   function run(id: string): Promise<void> {
@@ -167,27 +217,28 @@ export function createPoller(deps: PollerDeps): Poller {
   return {
     async start() {
       stopped = false;
-      const unfinished = await store.listUnfinished();
-      for (const job of unfinished) this.track(job);
-      if (unfinished.length > 0) logger.info({ jobs: unfinished.length }, 'resumed polling unfinished jobs');
+      await claimAndAdd(await store.listUnfinished());
+      if (entries.size > 0) logger.info({ jobs: entries.size }, 'resumed polling unfinished jobs');
+      scheduleSweep();
     },
     track(job: Job) {
-      if (stopped || entries.has(job.id) || isTerminal(job.status)) return;
-      entries.set(job.id, { timer: null, running: null, failures: 0, notFound: 0 });
-      schedule(job.id, intervalFor(job));
+      claimAndAdd([job]).catch((error: unknown) => logger.warn({ err: error, jobId: job.id }, 'could not claim a job; a sweep will retry'));
     },
     async pollNow(id: string) {
-      if (!entries.has(id)) {
-        const job = await store.get(id);
-        if (!job || isTerminal(job.status)) return;
-        entries.set(id, { timer: null, running: null, failures: 0, notFound: 0 });
-      }
-      await run(id);
+      if (entries.has(id)) return run(id);
+      // Another replica polls it: one poll here, outside any schedule.
+      await pollOnce(id, { timer: null, running: null, failures: 0, notFound: 0 }).catch((error: unknown) =>
+        logger.warn({ err: error, jobId: id }, 'one-off poll failed'),
+      );
     },
     async stop() {
       stopped = true;
+      if (sweepTimer) clearTimeout(sweepTimer);
+      await sweeping;
       for (const entry of entries.values()) if (entry.timer) clearTimeout(entry.timer);
       await Promise.allSettled([...entries.values()].map((e) => e.running));
+      // Hand the leases back so another replica takes the jobs over at once.
+      await leases.release([...entries.keys()]).catch((error: unknown) => logger.warn({ err: error }, 'could not release leases'));
       entries.clear();
     },
     trackedCount: () => entries.size,

@@ -1,0 +1,88 @@
+/** Parent side: starting the gateway child (server.ts) and the floor child (raw-ws-server.ts), submitting jobs. */
+import { fileURLToPath } from 'node:url';
+import type { SimulatorTiming } from '../../src/upstream/fal-simulator.ts';
+import { spawnChild, type Child, type Machine } from './proc.ts';
+
+export const SERVER_SCRIPT = fileURLToPath(new URL('./server.ts', import.meta.url));
+export const RAW_SCRIPT = fileURLToPath(new URL('./raw-ws-server.ts', import.meta.url));
+
+/** Core of the servers under test; the load generator runs on LOAD_CORE. */
+export const SERVER_CORE = 0;
+export const LOAD_CORE = 1;
+
+/** Descriptors asked for in every child (the box allows about 20,000 per process). */
+export const CHILD_NOFILE = 20_000;
+
+export interface GatewayInfo {
+  httpUrl: string;
+  wsUrl: string;
+  port: number;
+  simulatorUrl: string;
+  falKey: string;
+  model: string;
+  pollIntervalMs: number;
+}
+
+export interface RawInfo {
+  wsUrl: string;
+  port: number;
+}
+
+/** The gateway environment of every bench: open tenant, generous quotas, quiet logs, in-memory store. */
+export function gatewayEnv(pollMs: number, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    PORT: '0',
+    HOST: '127.0.0.1',
+    FAL_KEY: '',
+    BENCH_FAL_KEY: 'bench-fal-key',
+    SQLITE_PATH: ':memory:',
+    LOG_LEVEL: 'warn',
+    GATEWAY_API_KEYS: '',
+    POLL_INTERVAL_MS: String(pollMs),
+    TENANT_MAX_SUBSCRIPTIONS: '100000',
+    TENANT_MAX_WS_CONNECTIONS: '100000',
+    TENANT_MAX_ACTIVE_JOBS: '100000',
+    TENANT_SUBMITS_PER_MINUTE: '1000000',
+    MAX_ACTIVE_JOBS: '100000',
+    ...extra,
+  };
+}
+
+export function startGateway(machine: Machine, options: { pollMs: number; timing: Partial<SimulatorTiming>; env?: Record<string, string>; exposeGc?: boolean }): Promise<Child<GatewayInfo>> {
+  const env = gatewayEnv(options.pollMs, { BENCH_SIM_TIMING: JSON.stringify(options.timing), ...options.env });
+  // GATEWAY_API_KEYS must be unset (not empty) for the open tenant; the child drops empty values (loadConfig does).
+  return spawnChild<GatewayInfo>({
+    script: SERVER_SCRIPT,
+    env,
+    machine,
+    core: SERVER_CORE,
+    nofile: CHILD_NOFILE,
+    nodeFlags: options.exposeGc ? ['--expose-gc'] : [],
+  });
+}
+
+export function startRaw(machine: Machine, options: { exposeGc?: boolean } = {}): Promise<Child<RawInfo>> {
+  return spawnChild<RawInfo>({ script: RAW_SCRIPT, env: {}, machine, core: SERVER_CORE, nofile: CHILD_NOFILE, nodeFlags: options.exposeGc ? ['--expose-gc'] : [] });
+}
+
+export const IMAGE_URL = 'https://images.example.com/bench/cat.png';
+
+export const SUBMIT_MUTATION = 'mutation Submit($input: GenerateVideoInput!) { generateVideo(input: $input) { id requestId status queuePosition } }';
+
+export interface SubmittedJob {
+  id: string;
+  requestId: string;
+  status: string;
+}
+
+export async function submitJob(httpUrl: string, prompt: string): Promise<SubmittedJob> {
+  const response = await fetch(httpUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json' },
+    body: JSON.stringify({ query: SUBMIT_MUTATION, variables: { input: { prompt, imageUrl: IMAGE_URL, duration: 'SECONDS_5' } } }),
+    signal: AbortSignal.timeout(30_000),
+  });
+  const body = (await response.json()) as { data?: { generateVideo?: SubmittedJob }; errors?: unknown };
+  if (!body.data?.generateVideo) throw new Error(`submit failed (${response.status}): ${JSON.stringify(body.errors ?? body)}`);
+  return body.data.generateVideo;
+}

@@ -1,0 +1,135 @@
+/**
+ * The measurement window shared by the fan-out and capacity scenarios, and the delivery analysis.
+ *
+ * Window: after `warm` updates were fully delivered (every live subscriber reached them), the
+ * server's event-loop histogram is reset and its CPU time read; then the bench waits until `updates`
+ * more updates were fully delivered (each within a timeout) and reads the CPU time again. Because
+ * both reads happen right after a fan-out finished and long before the next poll, the CPU delta is
+ * the cost of exactly those updates (plus the poller's upstream calls and the keep-alive pings that
+ * fell inside the window).
+ */
+import type { Fleet } from './clients.ts';
+import type { ProcessStats } from './control.ts';
+import type { Child } from './proc.ts';
+import { Samples } from './stats.ts';
+
+export interface PublishRecord {
+  topic: string;
+  key: string;
+  tUs: number;
+  status: string;
+  queuePosition: number | null;
+  changesUs: number[];
+}
+
+export interface LatencySummary {
+  p50: number;
+  p99: number;
+  max: number;
+  count: number;
+}
+
+export interface DeliveryAnalysis {
+  /** Server decides to send (gateway: dispatchEvent of the job's new state; raw: start of the broadcast loop) -> client receives. ms. */
+  publishToDelivery: LatencySummary;
+  /** Upstream change (simulator log line appears) -> client receives it. ms. Null when the server reports no change instants. */
+  changeToDelivery: LatencySummary | null;
+  /** Frames received carrying a window update. */
+  deliveries: number;
+  /** Window updates x live subscribers. */
+  expected: number;
+  /** (update, subscriber) pairs where the subscriber never reached the update (nor a newer one). */
+  missed: number;
+  updates: number;
+  /** Upstream changes carried by the window updates. */
+  changes: number;
+}
+
+export interface WindowResult {
+  analysis: DeliveryAnalysis;
+  /** Server CPU (user + system) over the window, µs. */
+  cpuUs: number;
+  windowMs: number;
+  start: ProcessStats;
+  end: ProcessStats;
+  /** Updates that were not fully delivered within the timeout (the window ended early). */
+  incomplete: boolean;
+  publishLogMissing: boolean;
+}
+
+/** Analyses deliveries of the updates with key in (fromKey, toKey]; publish instants already on our clock. */
+export function analyze(fleet: Fleet, publishes: PublishRecord[], fromKey: string, toKey: string): DeliveryAnalysis {
+  const window = publishes.filter((p) => p.key > fromKey && p.key <= toKey).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const publish = new Samples();
+  const change = new Samples();
+  let deliveries = 0;
+  let missed = 0;
+  let subscribersCounted = 0;
+  const changes = window.reduce((n, p) => n + p.changesUs.length, 0);
+  for (const s of fleet.subscribers) {
+    if (!s.ready) continue;
+    subscribersCounted++;
+    for (const key of s.keys) if (key > fromKey && key <= toKey) deliveries++;
+    let j = 0;
+    for (const p of window) {
+      while (j < s.keys.length && s.keys[j]! < p.key) j++;
+      if (j >= s.keys.length) {
+        missed++;
+        continue;
+      }
+      const t = s.times[j]!;
+      publish.push((t - p.tUs) / 1000);
+      for (const c of p.changesUs) change.push((t - c) / 1000);
+    }
+  }
+  return {
+    publishToDelivery: publish.summary(),
+    changeToDelivery: changes > 0 ? change.summary() : null,
+    deliveries,
+    expected: window.length * subscribersCounted,
+    missed,
+    updates: window.length,
+    changes,
+  };
+}
+
+/** Fetches the child's publish log (since `sinceUs`, child clock) and moves it onto our clock. */
+export async function publishLog(child: Child<unknown>, sinceUs: number, topic?: string): Promise<PublishRecord[]> {
+  const raw = await child.get<PublishRecord[]>(`/publishes?since=${Math.floor(sinceUs)}`);
+  const offset = child.clock.offsetUs;
+  return raw
+    .filter((p) => topic === undefined || p.topic === topic)
+    .map((p) => ({ ...p, tUs: p.tUs - offset, changesUs: p.changesUs.map((c) => c - offset) }));
+}
+
+export async function measureWindow(
+  child: Child<unknown>,
+  fleet: Fleet,
+  options: { warm: number; updates: number; timeoutMs: number; topic?: string },
+): Promise<WindowResult> {
+  const target = () => fleet.live();
+  let after = fleet.tracker.known[fleet.tracker.known.length - 1] ?? '';
+  for (let i = 0; i < options.warm; i++) {
+    const key = await fleet.tracker.nextDelivered(after, target, options.timeoutMs);
+    if (!key) throw new Error(`warm-up update ${i + 1} was not delivered to all ${target()} subscribers within ${options.timeoutMs} ms`);
+    after = key;
+  }
+  const fromKey = after;
+  await child.post('/eld/reset');
+  const start = await child.stats();
+  let incomplete = false;
+  for (let i = 0; i < options.updates; i++) {
+    const key = await fleet.tracker.nextDelivered(after, target, options.timeoutMs);
+    if (!key) {
+      incomplete = true;
+      break;
+    }
+    after = key;
+  }
+  const end = await child.stats();
+  const toKey = after;
+  const publishes = await publishLog(child, start.nowUs - 120e6, options.topic);
+  const analysis = analyze(fleet, publishes, fromKey, toKey);
+  const cpuUs = end.cpuUserUs + end.cpuSystemUs - (start.cpuUserUs + start.cpuSystemUs);
+  return { analysis, cpuUs, windowMs: (end.nowUs - start.nowUs) / 1000, start, end, incomplete, publishLogMissing: publishes.length === 0 };
+}
