@@ -7,13 +7,16 @@ import type { Config } from './config.ts';
 import { createLogger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
 import { createJobEvents } from './jobs/events.ts';
+import { isTerminal } from './domain/job.ts';
 import { createPoller } from './jobs/poller.ts';
 import { createJobsService } from './jobs/service.ts';
 import { createQuotas } from './jobs/quotas.ts';
+import { createRetention } from './jobs/retention.ts';
 import { createBackends } from './backends.ts';
 import { createFalQueueClient } from './upstream/fal-queue-client.ts';
 import { DEFAULT_SIMULATOR_TIMING, startFalSimulator, type FalSimulator } from './upstream/fal-simulator.ts';
 import { instrumentUpstream } from './upstream/instrumented.ts';
+import { withCircuitBreaker } from './upstream/circuit-breaker.ts';
 import { createUpstreamPool } from './upstream/pool.ts';
 import { schema } from './schema/index.ts';
 import { createAuthenticator } from './http/auth.ts';
@@ -54,7 +57,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const key = credential;
 
   const pool = createUpstreamPool({ baseUrl: queueUrl });
-  const upstream = instrumentUpstream(
+  const upstream = withCircuitBreaker(instrumentUpstream(
     createFalQueueClient({
       dispatcher: pool,
       baseUrl: queueUrl,
@@ -69,16 +72,32 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       metrics.upstreamCalls.inc({ operation, outcome });
       metrics.upstreamLatency.observe({ operation }, seconds);
     },
-  );
+  ), {
+    failures: config.circuitFailures,
+    halfOpenAfterMs: config.circuitHalfOpenMs,
+    onStateChange: (state) => {
+      metrics.circuitOpen.set(state === 'closed' ? 0 : 1);
+      if (state === 'open') logger.error({ halfOpenAfterMs: config.circuitHalfOpenMs }, 'upstream keeps failing: circuit open, calls fail fast');
+      else logger.info({ state }, 'upstream circuit state');
+    },
+  });
 
   const backends = createBackends(config, logger);
   const { store } = backends;
-  const events = createJobEvents(backends.eventTarget);
+  const events = createJobEvents(backends.eventTarget, {
+    onDeliver: () => metrics.eventsDelivered.inc(),
+    onPublish: (job) => {
+      if (isTerminal(job.status)) metrics.jobsFinished.inc({ status: job.status });
+    },
+  });
   backends.onResubscribed(() => {
     events.resync((id) => store.get(id)).catch((error: unknown) => logger.warn({ err: error }, 'resync after a pub/sub outage failed'));
   });
   const poller = createPoller({
     leases: backends.leases,
+    submitGraceMs: config.upstreamTimeoutMs * 2 + 5_000,
+    maxQueueMs: config.jobMaxQueueMs,
+    maxTotalMs: config.jobMaxTotalMs,
     store,
     upstream,
     events,
@@ -86,12 +105,19 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     intervalMs: config.pollIntervalMs,
     concurrency: config.pollConcurrency,
     onPoll: (outcome) => metrics.polls.inc({ outcome }),
+    onPollLag: (seconds) => metrics.pollLag.observe(seconds),
   });
   const quotas = createQuotas({
     limits: config.quotas,
     store,
     submitLimiter: backends.submitLimiter,
     onLimited: (quota) => metrics.rateLimited.inc({ quota }),
+  });
+  const retention = createRetention({
+    store,
+    logger: logger.child({ component: 'retention' }),
+    retentionMs: config.jobRetentionMs,
+    onPurged: (count) => metrics.jobsPurged.inc(count),
   });
   const jobs = createJobsService({ store, upstream, events, scheduler: poller, quotas, model: config.falModel, logger: logger.child({ component: 'jobs' }) });
   metrics.sources.polledJobs = () => poller.trackedCount();
@@ -104,7 +130,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     jobs,
     logger,
     auth,
-    readiness: () => backends.ready(),
+    readiness: async () => {
+      await backends.ready();
+      return { upstream: upstream.circuit(), backend: backends.kind };
+    },
     metrics: { contentType: metrics.registry.contentType, render: () => metrics.registry.metrics() },
     plugins: limitPlugins(config.limits),
     cors: config.limits.corsOrigins,
@@ -121,6 +150,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     onLimited: () => metrics.rateLimited.inc({ quota: 'ws_connections' }),
   });
   metrics.sources.wsClients = () => ws.clientCount();
+  metrics.sources.sseStreams = () => http.streamCount();
+  metrics.sources.unfinishedJobs = () => store.countUnfinished(null);
 
   let started = false;
   return {
@@ -128,6 +159,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     simulator,
     async start() {
       await poller.start();
+      retention.start();
       const { port } = await http.listen(config.port, config.host);
       started = true;
       const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
@@ -136,11 +168,16 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       return { httpUrl, wsUrl: httpUrl.replace(/^http/, 'ws'), port };
     },
     async stop() {
+      const deadline = Date.now() + config.shutdownTimeoutMs;
+      const left = () => Math.max(0, deadline - Date.now());
       if (started) {
-        await ws.dispose();
-        await http.close(config.shutdownTimeoutMs);
+        http.stopAccepting();
+        await ws.dispose(); // 1001 Going away: clients reconnect (elsewhere) and get the current state first
+        await http.close(left()); // SSE streams end now; other requests may finish
       }
-      await poller.stop();
+      await jobs.drain(left()); // submissions in flight get their request id stored
+      await poller.stop(); // leases handed back
+      await retention.stop();
       await yoga.dispose();
       await upstream.close();
       await pool.close();

@@ -40,6 +40,14 @@ export interface Config {
   apiKeys: ReadonlyMap<string, string> | null;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   upstreamTimeoutMs: number;
+  /** Consecutive failed upstream calls that open the circuit, and how long it stays open. */
+  circuitFailures: number;
+  circuitHalfOpenMs: number;
+  /** Deadlines (0 = none): queue wait, and total life of a job. */
+  jobMaxQueueMs: number;
+  jobMaxTotalMs: number;
+  /** How long finished jobs are kept (0 = forever). */
+  jobRetentionMs: number;
   shutdownTimeoutMs: number;
   quotas: Quotas;
   limits: OperationLimits;
@@ -115,6 +123,11 @@ const envSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent' }).default('info'),
   UPSTREAM_TIMEOUT_MS: integer('UPSTREAM_TIMEOUT_MS', 100, 600_000).default(30_000),
   SHUTDOWN_TIMEOUT_MS: integer('SHUTDOWN_TIMEOUT_MS', 0, 600_000).default(10_000),
+  JOB_MAX_QUEUE_MS: integer('JOB_MAX_QUEUE_MS', 0, 30 * 86_400_000).default(3_600_000),
+  JOB_MAX_TOTAL_MS: integer('JOB_MAX_TOTAL_MS', 0, 30 * 86_400_000).default(7_200_000),
+  JOB_RETENTION_MS: integer('JOB_RETENTION_MS', 0, 3650 * 86_400_000).default(7 * 86_400_000),
+  UPSTREAM_CIRCUIT_FAILURES: integer('UPSTREAM_CIRCUIT_FAILURES', 1, 10_000).default(5),
+  UPSTREAM_CIRCUIT_OPEN_MS: integer('UPSTREAM_CIRCUIT_OPEN_MS', 100, 3_600_000).default(10_000),
   TENANT_MAX_ACTIVE_JOBS: integer('TENANT_MAX_ACTIVE_JOBS', 0, 1_000_000).default(50),
   TENANT_SUBMITS_PER_MINUTE: integer('TENANT_SUBMITS_PER_MINUTE', 0, 1_000_000).default(60),
   TENANT_MAX_SUBSCRIPTIONS: integer('TENANT_MAX_SUBSCRIPTIONS', 0, 10_000_000).default(1000),
@@ -168,6 +181,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     logLevel: e.LOG_LEVEL,
     upstreamTimeoutMs: e.UPSTREAM_TIMEOUT_MS,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    circuitFailures: e.UPSTREAM_CIRCUIT_FAILURES,
+    circuitHalfOpenMs: e.UPSTREAM_CIRCUIT_OPEN_MS,
+    jobMaxQueueMs: e.JOB_MAX_QUEUE_MS,
+    jobMaxTotalMs: e.JOB_MAX_TOTAL_MS,
+    jobRetentionMs: e.JOB_RETENTION_MS,
     quotas: Object.freeze({
       activeJobsPerTenant: e.TENANT_MAX_ACTIVE_JOBS,
       submitsPerMinutePerTenant: e.TENANT_SUBMITS_PER_MINUTE,

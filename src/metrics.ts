@@ -11,21 +11,23 @@ export interface GaugeSources {
   polledJobs: () => number;
   wsClients: () => number;
   subscriptions: () => number;
+  sseStreams: () => number;
+  unfinishedJobs: () => Promise<number>;
 }
 
 export function createMetrics() {
   const registry = new Registry();
-  const sources: GaugeSources = { polledJobs: () => 0, wsClients: () => 0, subscriptions: () => 0 };
-  const gauge = (name: string, help: string, read: () => number) =>
+  const sources: GaugeSources = { polledJobs: () => 0, wsClients: () => 0, subscriptions: () => 0, sseStreams: () => 0, unfinishedJobs: async () => 0 };
+  const gauge = (name: string, help: string, read: () => number | Promise<number>) =>
     new Gauge({
       name,
       help,
       registers: [registry],
-      collect() {
-        this.set(read());
+      async collect() {
+        this.set(await read());
       },
     });
-  collectDefaultMetrics({ register: registry, prefix: 'gateway_process_' });
+  collectDefaultMetrics({ register: registry, prefix: 'gateway_' });
   return {
     registry,
     sources,
@@ -50,6 +52,22 @@ export function createMetrics() {
     }),
     polledJobs: gauge('gateway_polled_jobs', 'Unfinished jobs this process polls.', () => sources.polledJobs()),
     wsClients: gauge('gateway_websocket_connections', 'Open graphql-ws connections.', () => sources.wsClients()),
+    sseStreams: gauge('gateway_sse_streams', 'Open SSE subscription streams.', () => sources.sseStreams()),
+    unfinishedJobs: gauge('gateway_unfinished_jobs', 'Jobs not yet COMPLETED, FAILED or CANCELLED (all replicas).', () => sources.unfinishedJobs()),
+    jobsFinished: new Counter({
+      name: 'gateway_jobs_finished_total',
+      help: 'Jobs that reached a terminal state, by status.',
+      labelNames: ['status'] as const,
+      registers: [registry],
+    }),
+    jobsPurged: new Counter({ name: 'gateway_jobs_purged_total', help: 'Finished jobs purged past retention.', registers: [registry] }),
+    eventsDelivered: new Counter({ name: 'gateway_events_delivered_total', help: 'Job states delivered to subscribers.', registers: [registry] }),
+    pollLag: new Histogram({
+      name: 'gateway_poll_lag_seconds',
+      help: 'How late status polls start against their schedule.',
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+      registers: [registry],
+    }),
     subscriptions: gauge('gateway_job_subscriptions', 'Open jobUpdates feeds (all transports).', () => sources.subscriptions()),
     rateLimited: new Counter({
       name: 'gateway_rate_limited_total',
@@ -57,6 +75,6 @@ export function createMetrics() {
       labelNames: ['quota'] as const,
       registers: [registry],
     }),
-    jobsSubmitted: new Counter({ name: 'gateway_jobs_submitted_total', help: 'Jobs accepted by the upstream.', registers: [registry] }),
+    circuitOpen: new Gauge({ name: 'gateway_upstream_circuit_open', help: '1 while the upstream circuit is open or half-open.', registers: [registry] }),
   };
 }

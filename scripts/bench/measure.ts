@@ -10,7 +10,8 @@
  */
 import type { Fleet } from './clients.ts';
 import type { ProcessStats } from './control.ts';
-import type { Child } from './proc.ts';
+import { Interference, type Child } from './proc.ts';
+import { LOAD_CORE, SERVER_CORE } from './gateway.ts';
 import { Samples } from './stats.ts';
 
 export interface PublishRecord {
@@ -20,6 +21,9 @@ export interface PublishRecord {
   status: string;
   queuePosition: number | null;
   changesUs: number[];
+  /** Frames the server sent after this publish, and when it handed the last one to its socket (server clock until moved). */
+  sends?: number;
+  lastSendUs?: number | null;
 }
 
 export interface LatencySummary {
@@ -43,6 +47,8 @@ export interface DeliveryAnalysis {
   updates: number;
   /** Upstream changes carried by the window updates. */
   changes: number;
+  /** Server side, per update: publish -> last frame handed to a socket. ms. Independent of the load generator's speed. */
+  fanoutMs: LatencySummary | null;
 }
 
 export interface WindowResult {
@@ -55,6 +61,8 @@ export interface WindowResult {
   /** Updates that were not fully delivered within the timeout (the window ended early). */
   incomplete: boolean;
   publishLogMissing: boolean;
+  /** CPU other processes used on the server core / load core during the window (% of the window); null if unknown. */
+  interference: { serverCorePct: number; loadCorePct: number } | null;
 }
 
 /** Analyses deliveries of the updates with key in (fromKey, toKey]; publish instants already on our clock. */
@@ -82,7 +90,10 @@ export function analyze(fleet: Fleet, publishes: PublishRecord[], fromKey: strin
       for (const c of p.changesUs) change.push((t - c) / 1000);
     }
   }
+  const fanout = new Samples();
+  for (const p of window) if (typeof p.lastSendUs === 'number' && (p.sends ?? 0) > 0) fanout.push((p.lastSendUs - p.tUs) / 1000);
   return {
+    fanoutMs: fanout.length ? fanout.summary() : null,
     publishToDelivery: publish.summary(),
     changeToDelivery: changes > 0 ? change.summary() : null,
     deliveries,
@@ -99,7 +110,7 @@ export async function publishLog(child: Child<unknown>, sinceUs: number, topic?:
   const offset = child.clock.offsetUs;
   return raw
     .filter((p) => topic === undefined || p.topic === topic)
-    .map((p) => ({ ...p, tUs: p.tUs - offset, changesUs: p.changesUs.map((c) => c - offset) }));
+    .map((p) => ({ ...p, tUs: p.tUs - offset, changesUs: p.changesUs.map((c) => c - offset), lastSendUs: typeof p.lastSendUs === 'number' ? p.lastSendUs - offset : null }));
 }
 
 export async function measureWindow(
@@ -117,6 +128,7 @@ export async function measureWindow(
   const fromKey = after;
   await child.post('/eld/reset');
   const start = await child.stats();
+  const interference = new Interference();
   let incomplete = false;
   for (let i = 0; i < options.updates; i++) {
     const key = await fleet.tracker.nextDelivered(after, target, options.timeoutMs);
@@ -128,8 +140,9 @@ export async function measureWindow(
   }
   const end = await child.stats();
   const toKey = after;
+  const cpuUs = end.cpuUserUs + end.cpuSystemUs - (start.cpuUserUs + start.cpuSystemUs);
+  const foreign = interference.finish(cpuUs, SERVER_CORE, LOAD_CORE);
   const publishes = await publishLog(child, start.nowUs - 120e6, options.topic);
   const analysis = analyze(fleet, publishes, fromKey, toKey);
-  const cpuUs = end.cpuUserUs + end.cpuSystemUs - (start.cpuUserUs + start.cpuSystemUs);
-  return { analysis, cpuUs, windowMs: (end.nowUs - start.nowUs) / 1000, start, end, incomplete, publishLogMissing: publishes.length === 0 };
+  return { analysis, cpuUs, windowMs: (end.nowUs - start.nowUs) / 1000, start, end, incomplete, publishLogMissing: publishes.length === 0, interference: foreign };
 }

@@ -4,7 +4,8 @@
  * control endpoint, measuring their clock offset, and stopping them.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import { Agent, request } from 'node:http';
 import { cpus } from 'node:os';
 import { nowUs, READY_PREFIX, within } from './common.ts';
@@ -177,4 +178,47 @@ export async function spawnChild<Info>(options: SpawnOptions): Promise<Child<Inf
       }
     },
   };
+}
+
+/** Busy time (µs) of each CPU so far, from /proc/stat; null where unavailable. */
+export function coreBusyUs(): number[] | null {
+  let text: string;
+  try {
+    text = readFileSync('/proc/stat', 'utf8');
+  } catch {
+    return null;
+  }
+  const hz = 100; // USER_HZ
+  const busy: number[] = [];
+  for (const line of text.split('\n')) {
+    const match = /^cpu(\d+)\s+(.*)$/.exec(line);
+    if (!match) continue;
+    const fields = match[2]!.trim().split(/\s+/).map(Number);
+    const total = fields.slice(0, 8).reduce((a, b) => a + b, 0);
+    const idle = (fields[3] ?? 0) + (fields[4] ?? 0);
+    busy[Number(match[1])] = ((total - idle) / hz) * 1e6;
+  }
+  return busy;
+}
+
+/**
+ * CPU time other processes (not the server child, not this process) used on the server core and
+ * the load core during a window, in % of the window: other people's work on a shared machine.
+ */
+export class Interference {
+  private readonly busy = coreBusyUs();
+  private readonly self = process.cpuUsage();
+  private readonly started = performance.now();
+
+  /** `serverCpuUs`: the server child's CPU over the same window. */
+  finish(serverCpuUs: number, serverCore: number, loadCore: number): { serverCorePct: number; loadCorePct: number } | null {
+    const now = coreBusyUs();
+    if (!this.busy || !now) return null;
+    const windowUs = (performance.now() - this.started) * 1000;
+    const self = process.cpuUsage(this.self);
+    const onServerCore = (now[serverCore] ?? 0) - (this.busy[serverCore] ?? 0) - serverCpuUs;
+    const onLoadCore = (now[loadCore] ?? 0) - (this.busy[loadCore] ?? 0) - (self.user + self.system);
+    const pct = (us: number) => Math.max(0, (us / windowUs) * 100);
+    return { serverCorePct: pct(onServerCore), loadCorePct: pct(onLoadCore) };
+  }
 }

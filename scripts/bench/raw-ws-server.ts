@@ -18,6 +18,8 @@ interface Broadcast {
   key: string;
   tUs: number;
   sockets: number;
+  /** When the last frame of this broadcast was handed to its socket. */
+  lastSendUs: number;
 }
 
 const KEEP_ALIVE_MS = 12_000;
@@ -55,7 +57,7 @@ function broadcast(): void {
     socket.send(frame);
     sockets++;
   }
-  publishes.push({ key, tUs, sockets });
+  publishes.push({ key, tUs, sockets, lastSendUs: nowUs() });
 }
 
 await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
@@ -72,7 +74,9 @@ const control = await startControl({
   },
   'GET /publishes': (_body, query) => {
     const since = Number(query.get('since') ?? 0);
-    return publishes.filter((p) => p.tUs >= since).map((p) => ({ topic: 'raw', key: p.key, tUs: p.tUs, status: 'IN_PROGRESS', queuePosition: null, changesUs: [] }));
+    return publishes
+      .filter((p) => p.tUs >= since)
+      .map((p) => ({ topic: 'raw', key: p.key, tUs: p.tUs, status: 'IN_PROGRESS', queuePosition: null, changesUs: [], sends: p.sockets, lastSendUs: p.lastSendUs }));
   },
   'GET /clients': () => ({ clients: wss.clients.size }),
 });

@@ -11,11 +11,13 @@
  * event of type `job:<id>` is dispatched (the instant the gateway decides to fan a change out), the
  * job's updatedAt (the key clients see), and the simulator instants of the log lines that are new in
  * it (the upstream changes this publish carries). If the gateway ever publishes another way, the
- * log stays empty and the parent reports publish->delivery as unavailable.
+ * log stays empty and the parent reports publish->delivery as unavailable. Likewise a wrapper around
+ * ws's WebSocket#send records when the last frame after each publish was handed to its socket.
  *
  * Prints one line `@@bench-ready {json}` on stdout when ready; everything else on stdout is the
  * gateway's own log (LOG_LEVEL=warn).
  */
+import { WebSocket } from 'ws';
 import { createApp } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
 import { startFalSimulator } from '../../src/upstream/fal-simulator.ts';
@@ -33,6 +35,9 @@ export interface PublishRecord {
   queuePosition: number | null;
   /** Instants (common clock, µs) of the upstream changes first carried by this publish: new log lines. */
   changesUs: number[];
+  /** WebSocket frames sent after this publish (until the next one), and when the last was handed to its socket. */
+  sends: number;
+  lastSendUs: number | null;
 }
 
 const MAX_RECORDS = 200_000;
@@ -61,15 +66,31 @@ function record(event: Event): void {
     if (ms > newest) newest = ms;
   }
   lastLogMs.set(event.type, newest);
-  publishes.push({
+  current = {
     topic: event.type,
     key: job.updatedAt,
     tUs,
     status: String(job.status),
     queuePosition: typeof job.queuePosition === 'number' ? job.queuePosition : null,
     changesUs,
-  });
+    sends: 0,
+    lastSendUs: null,
+  };
+  publishes.push(current);
 }
+
+// Server-side fan-out time: every ws send after a publish is attributed to it (graphql-ws sends
+// each subscriber's `next` through WebSocket#send of this same `ws` module).
+let current: PublishRecord | null = null;
+const send = WebSocket.prototype.send;
+WebSocket.prototype.send = function (this: WebSocket, ...args: Parameters<WebSocket['send']>) {
+  const result = send.apply(this, args);
+  if (current) {
+    current.sends++;
+    current.lastSendUs = nowUs();
+  }
+  return result;
+} as WebSocket['send'];
 
 const dispatch = EventTarget.prototype.dispatchEvent;
 EventTarget.prototype.dispatchEvent = function dispatchEvent(this: EventTarget, event: Event): boolean {

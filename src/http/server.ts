@@ -9,17 +9,35 @@ import type { GatewayYoga } from './yoga.ts';
 export interface HttpServerHandle {
   server: Server;
   listen(port: number, host: string): Promise<{ port: number }>;
-  /** Stops accepting, lets in-flight requests finish until `graceMs`, then destroys what is left. */
+  /** Stops accepting new connections (open ones go on). */
+  stopAccepting(): void;
+  /**
+   * Ends SSE streams at once (clients reconnect elsewhere and get the current state first), lets other
+   * in-flight requests finish until `graceMs`, then destroys what is left.
+   */
   close(graceMs: number): Promise<void>;
+  /** Open SSE responses (metrics). */
+  streamCount(): number;
 }
 
 export function createHttpServer(yoga: GatewayYoga): HttpServerHandle {
   const server = createServer({ requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 65_000 }, yoga);
   const sockets = new Set<Socket>();
+  const streams = new Set<Socket>();
   server.on('connection', (socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
   });
+  server.on('request', (request, response) => {
+    if (!request.headers.accept?.includes('text/event-stream')) return;
+    const socket = request.socket;
+    streams.add(socket);
+    response.once('close', () => streams.delete(socket));
+  });
+  let closed: Promise<void> | null = null;
+  const stopAccepting = () => {
+    closed ??= new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve()));
+  };
 
   return {
     server,
@@ -33,15 +51,17 @@ export function createHttpServer(yoga: GatewayYoga): HttpServerHandle {
         });
       });
     },
+    stopAccepting,
     async close(graceMs) {
-      if (!server.listening) return;
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      stopAccepting();
       server.closeIdleConnections();
+      for (const socket of streams) socket.destroy();
       const timer = setTimeout(() => {
         for (const socket of sockets) socket.destroy();
       }, graceMs);
       await closed;
       clearTimeout(timer);
     },
+    streamCount: () => streams.size,
   };
 }

@@ -23,8 +23,12 @@ export interface YogaOptions {
   jobs: JobsService;
   logger: Logger;
   auth: Authenticator;
-  /** Resolves when every dependency answers; rejects with a short, safe reason otherwise. */
-  readiness: () => Promise<void>;
+  /**
+   * Resolves when the store (and Redis) answer, with details to report (e.g. the upstream circuit,
+   * which is reported but does not make the gateway unready: reads still work); rejects with a short,
+   * safe reason otherwise.
+   */
+  readiness: () => Promise<Record<string, string>>;
   /** Prometheus text for /metrics. */
   metrics: { contentType: string; render: () => Promise<string> };
   plugins?: Plugin[];
@@ -91,8 +95,8 @@ export function createYogaHandler(options: YogaOptions): GatewayYoga {
         endpoint: '/readyz',
         check: async () => {
           try {
-            await readiness();
-            return Response.json({ status: 'ready' });
+            const details = await readiness();
+            return Response.json({ status: 'ready', ...details });
           } catch (error) {
             return Response.json({ status: 'unavailable', reason: error instanceof Error ? error.message : String(error) }, { status: 503 });
           }

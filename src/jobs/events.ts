@@ -43,7 +43,14 @@ const DONE: IteratorReturnResult<undefined> = { value: undefined, done: true };
 
 export const topicOf = (jobId: string) => `job:${jobId}`;
 
-export function createJobEvents(target: JobEventTarget): JobEvents {
+export interface JobEventHooks {
+  /** Each state handed to a subscriber. */
+  onDeliver?: () => void;
+  /** Each state published (once per visible change). */
+  onPublish?: (job: Job) => void;
+}
+
+export function createJobEvents(target: JobEventTarget, hooks: JobEventHooks = {}): JobEvents {
   let listeners = 0;
   /** What each open feed accepts, by job id (for resync). */
   const offers = new Map<string, Set<(job: Job) => void>>();
@@ -116,6 +123,7 @@ export function createJobEvents(target: JobEventTarget): JobEvents {
         }
         lastVersion = job.version;
         lastWasTerminal = isTerminal(job.status);
+        hooks.onDeliver?.();
         return { value: job, done: false };
       },
       async return(): Promise<IteratorResult<Job>> {
@@ -135,6 +143,7 @@ export function createJobEvents(target: JobEventTarget): JobEvents {
 
   return {
     publish(job: Job) {
+      hooks.onPublish?.(job);
       target.dispatchEvent(new CustomEvent(topicOf(job.id), { detail: job }));
     },
     follow,

@@ -35,8 +35,18 @@ export interface PollerDeps {
   random?: () => number;
   /** Called after every poll (metrics). */
   onPoll?: (outcome: 'changed' | 'unchanged' | 'error') => void;
+  /** How late a poll started against its schedule, in seconds (metrics). */
+  onPollLag?: (seconds: number) => void;
   /** Which jobs this process may poll (default: all of them, one process). */
   leases?: JobLeases;
+  /**
+   * A job still without an upstream request id this long after creation was being submitted when a
+   * process died: it ends FAILED (SUBMIT_OUTCOME_UNKNOWN), never re-submitted. Longer than a submit can take.
+   */
+  submitGraceMs?: number;
+  /** Longest wait IN_QUEUE, and longest life before a terminal state (0 = none); then FAILED and cancelled upstream. */
+  maxQueueMs?: number;
+  maxTotalMs?: number;
 }
 
 export interface Poller extends PollScheduler {
@@ -49,6 +59,8 @@ export interface Poller extends PollScheduler {
 
 interface Entry {
   timer: NodeJS.Timeout | null;
+  /** When the scheduled poll is due (ms since epoch). */
+  dueAt?: number;
   running: Promise<void> | null;
   failures: number;
   notFound: number;
@@ -56,6 +68,7 @@ interface Entry {
 
 export function createPoller(deps: PollerDeps): Poller {
   const { store, upstream, events, logger, intervalMs, concurrency = 32, maxBackoffMs = 30_000, notFoundLimit = 5 } = deps;
+  const { submitGraceMs = 60_000, maxQueueMs = 0, maxTotalMs = 0 } = deps;
   const now = deps.now ?? (() => new Date());
   const random = deps.random ?? Math.random;
   const { save } = createJobWriter({ store, events, now });
@@ -84,6 +97,7 @@ export function createPoller(deps: PollerDeps): Poller {
     const entry = entries.get(id);
     if (!entry || stopped) return;
     if (entry.timer) clearTimeout(entry.timer);
+    entry.dueAt = Date.now() + delayMs;
     entry.timer = setTimeout(() => void run(id), delayMs);
   }
 
@@ -145,6 +159,8 @@ export function createPoller(deps: PollerDeps): Poller {
     entry.timer = null;
     entry.running = (async () => {
       await acquire();
+      if (entry.dueAt !== undefined) deps.onPollLag?.(Math.max(0, Date.now() - entry.dueAt) / 1000);
+      entry.dueAt = undefined;
       let nextDelay: number | null;
       try {
         nextDelay = await pollOnce(id, entry);
@@ -180,7 +196,7 @@ export function createPoller(deps: PollerDeps): Poller {
   async function pollOnce(id: string, entry: Entry): Promise<number | null> {
     const job = await store.get(id);
     if (!job || isTerminal(job.status)) return null;
-    if (job.requestId === null) return intervalMs; // still being submitted
+    if (job.requestId === null) return checkUnconfirmedSubmit(job);
     let status: UpstreamStatus;
     let result: UpstreamResult | null = null;
     try {
@@ -193,10 +209,52 @@ export function createPoller(deps: PollerDeps): Poller {
     }
     entry.failures = 0;
     entry.notFound = 0;
+    const overdue = deadlineMissed(job, status);
+    if (overdue) return endOverdue(job, overdue);
     const saved = await save(id, (current) => advance(current, status, result, now()));
     deps.onPoll?.(saved && saved.version !== job.version ? 'changed' : 'unchanged');
     if (!saved || isTerminal(saved.status)) return null;
     return intervalFor(saved);
+  }
+
+  /** Still no request id: a submission in flight (wait), or one a dead process left unconfirmed (end it). */
+  async function checkUnconfirmedSubmit(job: Job): Promise<number | null> {
+    const age = now().getTime() - Date.parse(job.createdAt);
+    if (age < submitGraceMs) return Math.max(intervalMs, submitGraceMs - age);
+    logger.warn({ jobId: job.id }, 'submission was never confirmed (the process died during it); not re-submitting');
+    await save(job.id, (current) =>
+      current.requestId !== null || isTerminal(current.status)
+        ? null
+        : {
+            ...current,
+            status: 'FAILED',
+            completedAt: now().toISOString(),
+            error: { code: 'SUBMIT_OUTCOME_UNKNOWN', message: 'The gateway stopped while submitting this job; the upstream may or may not have accepted it, so it was not repeated.' },
+          },
+    );
+    return null;
+  }
+
+  function deadlineMissed(job: Job, status: UpstreamStatus): { code: string; message: string } | null {
+    if (status.status === 'COMPLETED') return null;
+    const age = now().getTime() - Date.parse(job.createdAt);
+    if (maxTotalMs > 0 && age > maxTotalMs) return { code: 'DEADLINE_EXCEEDED', message: `The job did not finish within ${Math.round(maxTotalMs / 1000)} s.` };
+    if (maxQueueMs > 0 && status.status === 'IN_QUEUE' && age > maxQueueMs) {
+      return { code: 'QUEUE_DEADLINE_EXCEEDED', message: `The job waited in the upstream queue for more than ${Math.round(maxQueueMs / 1000)} s.` };
+    }
+    return null;
+  }
+
+  /** Past its deadline: cancelled upstream (best effort, so it costs nothing more) and FAILED with a clear code. */
+  async function endOverdue(job: Job, error: { code: string; message: string }): Promise<null> {
+    try {
+      if (job.requestId) await upstream.cancel(job.requestId);
+    } catch (cancelError) {
+      logger.warn({ jobId: job.id, err: (cancelError as Error).message }, 'could not cancel an overdue job upstream');
+    }
+    logger.warn({ jobId: job.id, code: error.code }, 'job missed its deadline');
+    await save(job.id, (current) => (isTerminal(current.status) ? null : { ...current, status: 'FAILED', queuePosition: null, completedAt: now().toISOString(), error }));
+    return null;
   }
 
   async function handleUpstreamFailure(job: Job, entry: Entry, error: UpstreamError): Promise<number | null> {

@@ -160,6 +160,17 @@ export function createJobsService(deps: JobsServiceDeps) {
 
     get: findOwn,
 
+    /** Waits (at most `timeoutMs`) for the submissions in flight, so a shutdown never cuts one in half. */
+    async drain(timeoutMs: number): Promise<void> {
+      if (submitting.size === 0) return;
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.allSettled([...submitting.values()]),
+        new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs))),
+      ]);
+      clearTimeout(timer);
+    },
+
     async list(tenant: string, options: { first: number; after: JobCursor | null; status: JobStatus | null }): Promise<JobPage> {
       const rows = await store.list({ tenant, limit: options.first + 1, after: options.after, status: options.status });
       return { jobs: rows.slice(0, options.first), hasNextPage: rows.length > options.first };

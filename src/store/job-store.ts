@@ -2,9 +2,10 @@
  * The storage port: what the jobs layer needs from a store, and nothing more. SQLite (default) and
  * Redis (replicas) implement it; `test/helpers/job-store-contract.ts` is the one conformance suite.
  *
- * Not in it: leases and poll scheduling (the poller's job), pub/sub (jobs/events.ts), retention.
+ * Not in it: leases and poll scheduling (the poller's job), pub/sub (jobs/events.ts), the retention
+ * policy (when and how much to purge); `purgeFinished` is only the mechanism.
  */
-import type { Job, JobStatus } from '../domain/job.ts';
+import { isTerminal, type Job, type JobStatus } from '../domain/job.ts';
 
 export interface CreateOutcome {
   /** The job now stored: the one given, or the tenant's existing job for the same idempotency key. */
@@ -43,7 +44,38 @@ export interface JobStore {
   countUnfinished(tenant: string | null): Promise<number>;
   /** Removes a job (a submission the upstream refused for certain), with its idempotency key. */
   delete(id: string): Promise<void>;
+  /**
+   * Deletes up to `limit` finished jobs (terminal status) whose completedAt is before `completedBefore`
+   * (ISO string), oldest first, with their listings and idempotency keys. Resolves with the ids deleted.
+   * Unfinished jobs are never deleted, whatever their age.
+   *
+   * "Oldest first" is by completedAt, then id (so both stores pick the same jobs); the ids come back in
+   * that order, and fewer than `limit` ids means no eligible job is left. Times are compared as instants,
+   * to the millisecond. A terminal job without a valid completedAt is never purged. Atomic: a job is
+   * deleted whole or not at all, and concurrent purges never delete (or report) one job twice. Rejects
+   * with a RangeError when `completedBefore` is not a date or `limit` is not a non-negative integer;
+   * `limit` 0 deletes nothing. Purge a large backlog in batches of a modest `limit` (hundreds).
+   */
+  purgeFinished(completedBefore: string, limit: number): Promise<string[]>;
   /** Resolves when the store answers; rejects with the reason otherwise (readiness). */
   ping(): Promise<void>;
   close(): Promise<void>;
+}
+
+/**
+ * When a job finished, in epoch ms: null while it is unfinished, or when a terminal job has no valid
+ * completedAt (such a job is never purged). The one rule both stores index finished jobs by.
+ */
+export function completionTime(job: Job): number | null {
+  if (!isTerminal(job.status) || job.completedAt === null) return null;
+  const ms = Date.parse(job.completedAt);
+  return Number.isNaN(ms) ? null : ms;
+}
+
+/** Checks `purgeFinished`'s arguments; returns the cutoff in epoch ms. Throws a RangeError when invalid. */
+export function purgeCutoff(completedBefore: string, limit: number): number {
+  const ms = Date.parse(completedBefore);
+  if (Number.isNaN(ms)) throw new RangeError(`purgeFinished: completedBefore is not a date: ${JSON.stringify(completedBefore)}`);
+  if (!Number.isSafeInteger(limit) || limit < 0) throw new RangeError(`purgeFinished: limit must be a non-negative integer, got ${limit}`);
+  return ms;
 }

@@ -11,6 +11,8 @@
  *                            newest first by (createdAt desc, id desc), byte-wise like SQLite's TEXT order
  *   P tenant:T:{status}      the same, per status (kept right by update), so a status filter is one range
  *   P unfinished             the same members, for non-terminal jobs
+ *   P finished               sorted set of terminal jobs' ids, score = completedAt in epoch ms (a terminal
+ *                            job without a valid completedAt is left out: it is never purged), for retention
  *   P idem:T:{key}           the job id holding that tenant's idempotency key
  * The NUL separator sorts below every other byte, so (createdAt, id) order is exact even for createdAt
  * strings of different lengths (a client-supplied cursor).
@@ -18,7 +20,7 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { isTerminal, type Job } from '../domain/job.ts';
-import type { CreateOutcome, JobStore, ListQuery } from './job-store.ts';
+import { completionTime, purgeCutoff, type CreateOutcome, type JobStore, type ListQuery } from './job-store.ts';
 
 export interface RedisJobStoreOptions {
   /** A shared connection: the store never quits it (close() is a no-op), its owner does. */
@@ -27,23 +29,26 @@ export interface RedisJobStoreOptions {
   keyPrefix: string;
 }
 
-// KEYS: job, tenant index, tenant status index, unfinished, [idem claim]. ARGV: data, version, status,
-// member, terminal (1/0), id, job key prefix. Returns {1} created, {0, existing data}, or {-1} id taken.
+// KEYS: job, tenant index, tenant status index, unfinished, finished, [idem claim]. ARGV: data, version,
+// status, member, terminal (1/0), id, job key prefix, completion score ('' for none). Returns {1} created,
+// {0, existing data}, or {-1} id taken.
 const CREATE = `
-if KEYS[5] then
-  local existing = redis.call('GET', KEYS[5])
+if KEYS[6] then
+  local existing = redis.call('GET', KEYS[6])
   if existing then return {0, redis.call('HGET', ARGV[7] .. existing, 'data')} end
 end
 if redis.call('EXISTS', KEYS[1]) == 1 then return {-1} end
 redis.call('HSET', KEYS[1], 'data', ARGV[1], 'version', ARGV[2], 'status', ARGV[3], 'member', ARGV[4],
-  'idx', KEYS[2], 'idem', KEYS[5] or '')
+  'idx', KEYS[2], 'idem', KEYS[6] or '')
 redis.call('ZADD', KEYS[2], 0, ARGV[4])
 redis.call('ZADD', KEYS[3], 0, ARGV[4])
 if ARGV[5] == '0' then redis.call('ZADD', KEYS[4], 0, ARGV[4]) end
-if KEYS[5] then redis.call('SET', KEYS[5], ARGV[6]) end
+if ARGV[8] ~= '' then redis.call('ZADD', KEYS[5], ARGV[8], ARGV[6]) end
+if KEYS[6] then redis.call('SET', KEYS[6], ARGV[6]) end
 return {1}`;
 
-// KEYS: job, unfinished. ARGV: expected version, new version, status, data, terminal (1/0). Returns 1 or 0.
+// KEYS: job, unfinished, finished. ARGV: expected version, new version, status, data, terminal (1/0), id,
+// completion score ('' for none). Returns 1 or 0.
 const UPDATE = `
 local stored = redis.call('HMGET', KEYS[1], 'version', 'status', 'member', 'idx')
 if not stored[1] or tonumber(stored[1]) ~= tonumber(ARGV[1]) then return 0 end
@@ -52,19 +57,53 @@ if stored[2] ~= ARGV[3] then
   redis.call('ZADD', stored[4] .. ':' .. ARGV[3], 0, stored[3])
 end
 if ARGV[5] == '1' then redis.call('ZREM', KEYS[2], stored[3]) else redis.call('ZADD', KEYS[2], 0, stored[3]) end
+if ARGV[7] ~= '' then redis.call('ZADD', KEYS[3], ARGV[7], ARGV[6]) else redis.call('ZREM', KEYS[3], ARGV[6]) end
 redis.call('HSET', KEYS[1], 'version', ARGV[2], 'status', ARGV[3], 'data', ARGV[4])
 return 1`;
 
-// KEYS: job, unfinished. ARGV: id.
-const DELETE = `
-local stored = redis.call('HMGET', KEYS[1], 'status', 'member', 'idx', 'idem')
-if not stored[2] then return 0 end
-redis.call('ZREM', stored[3], stored[2])
-redis.call('ZREM', stored[3] .. ':' .. stored[1], stored[2])
-redis.call('ZREM', KEYS[2], stored[2])
-if stored[4] ~= '' and redis.call('GET', stored[4]) == ARGV[1] then redis.call('DEL', stored[4]) end
-redis.call('DEL', KEYS[1])
-return 1`;
+// Shared by DELETE and PURGE, so a purged job goes exactly as a deleted one does: the job hash, its
+// tenant and status index entries, the unfinished and finished sets, and its idempotency claim (only
+// while the claim still names this job). Returns 1, or 0 when the job was not there.
+const REMOVE_JOB = `
+local function remove_job(job_key, unfinished_key, finished_key, id)
+  redis.call('ZREM', finished_key, id)
+  local stored = redis.call('HMGET', job_key, 'status', 'member', 'idx', 'idem')
+  if not stored[2] then return 0 end
+  redis.call('ZREM', stored[3], stored[2])
+  redis.call('ZREM', stored[3] .. ':' .. stored[1], stored[2])
+  redis.call('ZREM', unfinished_key, stored[2])
+  if stored[4] ~= '' and redis.call('GET', stored[4]) == id then redis.call('DEL', stored[4]) end
+  redis.call('DEL', job_key)
+  return 1
+end
+`;
+
+// KEYS: job, unfinished, finished. ARGV: id.
+const DELETE = `${REMOVE_JOB}
+return remove_job(KEYS[1], KEYS[2], KEYS[3], ARGV[1])`;
+
+// KEYS: finished, unfinished. ARGV: job key prefix, cutoff (epoch ms, exclusive), limit (> 0). Returns the
+// ids deleted, oldest first (score, then id). A member whose job is gone or, against the invariant, still
+// unfinished is only dropped from the finished set (an unfinished job is never deleted) and does not count
+// towards the limit: fewer than `limit` ids back means nothing eligible is left. Every member looked at
+// leaves the set, so the loop ends.
+const PURGE = `${REMOVE_JOB}
+local limit = tonumber(ARGV[3])
+local out = {}
+while #out < limit do
+  local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[2], 'LIMIT', 0, limit - #out)
+  if #ids == 0 then break end
+  for _, id in ipairs(ids) do
+    local job_key = ARGV[1] .. id
+    local member = redis.call('HGET', job_key, 'member')
+    if member and redis.call('ZSCORE', KEYS[2], member) then
+      redis.call('ZREM', KEYS[1], id)
+    elseif remove_job(job_key, KEYS[2], KEYS[1], id) == 1 then
+      out[#out + 1] = id
+    end
+  end
+end
+return out`;
 
 // KEYS: index. ARGV: job key prefix, upper bound ('+' or '(' .. member), limit. Returns the jobs' data.
 const LIST = `
@@ -82,7 +121,8 @@ return out`;
  * Atomic (one Lua script each, so never half-applied and never interleaved with another replica):
  * `create` including the idempotency claim (N concurrent creates with one tenant+key: exactly one
  * `created: true`), `update`'s compare-and-set on version with its index moves, `delete` with its
- * indexes and claim, and each `list` page (a consistent snapshot of that page).
+ * indexes and claim, `purgeFinished` (one script: picks and deletes its whole batch), and each `list`
+ * page (a consistent snapshot of that page).
  * Not atomic: `listUnfinished` (a range, then the jobs; a job finished or deleted meanwhile is left
  * out) and anything across calls (pages of one listing may see changes made between them).
  */
@@ -93,6 +133,7 @@ export function createRedisJobStore({ redis, keyPrefix }: RedisJobStoreOptions):
   const escape = (tenant: string) => tenant.replaceAll('%', '%25').replaceAll(':', '%3A');
   const jobPrefix = `${keyPrefix}job:`;
   const unfinishedKey = `${keyPrefix}unfinished`;
+  const finishedKey = `${keyPrefix}finished`;
   const tenantKey = (tenant: string) => `${keyPrefix}tenant:${escape(tenant)}`;
   const member = (createdAt: string, id: string) => `${createdAt}\0${id}`;
   const parse = (data: unknown): Job | null => (typeof data === 'string' ? (JSON.parse(data) as Job) : null);
@@ -109,14 +150,16 @@ export function createRedisJobStore({ redis, keyPrefix }: RedisJobStoreOptions):
       }
     };
   }
-  const scripts = { create: script(CREATE), update: script(UPDATE), remove: script(DELETE), list: script(LIST) };
+  const scripts = { create: script(CREATE), update: script(UPDATE), remove: script(DELETE), purge: script(PURGE), list: script(LIST) };
+  /** The job's score in the finished set, or '' when it does not belong there. */
+  const finishedScore = (job: Job): number | '' => completionTime(job) ?? '';
 
   return {
     async create(job: Job): Promise<CreateOutcome> {
-      const keys = [`${jobPrefix}${job.id}`, tenantKey(job.tenant), `${tenantKey(job.tenant)}:${job.status}`, unfinishedKey];
+      const keys = [`${jobPrefix}${job.id}`, tenantKey(job.tenant), `${tenantKey(job.tenant)}:${job.status}`, unfinishedKey, finishedKey];
       if (job.idempotencyKey !== null) keys.push(`${keyPrefix}idem:${escape(job.tenant)}:${job.idempotencyKey}`);
       const terminal = isTerminal(job.status) ? 1 : 0;
-      const args = [JSON.stringify(job), job.version, job.status, member(job.createdAt, job.id), terminal, job.id, jobPrefix];
+      const args = [JSON.stringify(job), job.version, job.status, member(job.createdAt, job.id), terminal, job.id, jobPrefix, finishedScore(job)];
       const [outcome, existing] = (await scripts.create(keys, args)) as [number, string?];
       if (outcome === 1) return { job, created: true };
       if (outcome === 0) return { job: parse(existing) as Job, created: false };
@@ -129,8 +172,8 @@ export function createRedisJobStore({ redis, keyPrefix }: RedisJobStoreOptions):
 
     async update(job: Job) {
       const terminal = isTerminal(job.status) ? 1 : 0;
-      const args = [job.version - 1, job.version, job.status, JSON.stringify(job), terminal];
-      return (await scripts.update([`${jobPrefix}${job.id}`, unfinishedKey], args)) === 1;
+      const args = [job.version - 1, job.version, job.status, JSON.stringify(job), terminal, job.id, finishedScore(job)];
+      return (await scripts.update([`${jobPrefix}${job.id}`, unfinishedKey, finishedKey], args)) === 1;
     },
 
     async list(query: ListQuery) {
@@ -161,7 +204,13 @@ export function createRedisJobStore({ redis, keyPrefix }: RedisJobStoreOptions):
     },
 
     async delete(id: string) {
-      await scripts.remove([`${jobPrefix}${id}`, unfinishedKey], [id]);
+      await scripts.remove([`${jobPrefix}${id}`, unfinishedKey, finishedKey], [id]);
+    },
+
+    async purgeFinished(completedBefore: string, limit: number) {
+      const cutoff = purgeCutoff(completedBefore, limit);
+      if (limit === 0) return [];
+      return (await scripts.purge([finishedKey, unfinishedKey], [jobPrefix, cutoff, limit])) as string[];
     },
 
     async ping() {

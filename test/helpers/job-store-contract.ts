@@ -252,6 +252,131 @@ export function describeJobStoreContract(name: string, makeStore: () => Promise<
       expect(await store.get(retry.id)).toEqual(retry);
     });
 
+    describe('purgeFinished', () => {
+      /** `minute` minutes after BASE_TIME, as an ISO string. */
+      const at = (minute: number) => new Date(BASE_TIME + minute * 60_000).toISOString();
+      const everything = (tenant = 'tenant-a') => store.list({ tenant, limit: 1000, after: null, status: null });
+
+      it('deletes only finished jobs completed before the cutoff, oldest first, up to the limit', async () => {
+        // createdAt order deliberately differs from completedAt order: age is when a job finished.
+        const a = makeJob({ id: 'job-a', minute: 50, status: 'COMPLETED', completedAt: at(100) });
+        const b = makeJob({ id: 'job-b', minute: 10, status: 'FAILED', completedAt: at(101), tenant: 'tenant-b' });
+        const c2 = makeJob({ id: 'job-c2', minute: 30, status: 'CANCELLED', completedAt: at(102) });
+        const c1 = makeJob({ id: 'job-c1', minute: 40, status: 'COMPLETED', completedAt: at(102) });
+        const d = makeJob({ id: 'job-d', minute: 0, status: 'COMPLETED', completedAt: at(103) });
+        const atCutoff = makeJob({ id: 'job-e', minute: 1, status: 'COMPLETED', completedAt: at(110) });
+        const recent = makeJob({ id: 'job-f', minute: 2, status: 'FAILED', completedAt: at(500) });
+        const noCompletedAt = makeJob({ id: 'job-g', minute: 3, status: 'COMPLETED', completedAt: null });
+        const ancientQueued = makeJob({ id: 'job-h', minute: -1_000_000, status: 'IN_QUEUE' });
+        // An unfinished job never has a completedAt, but even a bogus one must not make it purgeable.
+        const ancientRunning = makeJob({ id: 'job-i', minute: -900_000, status: 'IN_PROGRESS', completedAt: at(-900_000) });
+        const all = [a, b, c2, c1, d, atCutoff, recent, noCompletedAt, ancientQueued, ancientRunning];
+        for (const job of all) await store.create(job);
+        const cutoff = at(110);
+
+        expect(await store.purgeFinished(cutoff, 2)).toEqual(['job-a', 'job-b']);
+        // Equal completedAt: ordered by id.
+        expect(await store.purgeFinished(cutoff, 2)).toEqual(['job-c1', 'job-c2']);
+        expect(await store.purgeFinished(cutoff, 100)).toEqual(['job-d']);
+        expect(await store.purgeFinished(cutoff, 100)).toEqual([]);
+
+        const kept = [atCutoff, recent, noCompletedAt, ancientQueued, ancientRunning];
+        for (const job of [a, b, c1, c2, d]) expect(await store.get(job.id)).toBeNull();
+        for (const job of kept) expect(await store.get(job.id)).toEqual(job);
+        expect(await everything()).toEqual(newestFirst(kept));
+        expect(await everything('tenant-b')).toEqual([]);
+        expect(await store.listUnfinished()).toEqual([ancientQueued, ancientRunning]);
+        expect(await store.countUnfinished(null)).toBe(2);
+
+        // Far in the future: every finished job with a completedAt goes, unfinished ones stay.
+        expect(await store.purgeFinished('9999-12-31T23:59:59.999Z', 100)).toEqual(['job-e', 'job-f']);
+        expect(await everything()).toEqual(newestFirst([noCompletedAt, ancientQueued, ancientRunning]));
+        expect(await store.listUnfinished()).toEqual([ancientQueued, ancientRunning]);
+      });
+
+      it('frees the idempotency keys of purged jobs and keeps every listing consistent', async () => {
+        const done = makeJob({ minute: 5, status: 'COMPLETED', completedAt: at(6), idempotencyKey: 'again' });
+        const failed = makeJob({ minute: 4, status: 'FAILED', completedAt: at(7), idempotencyKey: 'other' });
+        const keep = Array.from({ length: 6 }, (_, i) => makeJob({ minute: i * 2, status: i % 2 ? 'COMPLETED' : 'IN_QUEUE', completedAt: i % 2 ? at(60) : null }));
+        for (const job of [done, failed, ...keep]) await store.create(job);
+
+        expect(new Set(await store.purgeFinished(at(8), 10))).toEqual(new Set([done.id, failed.id]));
+        expect(await store.get(done.id)).toBeNull();
+        expect(await store.update(next(done, {}))).toBe(false);
+        const { ids, pages } = await listAll(store, { tenant: 'tenant-a', status: null }, 4);
+        expect(ids).toEqual(newestFirst(keep).map((job) => job.id));
+        expect(pages).toEqual([4, 2]);
+        expect(await store.list({ tenant: 'tenant-a', limit: 10, after: null, status: 'COMPLETED' })).toEqual(newestFirst(keep.filter((job) => job.status === 'COMPLETED')));
+        expect(await store.list({ tenant: 'tenant-a', limit: 10, after: null, status: 'FAILED' })).toEqual([]);
+
+        const retry = makeJob({ minute: 20, idempotencyKey: 'again' });
+        expect(await store.create(retry)).toEqual({ job: retry, created: true });
+        const retried = await store.create(makeJob({ minute: 21, idempotencyKey: 'again' }));
+        expect(retried).toEqual({ job: retry, created: false });
+      });
+
+      it('purges a job that became terminal by update, and no unfinished job however old', async () => {
+        const job = makeJob({ minute: -5_000_000, idempotencyKey: 'slow' });
+        await store.create(job);
+        expect(await store.purgeFinished('9999-12-31T23:59:59.999Z', 10)).toEqual([]);
+
+        const running = next(job, { status: 'IN_PROGRESS', requestId: 'req-1' });
+        expect(await store.update(running)).toBe(true);
+        expect(await store.purgeFinished('9999-12-31T23:59:59.999Z', 10)).toEqual([]);
+        expect(await store.get(job.id)).toEqual(running);
+
+        const completed = next(running, { status: 'COMPLETED', completedAt: at(30) });
+        expect(await store.update(completed)).toBe(true);
+        expect(await store.purgeFinished(at(30), 10)).toEqual([]);
+        expect(await store.get(job.id)).toEqual(completed);
+        expect(await store.purgeFinished(at(31), 10)).toEqual([job.id]);
+        expect(await store.get(job.id)).toBeNull();
+        expect(await everything()).toEqual([]);
+        expect(await store.list({ tenant: 'tenant-a', limit: 10, after: null, status: 'COMPLETED' })).toEqual([]);
+        expect((await store.create(makeJob({ idempotencyKey: 'slow' }))).created).toBe(true);
+      });
+
+      it('is harmless to repeat, also concurrently: each job is deleted once', async () => {
+        const finished = Array.from({ length: 30 }, (_, i) => makeJob({ minute: i, status: 'CANCELLED', completedAt: at(i) }));
+        for (const job of finished) await store.create(job);
+        const rounds = await Promise.all(Array.from({ length: 6 }, () => store.purgeFinished(at(1000), 7)));
+        const purged = rounds.flat();
+        expect(purged).toHaveLength(30);
+        expect(new Set(purged)).toEqual(new Set(finished.map((job) => job.id)));
+        for (const round of rounds) expect(round.length).toBeLessThanOrEqual(7);
+        expect(await store.purgeFinished(at(1000), 7)).toEqual([]);
+        expect(await everything()).toEqual([]);
+        await store.delete(finished[0]?.id as string);
+      });
+
+      it('compares instants, not spellings, of the cutoff', async () => {
+        const job = makeJob({ status: 'COMPLETED', completedAt: '2025-01-01T01:00:00.000Z' });
+        await store.create(job);
+        expect(await store.purgeFinished('2025-01-01T01:00:00Z', 10)).toEqual([]);
+        expect(await store.purgeFinished('2025-01-01T02:00:00.000+01:00', 10)).toEqual([]);
+        expect(await store.purgeFinished('2025-01-01T02:00:00.001+01:00', 10)).toEqual([job.id]);
+      });
+
+      it('deletes nothing for limit 0 and rejects bad arguments', async () => {
+        const job = makeJob({ status: 'COMPLETED', completedAt: at(1) });
+        await store.create(job);
+        expect(await store.purgeFinished(at(2), 0)).toEqual([]);
+        await expect(store.purgeFinished('not a date', 10)).rejects.toThrow(RangeError);
+        await expect(store.purgeFinished(at(2), -1)).rejects.toThrow(RangeError);
+        await expect(store.purgeFinished(at(2), 1.5)).rejects.toThrow(RangeError);
+        expect(await store.get(job.id)).toEqual(job);
+      });
+
+      it('deletes a finished job with `delete` so that purge no longer sees it', async () => {
+        const gone = makeJob({ status: 'FAILED', completedAt: at(1) });
+        const stays = makeJob({ minute: 1, status: 'FAILED', completedAt: at(2) });
+        await store.create(gone);
+        await store.create(stays);
+        await store.delete(gone.id);
+        expect(await store.purgeFinished(at(3), 10)).toEqual([stays.id]);
+      });
+    });
+
     it('answers ping', async () => {
       await expect(store.ping()).resolves.toBeUndefined();
     });

@@ -68,6 +68,51 @@ describe('Redis job store', () => {
     }
   });
 
+  it('keeps the finished set in step and leaves nothing behind after a purge', async () => {
+    const keyPrefix = freshPrefix();
+    const store = createRedisJobStore({ redis, keyPrefix });
+    const finishedKey = `${keyPrefix}finished`;
+    try {
+      const created = makeJob({ idempotencyKey: 'a', status: 'FAILED', completedAt: '2025-01-01T00:00:01.000Z' });
+      const updated = makeJob({ idempotencyKey: 'b', minute: 1 });
+      const deleted = makeJob({ minute: 2, status: 'COMPLETED', completedAt: '2025-01-01T00:00:03.000Z' });
+      for (const job of [created, updated, deleted]) await store.create(job);
+      expect(await redis.zrange(finishedKey, 0, -1, 'WITHSCORES')).toEqual([created.id, String(Date.parse('2025-01-01T00:00:01.000Z')), deleted.id, String(Date.parse('2025-01-01T00:00:03.000Z'))]);
+      expect(await store.update({ ...updated, status: 'CANCELLED', completedAt: '2025-01-01T00:00:02.000Z', version: 2 })).toBe(true);
+      expect(await redis.zscore(finishedKey, updated.id)).toBe(String(Date.parse('2025-01-01T00:00:02.000Z')));
+      await store.delete(deleted.id);
+      expect(await redis.zrange(finishedKey, 0, -1)).toEqual([created.id, updated.id]);
+
+      expect(await store.purgeFinished('2030-01-01T00:00:00.000Z', 10)).toEqual([created.id, updated.id]);
+      const [, left] = await redis.scan('0', 'MATCH', `${keyPrefix}*`, 'COUNT', 1000);
+      expect(left).toEqual([]);
+    } finally {
+      await deletePrefix(redis, keyPrefix);
+    }
+  });
+
+  it('only drops stray finished-set members: a missing job, or one that is unfinished', async () => {
+    const keyPrefix = freshPrefix();
+    const store = createRedisJobStore({ redis, keyPrefix });
+    const finishedKey = `${keyPrefix}finished`;
+    try {
+      // As an older replica (without the finished set) could leave it: a member for an unfinished job.
+      const queued = makeJob({ idempotencyKey: 'q' });
+      const done = makeJob({ minute: 1, status: 'COMPLETED', completedAt: '2025-01-01T00:00:05.000Z' });
+      const failed = makeJob({ minute: 2, status: 'FAILED', completedAt: '2025-01-01T00:00:06.000Z' });
+      for (const job of [queued, done, failed]) await store.create(job);
+      await redis.zadd(finishedKey, 1, queued.id, 2, 'no-such-job');
+      // Strays do not count towards the limit: a short batch still means nothing eligible is left.
+      expect(await store.purgeFinished('2030-01-01T00:00:00.000Z', 2)).toEqual([done.id, failed.id]);
+      expect(await store.get(queued.id)).toEqual(queued);
+      expect(await store.listUnfinished()).toEqual([queued]);
+      expect(await redis.zcard(finishedKey)).toBe(0);
+      expect((await store.create(makeJob({ idempotencyKey: 'q' }))).created).toBe(false);
+    } finally {
+      await deletePrefix(redis, keyPrefix);
+    }
+  });
+
   it('reloads its scripts when Redis has forgotten them', async () => {
     const keyPrefix = freshPrefix();
     const store = createRedisJobStore({ redis, keyPrefix });

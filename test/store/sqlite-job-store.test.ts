@@ -1,8 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { describe, expect, it } from 'vitest';
 import { createSqliteJobStore } from '../../src/store/sqlite-job-store.ts';
+import type { Job } from '../../src/domain/job.ts';
 import { describeJobStoreContract, makeJob } from '../helpers/job-store-contract.ts';
 
 function tempDir(): { dir: string; remove: () => Promise<void> } {
@@ -34,6 +36,99 @@ describe('SQLite job store', () => {
         expect(await second.create(makeJob({ idempotencyKey: 'durable' }))).toEqual({ job: updated, created: false });
       } finally {
         await second.close();
+      }
+    } finally {
+      await remove();
+    }
+  });
+
+  it('migrates a database created before completed_at existed', async () => {
+    const { dir, remove } = tempDir();
+    try {
+      const path = join(dir, 'jobs.db');
+      // The schema and insert of the previous version, verbatim.
+      const old = new DatabaseSync(path);
+      old.exec(`
+        CREATE TABLE IF NOT EXISTS jobs (
+          id TEXT PRIMARY KEY, tenant TEXT NOT NULL, idem_key TEXT, status TEXT NOT NULL,
+          finished INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL, version INTEGER NOT NULL, data TEXT NOT NULL
+        );
+        CREATE UNIQUE INDEX IF NOT EXISTS jobs_idem ON jobs (tenant, idem_key) WHERE idem_key IS NOT NULL;
+        CREATE INDEX IF NOT EXISTS jobs_tenant_created ON jobs (tenant, created_at DESC, id DESC);
+        CREATE INDEX IF NOT EXISTS jobs_unfinished ON jobs (finished) WHERE finished = 0;`);
+      const insert = old.prepare(
+        `INSERT INTO jobs (id, tenant, idem_key, status, finished, created_at, version, data)
+         VALUES (:id, :tenant, :idem, :status, :finished, :createdAt, :version, :data)`,
+      );
+      const put = (job: Job) =>
+        insert.run({
+          id: job.id,
+          tenant: job.tenant,
+          idem: job.idempotencyKey,
+          status: job.status,
+          finished: ['COMPLETED', 'FAILED', 'CANCELLED'].includes(job.status) ? 1 : 0,
+          createdAt: job.createdAt,
+          version: job.version,
+          data: JSON.stringify(job),
+        });
+      const done = makeJob({ id: 'done', status: 'COMPLETED', completedAt: '2025-01-02T00:00:00.000Z', idempotencyKey: 'k' });
+      // Not in toISOString() form: the backfill normalises it to UTC (2025-01-01T23:30:00.000Z).
+      const offset = makeJob({ id: 'offset', minute: 1, status: 'FAILED', completedAt: '2025-01-02T00:30:00+01:00' });
+      const noDate = makeJob({ id: 'no-date', minute: 2, status: 'CANCELLED', completedAt: null });
+      const queued = makeJob({ id: 'queued', minute: 3 });
+      for (const job of [done, offset, noDate, queued]) put(job);
+      old.close();
+
+      const store = createSqliteJobStore({ path });
+      try {
+        expect(await store.get('offset')).toEqual(offset);
+        expect(await store.purgeFinished('2025-01-01T23:30:00.000Z', 10)).toEqual([]);
+        expect(await store.purgeFinished('2025-01-03T00:00:00.000Z', 10)).toEqual(['offset', 'done']);
+        expect(await store.listUnfinished()).toEqual([queued]);
+        expect((await store.create(makeJob({ idempotencyKey: 'k' }))).created).toBe(true);
+        // Jobs written after the migration are kept in sync as usual.
+        const finished = { ...queued, status: 'COMPLETED' as const, completedAt: '2025-01-04T00:00:00.000Z', version: 2 };
+        expect(await store.update(finished)).toBe(true);
+        expect(await store.purgeFinished('2025-01-05T00:00:00.000Z', 10)).toEqual(['queued']);
+        expect(await store.get('no-date')).toEqual(noDate);
+      } finally {
+        await store.close();
+      }
+
+      // Opening again (already migrated) changes nothing; the column and index are there.
+      const again = createSqliteJobStore({ path });
+      await again.close();
+      const check = new DatabaseSync(path);
+      try {
+        const columns = (check.prepare('PRAGMA table_info(jobs)').all() as { name: string }[]).map((column) => column.name);
+        expect(columns.filter((name) => name === 'completed_at')).toHaveLength(1);
+        const indexColumns = (check.prepare('PRAGMA index_info(jobs_finished_completed)').all() as { name: string }[]).map((column) => column.name);
+        expect(indexColumns).toEqual(['finished', 'completed_at']);
+        expect(check.prepare("SELECT completed_at FROM jobs WHERE id = 'no-date'").get()).toEqual({ completed_at: null });
+      } finally {
+        check.close();
+      }
+    } finally {
+      await remove();
+    }
+  });
+
+  it('serves a database that another open store has just migrated', async () => {
+    const { dir, remove } = tempDir();
+    try {
+      const path = join(dir, 'jobs.db');
+      const old = new DatabaseSync(path);
+      old.exec(`CREATE TABLE jobs (
+        id TEXT PRIMARY KEY, tenant TEXT NOT NULL, idem_key TEXT, status TEXT NOT NULL,
+        finished INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL, version INTEGER NOT NULL, data TEXT NOT NULL)`);
+      old.close();
+      const stores = [createSqliteJobStore({ path }), createSqliteJobStore({ path })];
+      try {
+        const job = makeJob({ status: 'COMPLETED', completedAt: '2025-01-02T00:00:00.000Z' });
+        await stores[0]?.create(job);
+        expect(await stores[1]?.purgeFinished('2025-01-03T00:00:00.000Z', 10)).toEqual([job.id]);
+      } finally {
+        await Promise.all(stores.map((store) => store.close()));
       }
     } finally {
       await remove();

@@ -1,0 +1,317 @@
+/**
+ * `npm run bench`: the gateway's fan-out, memory, upstream economy, submit throughput and capacity,
+ * each beside a floor measured in the same run (issue "Performance: fan-out at the floor").
+ *
+ * The servers under test run in child processes pinned to core 0; this process is the load
+ * generator, pinned to core 1. Several interleaved runs; medians with min-max. Prints progress,
+ * then the targets (PASS/MISS) and the results table, and (full runs) writes BENCHMARKS.md.
+ *
+ *   npm run bench                        full run (3 runs, ~7 min), writes BENCHMARKS.md
+ *   npm run bench -- --quick             smoke test (small N, 1 run, < 1 min), prints only
+ *   flags: --runs N  --only fanout,rss,upstream,throughput,capacity  --poll-ms I  --fanout 1000,10000
+ *          --rss-n N  --upstream-n N  --capacity N  --window K  --throughput-s S  --no-pin  --write  --no-write
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { cpus, release, totalmem, type } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { detectMachine, pinSelf } from './bench/proc.ts';
+import { LOAD_CORE, CHILD_NOFILE } from './bench/gateway.ts';
+import { existingAnalysis, interferenceNotes, markdown, resultsTable, verdictLines, verdicts, type Results, type RunInfo } from './bench/report.ts';
+import { capacity, fanout, LOG_EVERY_MS, rssPerSubscription, throughputPair, upstreamCalls, type BenchContext } from './bench/scenarios.ts';
+
+const SCENARIOS = ['fanout', 'rss', 'upstream', 'throughput', 'capacity'] as const;
+type Scenario = (typeof SCENARIOS)[number];
+
+interface Options {
+  quick: boolean;
+  runs: number;
+  only: Scenario[] | null;
+  pollMs: number;
+  fanoutNs: number[];
+  rssN: number;
+  upstreamN: number;
+  capacityGoal: number;
+  windowUpdates: number;
+  throughputSeconds: number;
+  pin: boolean;
+  write: boolean;
+  out: string;
+}
+
+function usage(problem?: string): never {
+  if (problem) console.error(`bench: ${problem}`);
+  console.error(
+    'usage: npm run bench -- [--quick] [--runs N] [--only fanout,rss,upstream,throughput,capacity] [--poll-ms I] [--fanout N1,N2] [--rss-n N] [--upstream-n N] [--capacity N] [--window K] [--throughput-s S] [--no-pin] [--write|--no-write] [--out FILE]',
+  );
+  process.exit(problem ? 2 : 0);
+}
+
+function parseArgs(argv: string[]): Options {
+  const quick = argv.includes('--quick');
+  const options: Options = {
+    quick,
+    runs: quick ? 1 : 3,
+    only: null,
+    pollMs: 1000,
+    fanoutNs: quick ? [200, 1000] : [1000, 10_000],
+    rssN: quick ? 500 : 5000,
+    upstreamN: quick ? 200 : 1000,
+    capacityGoal: quick ? 1000 : 19_000,
+    windowUpdates: quick ? 3 : 8,
+    throughputSeconds: quick ? 2 : 5,
+    pin: true,
+    write: !quick,
+    out: fileURLToPath(new URL('../BENCHMARKS.md', import.meta.url)),
+  };
+  let explicitWrite: boolean | null = null;
+  const int = (flag: string, value: string | undefined, min: number, max: number) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min || n > max) usage(`${flag} needs a whole number from ${min} to ${max}`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i]!;
+    const value = argv[i + 1];
+    switch (flag) {
+      case '--quick':
+        break;
+      case '--runs':
+        options.runs = int(flag, value, 1, 20);
+        i++;
+        break;
+      case '--only': {
+        const names = (value ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+        const bad = names.filter((n) => !(SCENARIOS as readonly string[]).includes(n));
+        if (names.length === 0 || bad.length) usage(`--only takes ${SCENARIOS.join(', ')}`);
+        options.only = names as Scenario[];
+        i++;
+        break;
+      }
+      case '--poll-ms':
+        options.pollMs = int(flag, value, 10, 60_000);
+        i++;
+        break;
+      case '--fanout':
+        options.fanoutNs = (value ?? '').split(',').map((v) => int(flag, v, 1, 19_000));
+        i++;
+        break;
+      case '--rss-n':
+        options.rssN = int(flag, value, 10, 19_000);
+        i++;
+        break;
+      case '--upstream-n':
+        options.upstreamN = int(flag, value, 1, 19_000);
+        i++;
+        break;
+      case '--capacity':
+        options.capacityGoal = int(flag, value, 1, 19_500);
+        i++;
+        break;
+      case '--window':
+        options.windowUpdates = int(flag, value, 1, 100);
+        i++;
+        break;
+      case '--throughput-s':
+        options.throughputSeconds = int(flag, value, 1, 120);
+        i++;
+        break;
+      case '--no-pin':
+        options.pin = false;
+        break;
+      case '--write':
+        explicitWrite = true;
+        break;
+      case '--no-write':
+        explicitWrite = false;
+        break;
+      case '--out':
+        if (!value) usage('--out needs a file');
+        options.out = value;
+        i++;
+        break;
+      case '--help':
+      case '-h':
+        usage();
+        break;
+      default:
+        usage(`unknown flag ${flag}`);
+    }
+  }
+  options.write = explicitWrite ?? (!options.quick && options.only === null);
+  return options;
+}
+
+const options = parseArgs(process.argv.slice(2));
+const began = Date.now();
+const clock = () => {
+  const s = Math.floor((Date.now() - began) / 1000);
+  return `${String(Math.floor(s / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
+};
+const log = (message: string) => console.log(`[${clock()}] ${message}`);
+
+// --- Machine facts, pinning and limits -------------------------------------------------------
+const machine = detectMachine(options.pin);
+const notes = [...machine.notes];
+if (machine.pin) {
+  const problem = pinSelf(LOAD_CORE);
+  if (problem) notes.push(`could not pin the load generator to core ${LOAD_CORE}: ${problem}`);
+}
+const readText = (path: string) => {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch {
+    return null;
+  }
+};
+const portRange = readText('/proc/sys/net/ipv4/ip_local_port_range')?.replace(/\s+/, '–') ?? 'unknown';
+const ports = portRange.split('–').map(Number);
+const portCount = ports.length === 2 && ports.every(Number.isFinite) ? ports[1]! - ports[0]! + 1 : Infinity;
+// This process holds every client socket: it cannot raise its own limit, so the goals fit in it.
+const ownLimit = Math.min(machine.nofileSoft ?? 1024, portCount);
+const childLimit = Math.min(machine.nofileHard ?? machine.nofileSoft ?? 1024, CHILD_NOFILE);
+const socketBudget = Math.min(ownLimit, childLimit) - 300;
+const cap = (what: string, n: number) => {
+  if (n <= socketBudget) return n;
+  notes.push(`${what} lowered from ${n} to ${socketBudget}: descriptors per process (ulimit -n ${machine.nofileSoft}/${machine.nofileHard}) or ephemeral ports (${portRange}) do not allow more.`);
+  return socketBudget;
+};
+options.capacityGoal = cap('capacity goal', options.capacityGoal);
+options.fanoutNs = options.fanoutNs.map((n) => cap('fan-out N', n));
+options.rssN = cap('RSS N', options.rssN);
+options.upstreamN = cap('upstream N', options.upstreamN);
+
+const wanted = (s: Scenario) => options.only === null || options.only.includes(s);
+const ctx: BenchContext = {
+  machine,
+  quick: options.quick,
+  pollMs: options.pollMs,
+  windowUpdates: options.windowUpdates,
+  warmUpdates: options.quick ? 1 : 2,
+  log,
+};
+
+const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+log(`${command}: ${machine.cores} cores, Node ${process.version}, ${machine.pin ? `servers on core 0, load on core ${LOAD_CORE}` : 'not pinned'}, ulimit -n ${machine.nofileSoft}/${machine.nofileHard}, ${options.runs} run(s)${options.quick ? ', quick' : ''}`);
+for (const note of notes) log(`note: ${note}`);
+
+// --- Runs --------------------------------------------------------------------------------------
+const results: Results = {
+  fanout: new Map(),
+  rss: { 'graphql-ws': [], sse: [], 'raw-ws': [] },
+  upstream: [],
+  throughput: { gateway: [], direct: [] },
+  capacity: null,
+  failures: [],
+};
+
+async function attempt<T>(what: string, task: () => Promise<T>): Promise<T | null> {
+  try {
+    return await task();
+  } catch (error) {
+    const message = error instanceof Error ? error.message.split('\n').slice(0, 4).join(' ') : String(error);
+    log(`! ${what} failed: ${message}`);
+    results.failures.push(`${what}: ${message}`);
+    return null;
+  }
+}
+
+for (let run = 1; run <= options.runs; run++) {
+  const order = run % 2 === 1 ? (['gateway', 'raw'] as const) : (['raw', 'gateway'] as const);
+  log(`run ${run}/${options.runs}`);
+  if (wanted('fanout')) {
+    for (const n of options.fanoutNs) {
+      const slot = results.fanout.get(n) ?? { gateway: [], raw: [] };
+      results.fanout.set(n, slot);
+      for (const target of order) {
+        log(`  fan-out: ${n} subscribers, ${target === 'raw' ? 'raw ws floor' : 'gateway'}`);
+        const r = await attempt(`fan-out ${n} ${target} (run ${run})`, () => fanout(ctx, target, n));
+        if (r) {
+          slot[target].push(r);
+          const a = r.analysis;
+          log(`    publish→delivery p50 ${a.publishToDelivery.p50.toFixed(1)} ms, p99 ${a.publishToDelivery.p99.toFixed(1)} ms; ${a.changeToDelivery ? `change→delivery p50 ${a.changeToDelivery.p50.toFixed(0)} ms, p99 ${a.changeToDelivery.p99.toFixed(0)} ms; ` : ''}server fan-out p50 ${a.fanoutMs?.p50.toFixed(1) ?? 'n/a'} ms; CPU ${r.cpuPerDeliveryUs.toFixed(2)} µs/delivery; ${a.deliveries}/${a.expected} deliveries${r.interference && (r.interference.serverCorePct > 5 || r.interference.loadCorePct > 5) ? `; other processes used ${r.interference.serverCorePct.toFixed(0)} % / ${r.interference.loadCorePct.toFixed(0)} % of cores 0 / 1` : ''}`);
+        }
+      }
+    }
+  }
+  if (wanted('rss')) {
+    const kinds = (['graphql-ws', 'sse', 'raw-ws'] as const).slice();
+    for (let i = 1; i < run; i++) kinds.push(kinds.shift()!);
+    for (const kind of kinds) {
+      log(`  RSS: ${options.rssN} idle ${kind} subscriptions`);
+      const r = await attempt(`RSS ${kind} (run ${run})`, () => rssPerSubscription(ctx, kind, options.rssN));
+      if (r) {
+        results.rss[kind].push(r);
+        log(`    ${(r.bytesPerSubscription / 1024).toFixed(2)} KiB per subscription`);
+      }
+    }
+  }
+  if (wanted('upstream')) {
+    log(`  upstream: status calls per job, 1 vs ${options.upstreamN} subscribers`);
+    const r = await attempt(`upstream (run ${run})`, () => upstreamCalls(ctx, options.upstreamN));
+    if (r) {
+      results.upstream.push(r);
+      log(`    ${r.callsOne} vs ${r.callsMany} status calls (${r.ratio.toFixed(3)}×)`);
+    }
+  }
+  if (wanted('throughput')) {
+    const pair = run % 2 === 1 ? (['gateway', 'direct'] as const) : (['direct', 'gateway'] as const);
+    log(`  throughput: 50 in flight for ${options.throughputSeconds} s, ${pair.join(' then ')}`);
+    const r = await attempt(`throughput (run ${run})`, () => throughputPair(ctx, options.throughputSeconds, [...pair]));
+    for (const x of r ?? []) results.throughput[x.target].push(x);
+  }
+}
+if (wanted('capacity')) {
+  log(`capacity: up to ${options.capacityGoal} graphql-ws subscriptions in one gateway process (once)`);
+  results.capacity = await attempt('capacity', () => capacity(ctx, options.capacityGoal));
+  const c = results.capacity;
+  if (c) log(`    held ${c.held}/${c.goal}, ${c.errorCount} errors; event-loop delay p99 ramp ${c.rampEldP99Ms.toFixed(1)} ms, idle ${c.idleEldP99Ms.toFixed(1)} ms, live ${c.liveEldP99Ms.toFixed(1)} ms`);
+}
+
+// --- Report ------------------------------------------------------------------------------------
+const info: RunInfo = {
+  mode: options.quick ? 'quick' : 'full',
+  runs: options.runs,
+  pollMs: options.pollMs,
+  logEveryMs: LOG_EVERY_MS,
+  windowUpdates: options.windowUpdates,
+  fanoutNs: options.fanoutNs,
+  rssN: options.rssN,
+  upstreamN: options.upstreamN,
+  throughputSeconds: options.throughputSeconds,
+  capacityGoal: options.capacityGoal,
+  only: options.only,
+  command,
+  machine: {
+    cores: cpus().length,
+    cpuModel: cpus()[0]?.model ?? 'unknown',
+    memoryGiB: totalmem() / 2 ** 30,
+    node: process.version,
+    os: `${type()} ${release()}`,
+    date: new Date().toISOString(),
+    pinned: machine.pin,
+    nofile: `${machine.nofileSoft ?? '?'} / ${machine.nofileHard ?? '?'}`,
+    portRange,
+  },
+  notes,
+  elapsedSeconds: (Date.now() - began) / 1000,
+};
+const list = verdicts(results, info);
+console.log('');
+console.log('Targets:');
+for (const line of verdictLines(list)) console.log(`  ${line}`);
+console.log('');
+for (const line of resultsTable(results, info)) console.log(line);
+console.log('');
+for (const note of [...notes, ...interferenceNotes(results)]) console.log(`note: ${note}`);
+if (results.failures.length) {
+  console.log('Failures:');
+  for (const f of results.failures) console.log(`  ${f}`);
+}
+if (options.write) {
+  const analysis = existingAnalysis(readText(options.out));
+  writeFileSync(options.out, markdown(results, info, list, analysis));
+  log(`wrote ${options.out}`);
+} else {
+  log(`done (not written to ${options.out}; pass --write to write it)`);
+}
+process.exit(results.failures.length ? 1 : 0);
