@@ -14,7 +14,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, release, totalmem, type } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { detectMachine, pinSelf } from './bench/proc.ts';
+import { coreBusyUs, detectMachine, pinSelf } from './bench/proc.ts';
+import { sleep } from './bench/common.ts';
 import { LOAD_CORE, CHILD_NOFILE } from './bench/gateway.ts';
 import { existingAnalysis, interferenceNotes, markdown, resultsTable, verdictLines, verdicts, type Results, type RunInfo } from './bench/report.ts';
 import { capacity, fanout, LOG_EVERY_MS, rssPerSubscription, throughputPair, upstreamCalls, type BenchContext } from './bench/scenarios.ts';
@@ -189,6 +190,19 @@ const ctx: BenchContext = {
   warmUpdates: options.quick ? 1 : 2,
   log,
 };
+
+/** How busy the machine is before we start (other people's processes), per core, in %. */
+async function backgroundLoad(ms: number): Promise<number[] | null> {
+  const before = coreBusyUs();
+  await sleep(ms);
+  const after = coreBusyUs();
+  if (!before || !after) return null;
+  return after.map((busy, core) => Math.max(0, ((busy - (before[core] ?? 0)) / (ms * 1000)) * 100));
+}
+const background = await backgroundLoad(1000);
+if (background && background.some((pct) => pct > 15)) {
+  notes.push(`the machine was busy before the bench started (other processes used ${background.map((p, core) => `${p.toFixed(0)} % of core ${core}`).join(', ')}); figures are noisier than on an idle machine.`);
+}
 
 const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
 log(`${command}: ${machine.cores} cores, Node ${process.version}, ${machine.pin ? `servers on core 0, load on core ${LOAD_CORE}` : 'not pinned'}, ulimit -n ${machine.nofileSoft}/${machine.nofileHard}, ${options.runs} run(s)${options.quick ? ', quick' : ''}`);

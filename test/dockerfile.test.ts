@@ -248,15 +248,15 @@ describe('Dockerfile', () => {
     expect(['root', '0']).not.toContain(user);
 
     // Exec form: node is the process Docker signals, no shell in between.
-    expect(execForm(runtime.instructions[cmdAt]!.args)).not.toBeNull();
+    expect(execForm(runtime.instructions[cmdAt]!.args), 'CMD in exec form (a JSON array)').not.toBeNull();
     const health = parseHealthcheck(last(runtime, 'HEALTHCHECK')!.args);
-    expect(Array.isArray(health.command)).toBe(true);
+    expect(Array.isArray(health.command), 'HEALTHCHECK CMD in exec form').toBe(true);
 
     const env = Object.assign({}, ...all(runtime, 'ENV').map((i) => parseEnv(i.args))) as Record<string, string>;
     expect(last(runtime, 'EXPOSE')?.args.split(/\s+/)).toContain(env.PORT ?? '4000');
   });
 
-  it('built by hand, step by step: deps installed without dev dependencies, runs as non-root, healthy, stops on SIGTERM', { timeout: 150_000 }, async () => {
+  it('built by hand, step by step: deps installed without dev dependencies, runs as non-root, healthy, stops on SIGTERM', { timeout: 60_000 }, async () => {
     const imageMajor = /^node:(\d+)/.exec(stage('runtime').base)![1]!;
     expect(process.versions.node.split('.')[0], `this test runs the image's Node ${imageMajor}: start vitest with Node ${imageMajor} on PATH`).toBe(imageMajor);
     const ignored = dockerignore();
@@ -333,7 +333,7 @@ describe('Dockerfile', () => {
                 cwd: inStage(s.name, workdir),
                 env: { ...env, ...network, HOME: home, PATH: `${env.PATH}:${process.env.PATH ?? ''}` },
               });
-              const { code } = await finished(install, 120_000, `RUN ${args}`);
+              const { code } = await finished(install, 45_000, `RUN ${args}`);
               expect(code, `RUN ${args}\n${install.text()}`).toBe(0);
             } else {
               // `mkdir -p /data && chown node:node /data`, step by step, on the mapped paths; the image's

@@ -64,6 +64,10 @@ function margin(v: Verdict): string {
 }
 
 export function verdicts(results: Results, info: RunInfo): Verdict[] {
+  return allVerdicts(results, info).filter((v) => v.pass !== null || info.only === null);
+}
+
+function allVerdicts(results: Results, info: RunInfo): Verdict[] {
   const out: Verdict[] = [];
   const I = info.pollMs;
   const ns = [...results.fanout.keys()].sort((a, b) => a - b);
@@ -230,20 +234,25 @@ export function resultsTable(results: Results, info: RunInfo): string[] {
     const r = spreadOf(f.raw, (x) => x.cpuPerDeliveryUs);
     lines.push(row([`Server CPU per delivered update, ${fmt(n, 0)} subscribers`, fmtSpread(g, 'µs'), `${fmtSpread(r, 'µs')} (raw ws)`, `${fmt(g.median / r.median, 2)}×`]));
   }
-  {
+  if (results.rss['graphql-ws'].length + results.rss.sse.length + results.rss['raw-ws'].length > 0) {
     const raw = spreadOf(results.rss['raw-ws'], (r) => r.bytesPerSubscription / KiB);
     for (const kind of ['graphql-ws', 'sse'] as const) {
       const g = spreadOf(results.rss[kind], (r) => r.bytesPerSubscription / KiB);
       lines.push(row([`RSS per open subscription, ${kind} (N = ${fmt(info.rssN, 0)})`, fmtSpread(g, 'KiB'), `${fmtSpread(raw, 'KiB')} (raw ws socket)`, `${fmt(g.median / raw.median, 2)}×`]));
     }
+    const rawRate = spreadOf(results.rss['raw-ws'], (r) => r.openPerSecond);
+    for (const kind of ['graphql-ws', 'sse'] as const) {
+      const g = spreadOf(results.rss[kind], (r) => r.openPerSecond);
+      lines.push(row([`Subscriptions opened per second, ${kind} (200 handshakes in flight)`, fmtSpread(g, '/s', 0), `${fmtSpread(rawRate, '/s', 0)} (raw ws sockets)`, `${fmt(g.median / rawRate.median, 2)}×`]));
+    }
   }
-  {
+  if (results.upstream.length > 0) {
     const one = spreadOf(results.upstream, (r) => r.callsOne);
     const many = spreadOf(results.upstream, (r) => r.callsMany);
     const ratio = spreadOf(results.upstream, (r) => r.ratio);
     lines.push(row([`Upstream status calls per job, ${fmt(info.upstreamN, 0)} subscribers`, fmtSpread(many, '', 0), `${fmtSpread(one, '', 0)} (same job life, 1 subscriber)`, fmtSpread(ratio, '×', 3)]));
   }
-  {
+  if (results.throughput.gateway.length + results.throughput.direct.length > 0) {
     const g = spreadOf(results.throughput.gateway, (r) => r.perSecond);
     const d = spreadOf(results.throughput.direct, (r) => r.perSecond);
     const gp = spreadOf(results.throughput.gateway, (r) => r.p99Ms);
@@ -327,10 +336,10 @@ function perRunTables(results: Results): string[] {
   const rssRuns = [...results.rss['graphql-ws'], ...results.rss.sse, ...results.rss['raw-ws']];
   if (rssRuns.length) {
     lines.push('### RSS runs', '');
-    lines.push(row(['Kind', 'Open', 'Baseline RSS MiB', 'RSS MiB', 'KiB / subscription', 'JS heap+external KiB / subscription', 'GC forced', 'Errors']));
-    lines.push(row(Array(8).fill('---')));
+    lines.push(row(['Kind', 'Open', 'Opened per second', 'Baseline RSS MiB', 'RSS MiB', 'KiB / subscription', 'JS heap+external KiB / subscription', 'GC forced', 'Errors']));
+    lines.push(row(Array(9).fill('---')));
     for (const r of rssRuns) {
-      lines.push(row([r.kind, fmt(r.live, 0), fmt(r.baselineRss / 2 ** 20), fmt(r.rss / 2 ** 20), fmt(r.bytesPerSubscription / KiB), fmt(r.heapBytesPerSubscription / KiB), r.gc ? 'yes' : 'no', Object.keys(r.errors).length ? JSON.stringify(r.errors) : '0']));
+      lines.push(row([r.kind, fmt(r.live, 0), fmt(r.openPerSecond, 0), fmt(r.baselineRss / 2 ** 20), fmt(r.rss / 2 ** 20), fmt(r.bytesPerSubscription / KiB), fmt(r.heapBytesPerSubscription / KiB), r.gc ? 'yes' : 'no', Object.keys(r.errors).length ? JSON.stringify(r.errors) : '0']));
     }
     lines.push('');
   }

@@ -124,6 +124,8 @@ export interface RssResult {
   bytesPerSubscription: number;
   heapBytesPerSubscription: number;
   gc: boolean;
+  /** Subscriptions opened per second (200 handshakes in flight). */
+  openPerSecond: number;
 }
 
 const WARM_SUBSCRIBERS = 20;
@@ -153,7 +155,9 @@ export async function rssPerSubscription(ctx: BenchContext, kind: FleetKind, n: 
     const { gc } = await child.post<{ gc: boolean }>('/gc');
     await sleep(300);
     const base = await child.stats();
+    const opening = Date.now();
     await fleet.grow(n, { concurrency: 200, deadlineMs: 120_000 });
+    const openSeconds = (Date.now() - opening) / 1000;
     const live = fleet.live() - WARM_SUBSCRIBERS;
     ctx.log(`    ${live}/${n} ${kind} idle subscriptions open${fleet.errorCount() ? `, errors ${JSON.stringify(errorsOf(fleet))}` : ''}`);
     await sleep(1000);
@@ -170,6 +174,7 @@ export async function rssPerSubscription(ctx: BenchContext, kind: FleetKind, n: 
       bytesPerSubscription: live > 0 ? (full.rss - base.rss) / live : NaN,
       heapBytesPerSubscription: live > 0 ? (full.heapUsed + full.external - base.heapUsed - base.external) / live : NaN,
       gc,
+      openPerSecond: live / openSeconds,
     };
   } finally {
     await teardown(child, fleet);
