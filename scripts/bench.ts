@@ -229,7 +229,8 @@ async function attempt<T>(what: string, task: () => Promise<T>): Promise<T | nul
   }
 }
 
-for (let run = 1; run <= options.runs; run++) {
+const perRun = SCENARIOS.filter((s) => s !== 'capacity' && wanted(s));
+for (let run = 1; run <= options.runs && perRun.length > 0; run++) {
   const order = run % 2 === 1 ? (['gateway', 'raw'] as const) : (['raw', 'gateway'] as const);
   log(`run ${run}/${options.runs}`);
   if (wanted('fanout')) {

@@ -121,7 +121,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   });
   const jobs = createJobsService({ store, upstream, events, scheduler: poller, quotas, model: config.falModel, logger: logger.child({ component: 'jobs' }) });
   metrics.sources.polledJobs = () => poller.trackedCount();
-  metrics.sources.subscriptions = () => events.listenerCount();
+  metrics.sources.subscriptions = () => events.listenerCount() + ws.cohortStats().members - ws.cohortStats().cohorts;
 
   const auth = createAuthenticator(config.apiKeys);
   if (auth.open) logger.warn('GATEWAY_API_KEYS is not set: the gateway is open to anyone who can reach it (one shared tenant).');
@@ -148,9 +148,12 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     initTimeoutMs: config.limits.wsInitTimeoutMs,
     connectionsPerTenant: config.quotas.wsConnectionsPerTenant,
     onLimited: () => metrics.rateLimited.inc({ quota: 'ws_connections' }),
+    admitSubscription: (tenant) => quotas.openSubscription(tenant),
   });
   metrics.sources.wsClients = () => ws.clientCount();
   metrics.sources.sseStreams = () => http.streamCount();
+  metrics.sources.jobFeeds = () => events.listenerCount();
+  metrics.sources.wsCohorts = () => ws.cohortStats().cohorts;
   metrics.sources.unfinishedJobs = () => store.countUnfinished(null);
 
   let started = false;

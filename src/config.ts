@@ -159,11 +159,12 @@ export class ConfigError extends Error {
 export function loadConfig(env: Record<string, string | undefined>): Config {
   const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
   const parsed = envSchema.safeParse(present);
-  if (!parsed.success) throw new ConfigError(parsed.error.issues.map((i) => i.message));
+  const problems = parsed.success ? [] : parsed.error.issues.map((i) => i.message);
+  // Checked even when other variables are wrong, so that every mistake is reported at once.
+  const rawKeys = typeof present.GATEWAY_API_KEYS === 'string' ? present.GATEWAY_API_KEYS : undefined;
+  const apiKeys = rawKeys === undefined ? null : parseApiKeys(readKeysValue(rawKeys, problems), problems);
+  if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
   const e = parsed.data;
-  const problems: string[] = [];
-  const apiKeys = e.GATEWAY_API_KEYS === undefined ? null : parseApiKeys(readKeysValue(e.GATEWAY_API_KEYS, problems), problems);
-  if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze({
     port: e.PORT,
     host: e.HOST,

@@ -12,12 +12,14 @@ export interface GaugeSources {
   wsClients: () => number;
   subscriptions: () => number;
   sseStreams: () => number;
+  jobFeeds: () => number;
+  wsCohorts: () => number;
   unfinishedJobs: () => Promise<number>;
 }
 
 export function createMetrics() {
   const registry = new Registry();
-  const sources: GaugeSources = { polledJobs: () => 0, wsClients: () => 0, subscriptions: () => 0, sseStreams: () => 0, unfinishedJobs: async () => 0 };
+  const sources: GaugeSources = { polledJobs: () => 0, wsClients: () => 0, subscriptions: () => 0, sseStreams: () => 0, jobFeeds: () => 0, wsCohorts: () => 0, unfinishedJobs: async () => 0 };
   const gauge = (name: string, help: string, read: () => number | Promise<number>) =>
     new Gauge({
       name,
@@ -68,7 +70,9 @@ export function createMetrics() {
       buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
       registers: [registry],
     }),
-    subscriptions: gauge('gateway_job_subscriptions', 'Open jobUpdates feeds (all transports).', () => sources.subscriptions()),
+    subscriptions: gauge('gateway_job_subscriptions', 'Open jobUpdates subscriptions (all transports).', () => sources.subscriptions()),
+    jobFeeds: gauge('gateway_job_feeds', 'Job event listeners (one per WebSocket cohort, one per SSE subscription).', () => sources.jobFeeds()),
+    wsCohorts: gauge('gateway_websocket_cohorts', 'WebSocket subscription cohorts (subscribers sharing one execution).', () => sources.wsCohorts()),
     rateLimited: new Counter({
       name: 'gateway_rate_limited_total',
       help: 'Requests refused by a quota, by quota.',

@@ -119,23 +119,29 @@ export async function measureWindow(
   options: { warm: number; updates: number; timeoutMs: number; topic?: string },
 ): Promise<WindowResult> {
   const target = () => fleet.live();
-  let after = fleet.tracker.known[fleet.tracker.known.length - 1] ?? '';
-  for (let i = 0; i < options.warm; i++) {
+  const newest = () => fleet.tracker.known[fleet.tracker.known.length - 1] ?? '';
+  let incomplete = false;
+  /** The next update every live subscriber reached; on timeout, the newest update anyone saw (window marked incomplete). */
+  const next = async (after: string): Promise<string | null> => {
     const key = await fleet.tracker.nextDelivered(after, target, options.timeoutMs);
-    if (!key) throw new Error(`warm-up update ${i + 1} was not delivered to all ${target()} subscribers within ${options.timeoutMs} ms`);
+    if (key) return key;
+    incomplete = true;
+    const seen = newest();
+    return seen > after ? seen : null;
+  };
+  let after = newest();
+  for (let i = 0; i < options.warm; i++) {
+    const key = await next(after);
+    if (!key) throw new Error(`no update reached the subscribers within ${options.timeoutMs} ms (warm-up ${i + 1})`);
     after = key;
   }
   const fromKey = after;
   await child.post('/eld/reset');
   const start = await child.stats();
   const interference = new Interference();
-  let incomplete = false;
   for (let i = 0; i < options.updates; i++) {
-    const key = await fleet.tracker.nextDelivered(after, target, options.timeoutMs);
-    if (!key) {
-      incomplete = true;
-      break;
-    }
+    const key = await next(after);
+    if (!key) break;
     after = key;
   }
   const end = await child.stats();

@@ -5,11 +5,14 @@
  * (close code 4403) when keys are configured.
  */
 import type { Server } from 'node:http';
-import type { ExecutionArgs } from 'graphql';
+import { getOperationAST, type ExecutionArgs, type ExecutionResult } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { Logger } from 'pino';
+import { GatewayError } from '../domain/errors.ts';
+import { toGraphQLError } from '../schema/errors.ts';
 import type { Authenticator } from './auth.ts';
+import { createCohorts, createFrameSplicer, type Frame } from './cohorts.ts';
 import type { GatewayYoga } from './yoga.ts';
 
 export interface GraphQLWsOptions {
@@ -27,6 +30,11 @@ export interface GraphQLWsOptions {
   /** Most open sockets per tenant (0 = no limit); one more is closed with 4429. */
   connectionsPerTenant?: number;
   onLimited?: () => void;
+  /**
+   * Takes one of a tenant's subscription slots for one subscriber (throws the quota's error when none
+   * is left); the returned function gives it back. Cohort members each hold their own slot.
+   */
+  admitSubscription?: (tenant: string) => () => void;
 }
 
 /** Close code for a tenant over its WebSocket connection quota (graphql-ws uses 4429 for "too many"). */
@@ -36,9 +44,15 @@ export interface GraphQLWsHandle {
   /** Closes every client with 1001 (Going away) and stops accepting. */
   dispose(): Promise<void>;
   clientCount(): number;
+  cohortStats(): { cohorts: number; members: number };
 }
 
-type EnvelopedArgs = ExecutionArgs & { rootValue: { execute: (args: ExecutionArgs) => unknown; subscribe: (args: ExecutionArgs) => unknown } };
+type EnvelopedArgs = ExecutionArgs & {
+  rootValue: { execute: (args: ExecutionArgs) => unknown; subscribe: (args: ExecutionArgs) => Promise<AsyncIterable<ExecutionResult> | ExecutionResult> };
+  /** Set for subscriptions: subscribers with the same key share one execution. */
+  cohortKey?: string;
+  releaseSlot?: () => void;
+};
 
 export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
   const { server, yoga, auth, logger, path = '/graphql', keepAliveMs = 12_000, connectionsPerTenant = 0 } = options;
@@ -59,10 +73,55 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
     return true;
   }
 
+  const cohorts = createCohorts();
+  const splicer = createFrameSplicer();
+  // Registered before graphql-ws's own handler, so every message it sends goes through the splicer.
+  wss.on('connection', (socket) => {
+    const send = socket.send.bind(socket) as (data: unknown, cb?: (err?: Error) => void) => void;
+    socket.send = ((data: unknown, cb?: (err?: Error) => void) => send(splicer.splice(data), cb)) as typeof socket.send;
+  });
+
+  async function subscribeInCohort(args: EnvelopedArgs): Promise<AsyncIterable<Frame> | ExecutionResult> {
+    const release = args.releaseSlot ?? (() => undefined);
+    let joined;
+    try {
+      joined = await cohorts.join(args.cohortKey as string, () => args.rootValue.subscribe(args));
+    } catch (error) {
+      release();
+      throw error;
+    }
+    if (!(Symbol.asyncIterator in joined)) {
+      release();
+      return joined;
+    }
+    const member = joined;
+    return {
+      async next() {
+        const step = await member.next().catch((error: unknown) => {
+          release();
+          throw error;
+        });
+        if (step.done) release();
+        return step;
+      },
+      async return() {
+        release();
+        return member.return ? member.return() : { value: undefined, done: true };
+      },
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+    } as AsyncIterableIterator<Frame>;
+  }
+
   const disposable = useServer(
     {
       execute: (args) => (args as EnvelopedArgs).rootValue.execute(args) as never,
-      subscribe: (args) => (args as EnvelopedArgs).rootValue.subscribe(args) as never,
+      subscribe: (args) => {
+        const enveloped = args as EnvelopedArgs;
+        return (enveloped.cohortKey ? subscribeInCohort(enveloped) : enveloped.rootValue.subscribe(args)) as never;
+      },
+      jsonMessageReplacer: splicer.replacer,
       connectionInitWaitTimeout: options.initTimeoutMs ?? 3_000,
       onConnect: (ctx) => {
         const tenant = auth.tenantFor(ctx.connectionParams?.authorization);
@@ -95,14 +154,25 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
           return [error as never];
         }
         if (errors.length > 0) return errors;
+        const contextValue = (await contextFactory()) as { tenant: string; quotaHeld?: boolean };
         const args: EnvelopedArgs = {
           schema,
           operationName: params.operationName ?? null,
           document,
           variableValues: params.variables ?? null,
-          contextValue: await contextFactory(),
-          rootValue: { execute, subscribe },
+          contextValue,
+          rootValue: { execute, subscribe: subscribe as EnvelopedArgs['rootValue']['subscribe'] },
         };
+        if (getOperationAST(document, params.operationName)?.operation === 'subscription') {
+          try {
+            args.releaseSlot = options.admitSubscription?.(contextValue.tenant);
+          } catch (error) {
+            if (error instanceof GatewayError) return [toGraphQLError(error)];
+            throw error;
+          }
+          contextValue.quotaHeld = true;
+          args.cohortKey = JSON.stringify([contextValue.tenant, params.operationName ?? null, params.query, params.variables ?? null]);
+        }
         return args;
       },
       onError: (_ctx, id, _payload, errors) => {
@@ -118,5 +188,6 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
       await disposable.dispose();
     },
     clientCount: () => wss.clients.size,
+    cohortStats: () => cohorts.stats(),
   };
 }

@@ -176,9 +176,12 @@ export function createJobsService(deps: JobsServiceDeps) {
       return { jobs: rows.slice(0, options.first), hasNextPage: rows.length > options.first };
     },
 
-    /** Follows a job: its current state first, then each change, ending after the terminal one. */
-    async watch(tenant: string, id: string): Promise<JobFeed> {
-      const release = quotas.openSubscription(tenant);
+    /**
+     * Follows a job: its current state first, then each change, ending after the terminal one.
+     * `takeSlot: false` when the transport already holds the subscriber's quota slot.
+     */
+    async watch(tenant: string, id: string, { takeSlot = true }: { takeSlot?: boolean } = {}): Promise<JobFeed> {
+      const release = takeSlot ? quotas.openSubscription(tenant) : undefined;
       const feed = events.follow(id, () => findOwn(tenant, id), release);
       if (!(await feed.ready)) throw new JobNotFoundError(id);
       return feed;

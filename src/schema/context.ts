@@ -7,4 +7,6 @@ export interface GraphQLContext {
   tenant: string;
   /** Correlates this operation's log lines and upstream calls. */
   requestId: string;
+  /** Set by a transport that already took this subscriber's subscription slot (WebSocket cohorts). */
+  quotaHeld?: boolean;
 }

@@ -39,6 +39,31 @@ it('100 subscribers on one job: as many upstream status calls as a job nobody wa
   await ws.dispose();
 });
 
+it('WebSocket subscribers with the same document share one execution (a cohort); other documents get their own', async () => {
+  gateway.simulator.pause();
+  try {
+    const job = await submitJob(gateway);
+    const clients = Array.from({ length: 5 }, () => wsClient(gateway.wsUrl));
+    const same = clients.flatMap((c) => Array.from({ length: 10 }, () => subscribeWs(c, FOLLOW, { id: job.id })));
+    const other = subscribeWs(clients[0]!, `subscription($id: ID!) { jobUpdates(id: $id) { id status } }`, { id: job.id });
+    await Promise.all([...same, other].map((r) => r.waitForEvents(1)));
+    expect(await metric('gateway_websocket_cohorts')).toBe(2);
+    expect(await metric('gateway_job_feeds')).toBe(2);
+    expect(await metric('gateway_job_subscriptions')).toBe(51);
+    gateway.simulator.resume();
+    const ends = await Promise.all([...same, other].map((r) => r.done));
+    expect(ends.every((e) => e === 'complete')).toBe(true);
+    // Every member of the cohort saw exactly the same payloads.
+    const transcriptOf = (r: (typeof same)[number]) => JSON.stringify(r.events);
+    expect(new Set(same.map(transcriptOf)).size).toBe(1);
+    expect(other.events.at(-1)!.data!.jobUpdates).toEqual({ id: job.id, status: 'COMPLETED' });
+    await Promise.all(clients.map((c) => c.dispose()));
+    await waitFor(async () => (await metric('gateway_websocket_cohorts')) === 0, { message: 'cohorts gone' });
+  } finally {
+    gateway.simulator.resume();
+  }
+});
+
 it('1,000 WebSocket and 200 SSE subscribe/disconnect cycles leave no listener, socket or poll behind', async () => {
   gateway.simulator.pause();
   try {
