@@ -10,16 +10,17 @@ import type { JobEvents } from './events.ts';
 export interface JobWriter {
   /**
    * Applies `change` to the stored job (null from `change` = nothing to do) until the write wins.
-   * Resolves with the job as stored afterwards, or null when the job does not exist.
+   * Resolves with the job as stored afterwards, or null when the job does not exist. `known`, a copy
+   * just read, saves the first read (a poll that changes nothing then costs no store call at all).
    */
-  save(id: string, change: (job: Job) => Job | null): Promise<Job | null>;
+  save(id: string, change: (job: Job) => Job | null, known?: Job): Promise<Job | null>;
 }
 
 export function createJobWriter({ store, events, now }: { store: JobStore; events: JobEvents; now: () => Date }): JobWriter {
   return {
-    async save(id, change) {
+    async save(id, change, known) {
       for (let attempt = 0; attempt < 50; attempt++) {
-        const current = await store.get(id);
+        const current = attempt === 0 && known ? known : await store.get(id);
         if (!current) return null;
         const changed = change(current);
         if (!changed) return current;

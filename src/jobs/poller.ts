@@ -211,7 +211,7 @@ export function createPoller(deps: PollerDeps): Poller {
     entry.notFound = 0;
     const overdue = deadlineMissed(job, status);
     if (overdue) return endOverdue(job, overdue);
-    const saved = await save(id, (current) => advance(current, status, result, now()));
+    const saved = await save(id, (current) => advance(current, status, result, now()), job);
     deps.onPoll?.(saved && saved.version !== job.version ? 'changed' : 'unchanged');
     if (!saved || isTerminal(saved.status)) return null;
     return intervalFor(saved);
