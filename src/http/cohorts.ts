@@ -27,6 +27,7 @@ interface Member {
 }
 
 interface Cohort {
+  meta: unknown;
   members: Set<Member>;
   latest: Frame | null;
   ready: Promise<ExecutionResult | null>;
@@ -35,7 +36,9 @@ interface Cohort {
 
 export interface Cohorts {
   /** Joins (or starts) the cohort for `key`; resolves with the member's stream, or the start's error result. */
-  join(key: string, start: Start): Promise<AsyncIterableIterator<Frame> | ExecutionResult>;
+  join(key: string, start: Start, meta?: unknown): Promise<AsyncIterableIterator<Frame> | ExecutionResult>;
+  /** What the live cohort for `key` was started with (`meta`), once its execution is running. */
+  meta(key: string): unknown;
   /** Live cohorts and members (metrics, tests). */
   stats(): { cohorts: number; members: number };
 }
@@ -43,11 +46,11 @@ export interface Cohorts {
 const isAsyncIterable = (value: unknown): value is AsyncIterable<ExecutionResult> =>
   typeof value === 'object' && value !== null && Symbol.asyncIterator in value;
 
-export function createCohorts(): Cohorts {
+export function createCohorts({ batchSize = 500 }: { batchSize?: number } = {}): Cohorts {
   const cohorts = new Map<string, Cohort>();
 
-  function open(key: string, start: Start): Cohort {
-    const cohort: Cohort = { members: new Set(), latest: null, ready: Promise.resolve(null), iterator: null };
+  function open(key: string, start: Start, meta: unknown): Cohort {
+    const cohort: Cohort = { meta, members: new Set(), latest: null, ready: Promise.resolve(null), iterator: null };
     cohorts.set(key, cohort);
     cohort.ready = start().then(
       (result) => {
@@ -74,7 +77,7 @@ export function createCohorts(): Cohorts {
       for (let step = await iterator.next(); !step.done; step = await iterator.next()) {
         const frame: Frame = { [FRAME]: JSON.stringify(step.value) };
         cohort.latest = frame;
-        for (const member of cohort.members) member.offer(frame);
+        await fanOut(cohort, frame);
       }
     } catch (error) {
       failure = error;
@@ -82,6 +85,18 @@ export function createCohorts(): Cohorts {
     if (cohorts.get(key) === cohort) cohorts.delete(key);
     for (const member of cohort.members) member.end(failure);
     cohort.members.clear();
+  }
+
+  /**
+   * Hands a frame to every member, yielding to the event loop between batches so that a cohort of
+   * many thousands never blocks other work for long. (Members joining meanwhile start from this frame.)
+   */
+  async function fanOut(cohort: Cohort, frame: Frame) {
+    let sent = 0;
+    for (const member of [...cohort.members]) {
+      member.offer(frame);
+      if (++sent % batchSize === 0) await new Promise((resolve) => setImmediate(resolve));
+    }
   }
 
   function leave(key: string, cohort: Cohort, member: Member) {
@@ -93,11 +108,15 @@ export function createCohorts(): Cohorts {
 
   function member(key: string, cohort: Cohort): AsyncIterableIterator<Frame> {
     let pending: Frame | null = cohort.latest;
+    /** The last frame handed out or pending: never offered twice. */
+    let last: Frame | null = pending;
     let ended = false;
     let failure: unknown;
     let waiter: { resolve: (r: IteratorResult<Frame>) => void; reject: (e: unknown) => void } | null = null;
     const self: Member = {
       offer(frame) {
+        if (frame === last || ended) return;
+        last = frame;
         if (waiter) {
           const w = waiter;
           waiter = null;
@@ -147,11 +166,15 @@ export function createCohorts(): Cohorts {
   }
 
   return {
-    async join(key, start) {
-      const cohort = cohorts.get(key) ?? open(key, start);
+    async join(key, start, meta) {
+      const cohort = cohorts.get(key) ?? open(key, start, meta);
       const early = await cohort.ready;
       if (early) return early;
       return member(key, cohort);
+    },
+    meta(key) {
+      const cohort = cohorts.get(key);
+      return cohort?.iterator ? cohort.meta : undefined;
     },
     stats() {
       let members = 0;

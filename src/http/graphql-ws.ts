@@ -6,7 +6,8 @@
  */
 import type { Server } from 'node:http';
 import { getOperationAST, type ExecutionArgs, type ExecutionResult } from 'graphql';
-import { useServer } from 'graphql-ws/use/ws';
+import type { Context } from 'graphql-ws';
+import { useServer, type Extra } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { Logger } from 'pino';
 import { GatewayError } from '../domain/errors.ts';
@@ -47,12 +48,19 @@ export interface GraphQLWsHandle {
   cohortStats(): { cohorts: number; members: number };
 }
 
+type WsContext = Context<Record<string, unknown> | undefined, Extra>;
+type SubscribeResult = Promise<AsyncIterable<ExecutionResult> | ExecutionResult>;
 type EnvelopedArgs = ExecutionArgs & {
-  rootValue: { execute: (args: ExecutionArgs) => unknown; subscribe: (args: ExecutionArgs) => Promise<AsyncIterable<ExecutionResult> | ExecutionResult> };
+  rootValue: { execute: (args: ExecutionArgs) => unknown; subscribe: (args: ExecutionArgs) => SubscribeResult };
   /** Set for subscriptions: subscribers with the same key share one execution. */
   cohortKey?: string;
   releaseSlot?: () => void;
+  /** Starts the cohort's shared execution when this subscriber is the first. */
+  start?: () => SubscribeResult;
 };
+type SubscribePayload = { query: string; operationName?: string | null; variables?: Record<string, unknown> | null };
+/** What a joiner of a live cohort reuses from the member that started it (already parsed and validated). */
+type CohortTemplate = Pick<EnvelopedArgs, 'schema' | 'document' | 'operationName' | 'rootValue'>;
 
 export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
   const { server, yoga, auth, logger, path = '/graphql', keepAliveMs = 12_000, connectionsPerTenant = 0 } = options;
@@ -61,7 +69,7 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
   const openPerTenant = new Map<string, number>();
 
   /** Counts the socket against its tenant's quota; false when the tenant has no room left. */
-  function admit(tenant: string, socket: import('ws').WebSocket): boolean {
+  function admitConnection(tenant: string, socket: import('ws').WebSocket): boolean {
     const open = openPerTenant.get(tenant) ?? 0;
     if (connectionsPerTenant > 0 && open >= connectionsPerTenant) return false;
     openPerTenant.set(tenant, open + 1);
@@ -81,11 +89,56 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
     socket.send = ((data: unknown, cb?: (err?: Error) => void) => send(splicer.splice(data), cb)) as typeof socket.send;
   });
 
+  /** The full path: Yoga's pipeline builds, parses, validates and makes the context, as for HTTP. */
+  async function prepare(ctx: WsContext, params: SubscribePayload) {
+    const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
+      ...ctx,
+      req: ctx.extra.request,
+      socket: ctx.extra.socket,
+      params,
+      connectionParams: ctx.connectionParams ?? {},
+    });
+    let document;
+    try {
+      document = parse(params.query);
+      const errors = validate(schema, document);
+      if (errors.length > 0) return [...errors];
+    } catch (error) {
+      return [error as never];
+    }
+    const args: EnvelopedArgs = {
+      schema,
+      operationName: params.operationName ?? null,
+      document,
+      variableValues: params.variables ?? null,
+      contextValue: await contextFactory(),
+      rootValue: { execute, subscribe: subscribe as EnvelopedArgs['rootValue']['subscribe'] },
+    };
+    return args;
+  }
+
+  /** A subscription quota slot for one subscriber, or the RATE_LIMITED error to send instead. */
+  function admit(tenant: string) {
+    try {
+      return options.admitSubscription?.(tenant) ?? (() => undefined);
+    } catch (error) {
+      if (error instanceof GatewayError) return [toGraphQLError(error)];
+      throw error;
+    }
+  }
+
+  /** Subscribers of one tenant with the same operation and variables share a cohort; null for non-subscriptions. */
+  function cohortKeyOf(tenant: string, params: SubscribePayload): string | null {
+    if (!/\bsubscription\b/.test(params.query)) return null; // a cheap pre-filter; the operation type is checked once parsed
+    return JSON.stringify([tenant, params.operationName ?? null, params.query, params.variables ?? null]);
+  }
+
   async function subscribeInCohort(args: EnvelopedArgs): Promise<AsyncIterable<Frame> | ExecutionResult> {
     const release = args.releaseSlot ?? (() => undefined);
+    const template: CohortTemplate = { schema: args.schema, document: args.document, operationName: args.operationName ?? null, rootValue: args.rootValue };
     let joined;
     try {
-      joined = await cohorts.join(args.cohortKey as string, () => args.rootValue.subscribe(args));
+      joined = await cohorts.join(args.cohortKey as string, args.start ?? (() => args.rootValue.subscribe(args)), template);
     } catch (error) {
       release();
       throw error;
@@ -126,7 +179,8 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
       onConnect: (ctx) => {
         const tenant = auth.tenantFor(ctx.connectionParams?.authorization);
         if (tenant === null) return false; // 4403 Forbidden
-        if (!admit(tenant, ctx.extra.socket)) {
+        (ctx.extra as { tenant?: string }).tenant = tenant;
+        if (!admitConnection(tenant, ctx.extra.socket)) {
           options.onLimited?.();
           ctx.extra.socket.close(CLOSE_RATE_LIMITED, 'RATE_LIMITED: too many WebSocket connections for this tenant');
           return false;
@@ -134,46 +188,34 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
         return true;
       },
       onSubscribe: async (ctx, _id, params) => {
-        const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
-          ...ctx,
-          req: ctx.extra.request,
-          socket: ctx.extra.socket,
-          params,
-          connectionParams: ctx.connectionParams ?? {},
-        });
-        let document;
-        try {
-          document = parse(params.query);
-        } catch (error) {
-          return [error as never];
+        const tenant = (ctx.extra as { tenant?: string }).tenant as string;
+        const key = cohortKeyOf(tenant, params);
+        const template = key === null ? undefined : (cohorts.meta(key) as CohortTemplate | undefined);
+        if (key !== null && template) {
+          // A live cohort for the same tenant, document and variables: nothing to parse, validate or build.
+          const releaseSlot = admit(tenant);
+          if (Array.isArray(releaseSlot)) return releaseSlot;
+          return {
+            ...template,
+            variableValues: params.variables ?? null,
+            contextValue: { tenant, quotaHeld: true },
+            cohortKey: key,
+            releaseSlot,
+            start: async () => {
+              const prepared = await prepare(ctx, params);
+              return Array.isArray(prepared) ? { errors: prepared } : prepared.rootValue.subscribe(prepared);
+            },
+          } satisfies EnvelopedArgs;
         }
-        let errors;
-        try {
-          errors = validate(schema, document);
-        } catch (error) {
-          return [error as never];
-        }
-        if (errors.length > 0) return errors;
-        const contextValue = (await contextFactory()) as { tenant: string; quotaHeld?: boolean };
-        const args: EnvelopedArgs = {
-          schema,
-          operationName: params.operationName ?? null,
-          document,
-          variableValues: params.variables ?? null,
-          contextValue,
-          rootValue: { execute, subscribe: subscribe as EnvelopedArgs['rootValue']['subscribe'] },
-        };
-        if (getOperationAST(document, params.operationName)?.operation === 'subscription') {
-          try {
-            args.releaseSlot = options.admitSubscription?.(contextValue.tenant);
-          } catch (error) {
-            if (error instanceof GatewayError) return [toGraphQLError(error)];
-            throw error;
-          }
-          contextValue.quotaHeld = true;
-          args.cohortKey = JSON.stringify([contextValue.tenant, params.operationName ?? null, params.query, params.variables ?? null]);
-        }
-        return args;
+        const prepared = await prepare(ctx, params);
+        if (Array.isArray(prepared) || key === null) return prepared;
+        if (getOperationAST(prepared.document, params.operationName)?.operation !== 'subscription') return prepared;
+        const releaseSlot = admit(tenant);
+        if (Array.isArray(releaseSlot)) return releaseSlot;
+        (prepared.contextValue as { quotaHeld?: boolean }).quotaHeld = true;
+        prepared.cohortKey = key;
+        prepared.releaseSlot = releaseSlot;
+        return prepared;
       },
       onError: (_ctx, id, _payload, errors) => {
         log.debug({ operationId: id, errors: errors.map((e) => e.message) }, 'operation error');
