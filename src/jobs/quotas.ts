@@ -45,10 +45,10 @@ export function createQuotas({ limits, store, submitLimiter, onLimited }: QuotaD
 
   return {
     async admitSubmission(tenant) {
-      if (limits.activeJobsTotal > 0 && (await store.countUnfinished(null)) > limits.activeJobsTotal) {
+      if (limits.activeJobsTotal > 0 && (await store.countUnfinished(null, limits.activeJobsTotal + 1)) > limits.activeJobsTotal) {
         refuse('active_jobs_total', 'The gateway is at its limit of unfinished jobs; try again later.', SLOT_RETRY_SECONDS);
       }
-      if (limits.activeJobsPerTenant > 0 && (await store.countUnfinished(tenant)) > limits.activeJobsPerTenant) {
+      if (limits.activeJobsPerTenant > 0 && (await store.countUnfinished(tenant, limits.activeJobsPerTenant + 1)) > limits.activeJobsPerTenant) {
         refuse('active_jobs', `At most ${limits.activeJobsPerTenant} unfinished jobs per tenant; wait for one to finish.`, SLOT_RETRY_SECONDS);
       }
       if (submitLimiter) {

@@ -40,8 +40,12 @@ export interface JobStore {
   list(query: ListQuery): Promise<Job[]>;
   /** Every job not in a terminal state, for the poller to resume after a restart. */
   listUnfinished(): Promise<Job[]>;
-  /** How many jobs are not in a terminal state: one tenant's, or everyone's when `tenant` is null (quotas). */
-  countUnfinished(tenant: string | null): Promise<number>;
+  /**
+   * How many jobs are not in a terminal state: one tenant's, or everyone's when `tenant` is null
+   * (quotas). With `upTo`, counting may stop there (the answer is then min(count, upTo)), so a quota
+   * check costs the size of the quota, not of the backlog.
+   */
+  countUnfinished(tenant: string | null, upTo?: number): Promise<number>;
   /** Removes a job (a submission the upstream refused for certain), with its idempotency key. */
   delete(id: string): Promise<void>;
   /**

@@ -197,10 +197,14 @@ export function createRedisJobStore({ redis, keyPrefix }: RedisJobStoreOptions):
       return jobs;
     },
 
-    async countUnfinished(tenant: string | null) {
+    async countUnfinished(tenant: string | null, upTo?: number) {
       // Both sets share members (createdAt \0 id), so their intersection is the tenant's unfinished jobs.
-      if (tenant === null) return redis.zcard(unfinishedKey);
-      return Number(await redis.call('ZINTERCARD', '2', unfinishedKey, tenantKey(tenant)));
+      if (tenant === null) {
+        const count = await redis.zcard(unfinishedKey);
+        return upTo === undefined ? count : Math.min(count, upTo);
+      }
+      const limit = upTo === undefined ? [] : ['LIMIT', String(Math.max(0, upTo))];
+      return Number(await redis.call('ZINTERCARD', '2', unfinishedKey, tenantKey(tenant), ...limit));
     },
 
     async delete(id: string) {

@@ -97,8 +97,8 @@ export function createSqliteJobStore({ path }: SqliteJobStoreOptions): JobStore 
       'SELECT id FROM jobs WHERE finished = 1 AND completed_at < :before ORDER BY completed_at, id LIMIT :limit',
     ),
     removeMany: db.prepare('DELETE FROM jobs WHERE id IN (SELECT value FROM json_each(:ids))'),
-    countAll: db.prepare('SELECT count(*) AS n FROM jobs WHERE finished = 0'),
-    countTenant: db.prepare('SELECT count(*) AS n FROM jobs WHERE finished = 0 AND tenant = ?'),
+    countAll: db.prepare('SELECT count(*) AS n FROM (SELECT 1 FROM jobs WHERE finished = 0 LIMIT ?)'),
+    countTenant: db.prepare('SELECT count(*) AS n FROM (SELECT 1 FROM jobs WHERE finished = 0 AND tenant = ? LIMIT ?)'),
     ping: db.prepare('SELECT 1 AS ok'),
   };
   const listStatements = new Map<string, StatementSync>();
@@ -169,8 +169,8 @@ export function createSqliteJobStore({ path }: SqliteJobStoreOptions): JobStore 
       return statements.unfinished.all().map((row) => parse(row) as Job);
     },
 
-    async countUnfinished(tenant: string | null) {
-      const row = (tenant === null ? statements.countAll.get() : statements.countTenant.get(tenant)) as { n: number };
+    async countUnfinished(tenant: string | null, upTo = -1) {
+      const row = (tenant === null ? statements.countAll.get(upTo) : statements.countTenant.get(tenant, upTo)) as { n: number };
       return Number(row.n);
     },
 

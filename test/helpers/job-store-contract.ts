@@ -224,6 +224,8 @@ export function describeJobStoreContract(name: string, makeStore: () => Promise<
       expect(await store.countUnfinished(null)).toBe(2);
       expect(await store.countUnfinished('tenant-b')).toBe(1);
       expect(await store.countUnfinished('nobody')).toBe(0);
+      expect(await store.countUnfinished(null, 1)).toBe(1); // counting may stop at upTo
+      expect(await store.countUnfinished('tenant-b', 5)).toBe(1);
 
       const cancelled = next(queued, { status: 'CANCELLED', cancelRequested: true });
       expect(await store.update(cancelled)).toBe(true);
