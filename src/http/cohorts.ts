@@ -16,7 +16,12 @@ import type { ExecutionResult } from 'graphql';
 /** A serialized result, shared by every member of a cohort. */
 export interface Frame {
   readonly [FRAME]: string;
+  /** Whole messages already encoded for this frame, by what precedes the payload (the message id). */
+  [ENCODED]?: Map<string, Buffer>;
 }
+const ENCODED: unique symbol = Symbol('encoded messages');
+/** Distinct message envelopes (ids) cached per frame; clients mostly reuse a few ids. */
+const MAX_ENCODED = 64;
 export const FRAME: unique symbol = Symbol('cohort frame');
 
 type Start = () => Promise<AsyncIterable<ExecutionResult> | ExecutionResult>;
@@ -192,21 +197,33 @@ export function createCohorts({ batchSize = 500 }: { batchSize?: number } = {}):
 export function createFrameSplicer() {
   const MARKER = '\u0001frame';
   const quotedMarker = JSON.stringify(MARKER);
-  let stashed: string | null = null;
+  let stashed: Frame | null = null;
   return {
     replacer(this: unknown, key: string, value: unknown): unknown {
       if (key === 'payload' && typeof value === 'object' && value !== null && FRAME in value) {
-        stashed = (value as Frame)[FRAME];
+        stashed = value as Frame;
         return MARKER;
       }
       return value;
     },
-    splice(data: unknown): unknown {
-      if (stashed === null || typeof data !== 'string') return data;
-      const at = data.indexOf(quotedMarker);
-      const json = stashed;
+    /**
+     * The message to send: unchanged, or (for a frame) the encoded bytes, shared by every member whose
+     * message envelope (id) is the same, so that most members cost one socket write and no copy.
+     */
+    splice(data: unknown): { text: unknown } | { bytes: Buffer } {
+      const frame = stashed;
       stashed = null;
-      return at < 0 ? data : data.slice(0, at) + json + data.slice(at + quotedMarker.length);
+      if (frame === null || typeof data !== 'string') return { text: data };
+      const at = data.indexOf(quotedMarker);
+      if (at < 0) return { text: data };
+      const envelope = data.slice(0, at);
+      const cache = (frame[ENCODED] ??= new Map());
+      let bytes = cache.get(envelope);
+      if (!bytes) {
+        bytes = Buffer.from(envelope + frame[FRAME] + data.slice(at + quotedMarker.length));
+        if (cache.size < MAX_ENCODED) cache.set(envelope, bytes);
+      }
+      return { bytes };
     },
   };
 }

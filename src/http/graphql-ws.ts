@@ -4,6 +4,7 @@
  * same error masking as HTTP and SSE. A connection without a valid key is refused in `onConnect`
  * (close code 4403) when keys are configured.
  */
+import { createHash } from 'node:crypto';
 import type { Server } from 'node:http';
 import { getOperationAST, type ExecutionArgs, type ExecutionResult } from 'graphql';
 import type { Context } from 'graphql-ws';
@@ -85,8 +86,12 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
   const splicer = createFrameSplicer();
   // Registered before graphql-ws's own handler, so every message it sends goes through the splicer.
   wss.on('connection', (socket) => {
-    const send = socket.send.bind(socket) as (data: unknown, cb?: (err?: Error) => void) => void;
-    socket.send = ((data: unknown, cb?: (err?: Error) => void) => send(splicer.splice(data), cb)) as typeof socket.send;
+    const send = socket.send.bind(socket) as (data: unknown, options: { binary: boolean }, cb?: (err?: Error) => void) => void;
+    socket.send = ((data: unknown, cb?: (err?: Error) => void) => {
+      const message = splicer.splice(data);
+      // Shared bytes still go out as a text frame, as graphql-transport-ws requires.
+      send('bytes' in message ? message.bytes : message.text, { binary: false }, cb);
+    }) as typeof socket.send;
   });
 
   /** The full path: Yoga's pipeline builds, parses, validates and makes the context, as for HTTP. */
@@ -130,7 +135,8 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
   /** Subscribers of one tenant with the same operation and variables share a cohort; null for non-subscriptions. */
   function cohortKeyOf(tenant: string, params: SubscribePayload): string | null {
     if (!/\bsubscription\b/.test(params.query)) return null; // a cheap pre-filter; the operation type is checked once parsed
-    return JSON.stringify([tenant, params.operationName ?? null, params.query, params.variables ?? null]);
+    // A digest, so that each subscriber holds 44 bytes rather than its own copy of the whole document.
+    return createHash('sha256').update(JSON.stringify([tenant, params.operationName ?? null, params.query, params.variables ?? null])).digest('base64');
   }
 
   async function subscribeInCohort(args: EnvelopedArgs): Promise<AsyncIterable<Frame> | ExecutionResult> {
@@ -139,6 +145,7 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
     let joined;
     try {
       joined = await cohorts.join(args.cohortKey as string, args.start ?? (() => args.rootValue.subscribe(args)), template);
+      args.start = undefined; // joined: the fallback (and what it holds) is no longer needed
     } catch (error) {
       release();
       throw error;

@@ -113,9 +113,14 @@ describe('frame splicer', () => {
   it('puts the shared JSON in place of the marker, leaving other messages alone', () => {
     const splicer = createFrameSplicer();
     const frame: Frame = { [FRAME]: '{"data":{"jobUpdates":{"id":"1"}}}' };
-    const message = JSON.stringify({ id: 'op-7', type: 'next', payload: frame }, splicer.replacer);
-    expect(JSON.parse(splicer.splice(message) as string)).toEqual({ id: 'op-7', type: 'next', payload: { data: { jobUpdates: { id: '1' } } } });
+    const send = (id: string) => splicer.splice(JSON.stringify({ id, type: 'next', payload: frame }, splicer.replacer));
+    const first = send('op-7');
+    expect('bytes' in first && JSON.parse(first.bytes.toString())).toEqual({ id: 'op-7', type: 'next', payload: { data: { jobUpdates: { id: '1' } } } });
+    const same = send('op-7');
+    expect('bytes' in same && 'bytes' in first && same.bytes).toBe('bytes' in first ? first.bytes : null); // shared bytes for the same id
+    const other = send('op-8');
+    expect('bytes' in other && JSON.parse(other.bytes.toString()).id).toBe('op-8');
     const plain = JSON.stringify({ id: 'x', type: 'complete' }, splicer.replacer);
-    expect(splicer.splice(plain)).toBe(plain);
+    expect(splicer.splice(plain)).toEqual({ text: plain });
   });
 });
