@@ -26,6 +26,9 @@ import { createYogaHandler } from './http/yoga.ts';
 import { limitPlugins } from './http/limits.ts';
 import type { RetryPolicy } from './upstream/retry.ts';
 
+/** How often, with replicas, followed jobs are re-read from the store (see the resync note below). */
+const RESYNC_INTERVAL_MS = 15_000;
+
 export interface AppOptions {
   /** Where log lines go (default stdout); tests pass a capturing stream. */
   logDestination?: DestinationStream;
@@ -90,9 +93,13 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       if (isTerminal(job.status)) metrics.jobsFinished.inc({ status: job.status });
     },
   });
-  backends.onResubscribed(() => {
-    events.resync((id) => store.get(id)).catch((error: unknown) => logger.warn({ err: error }, 'resync after a pub/sub outage failed'));
-  });
+  const resync = () => {
+    events.resync((id) => store.get(id)).catch((error: unknown) => logger.warn({ err: error }, 'resync of followed jobs failed'));
+  };
+  backends.onResubscribed(resync);
+  // Redis pub/sub is at-most-once: a slow safety net re-reads followed jobs, so a lost message
+  // (even a terminal one) is healed within this interval.
+  const resyncTimer = backends.kind === 'redis' ? setInterval(resync, RESYNC_INTERVAL_MS).unref() : null;
   const poller = createPoller({
     leases: backends.leases,
     submitGraceMs: config.upstreamTimeoutMs * 2 + 5_000,
@@ -181,6 +188,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       await jobs.drain(left()); // submissions in flight get their request id stored
       await poller.stop(); // leases handed back
       await retention.stop();
+      if (resyncTimer) clearInterval(resyncTimer);
       await yoga.dispose();
       await upstream.close();
       await pool.close();

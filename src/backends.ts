@@ -92,5 +92,6 @@ function prefixTopics(target: JobEventTarget, prefix: string): JobEventTarget {
     addEventListener: (type, listener) => target.addEventListener(prefix + type, listener),
     removeEventListener: (type, listener) => target.removeEventListener(prefix + type, listener),
     dispatchEvent: (event) => target.dispatchEvent(new CustomEvent(prefix + event.type, { detail: (event as CustomEvent).detail })),
+    listening: (type) => target.listening?.(prefix + type) ?? Promise.resolve(),
   };
 }

@@ -13,6 +13,11 @@ export interface JobEventTarget {
   addEventListener(type: string, listener: (event: Event) => void): void;
   removeEventListener(type: string, listener: (event: Event) => void): void;
   dispatchEvent(event: Event): boolean;
+  /**
+   * Resolves once events of `type` are really being received (Redis: the SUBSCRIBE is acknowledged).
+   * A feed reads the job's current state only after that, so no change can fall between the two.
+   */
+  listening?(type: string): Promise<void>;
 }
 
 export interface JobEvents {
@@ -91,7 +96,7 @@ export function createJobEvents(target: JobEventTarget, hooks: JobEventHooks = {
     target.addEventListener(topic, listener);
     listeners++;
     offers.set(jobId, (offers.get(jobId) ?? new Set()).add(offer));
-    const ready = initial().then(
+    const ready = (target.listening?.(topic) ?? Promise.resolve()).then(initial).then(
       (job) => {
         if (!job) {
           release();

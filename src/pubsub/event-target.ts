@@ -12,5 +12,11 @@ export function createMemoryEventTarget(): JobEventTarget {
 }
 
 export function createRedisJobEventTarget(publishClient: Redis, subscribeClient: Redis): JobEventTarget {
-  return createRedisEventTarget({ publishClient, subscribeClient }) as unknown as JobEventTarget;
+  const target = createRedisEventTarget({ publishClient, subscribeClient }) as unknown as JobEventTarget;
+  // The event target subscribes without telling when Redis acknowledged it. SUBSCRIBE is idempotent
+  // and commands on one connection are answered in order: when ours is answered, so was its.
+  target.listening = async (type) => {
+    await subscribeClient.subscribe(type);
+  };
+  return target;
 }
