@@ -51,7 +51,7 @@ export interface Cohorts {
 const isAsyncIterable = (value: unknown): value is AsyncIterable<ExecutionResult> =>
   typeof value === 'object' && value !== null && Symbol.asyncIterator in value;
 
-export function createCohorts({ batchSize = 500 }: { batchSize?: number } = {}): Cohorts {
+export function createCohorts({ batchSize = 1000 }: { batchSize?: number } = {}): Cohorts {
   const cohorts = new Map<string, Cohort>();
 
   function open(key: string, start: Start, meta: unknown): Cohort {
