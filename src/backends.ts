@@ -9,7 +9,7 @@ import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { Config } from './config.ts';
-import type { JobEventTarget } from './jobs/events.ts';
+import type { JobEventTarget } from './pubsub/job-event-target.ts';
 import { createMemoryEventTarget, createRedisJobEventTarget } from './pubsub/event-target.ts';
 import { createLocalLeases, type JobLeases } from './store/job-leases.ts';
 import type { JobStore } from './store/job-store.ts';

@@ -155,7 +155,7 @@ export class ConfigError extends Error {
   }
 }
 
-/** Parses `env` (pass process.env); throws ConfigError listing every problem. */
+/** Parses `env` (the process environment, from main.ts); throws ConfigError listing every problem. */
 export function loadConfig(env: Record<string, string | undefined>): Config {
   const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
   const parsed = envSchema.safeParse(present);

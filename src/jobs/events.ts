@@ -7,18 +7,8 @@
  * asks again (a job update is a snapshot, so latest wins), never an overflow.
  */
 import { isTerminal, type Job } from '../domain/job.ts';
+import type { JobEventTarget } from '../pubsub/job-event-target.ts';
 
-/** The subset of EventTarget we use; Yoga's Redis event target implements it too. */
-export interface JobEventTarget {
-  addEventListener(type: string, listener: (event: Event) => void): void;
-  removeEventListener(type: string, listener: (event: Event) => void): void;
-  dispatchEvent(event: Event): boolean;
-  /**
-   * Resolves once events of `type` are really being received (Redis: the SUBSCRIBE is acknowledged).
-   * A feed reads the job's current state only after that, so no change can fall between the two.
-   */
-  listening?(type: string): Promise<void>;
-}
 
 export interface JobEvents {
   publish(job: Job): void;

@@ -4,7 +4,7 @@
  */
 import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
 import type { Redis } from 'ioredis';
-import type { JobEventTarget } from '../jobs/events.ts';
+import type { JobEventTarget } from './job-event-target.ts';
 
 export function createMemoryEventTarget(): JobEventTarget {
   const target = new EventTarget();
