@@ -135,3 +135,20 @@ it('restarting Redis mid-job loses nothing', { timeout: 40_000 }, async () => {
   const ready = await fetch(first.httpUrl.replace('/graphql', '/readyz'));
   expect(ready.status).toBe(200);
 });
+
+it('/readyz says 503 with a reason while Redis is down, and 200 once it is back', { timeout: 40_000 }, async () => {
+  const readyz = replicas[0]!.httpUrl.replace('/graphql', '/readyz');
+  expect((await fetch(readyz)).status).toBe(200);
+  await redis.pause();
+  try {
+    const down = await waitFor(async () => {
+      const response = await fetch(readyz);
+      return response.status === 503 ? ((await response.json()) as { status: string; reason: string }) : null;
+    }, { message: 'readyz 503' });
+    expect(down).toMatchObject({ status: 'unavailable' });
+    expect(down.reason).toMatch(/redis/i);
+  } finally {
+    await redis.resume();
+  }
+  await waitFor(async () => (await fetch(readyz)).status === 200, { timeoutMs: 20_000, message: 'readyz 200 again' });
+});

@@ -23,6 +23,9 @@ export interface RedisServer {
   stop(): Promise<void>;
   /** Stops (SIGTERM, as a deploy or crash-restart would) and starts again on the same port and files. */
   restart(): Promise<void>;
+  /** Stops the server until `resume()` (an outage). */
+  pause(): Promise<void>;
+  resume(): Promise<void>;
 }
 
 export async function startRedisServer({ persistent = true } = {}): Promise<RedisServer> {
@@ -66,6 +69,8 @@ export async function startRedisServer({ persistent = true } = {}): Promise<Redi
       await halt();
       await launch();
     },
+    pause: halt,
+    resume: launch,
   };
   servers.add(server);
   return server;
