@@ -10,9 +10,12 @@
  *   npm run bench -- --quick             smoke test (small N, 1 run, < 1 min), prints only
  *   flags: --runs N  --only fanout,rss,upstream,throughput,capacity  --poll-ms I  --fanout 1000,10000
  *          --rss-n N  --upstream-n N  --capacity N  --window K  --throughput-s S  --no-pin  --write  --no-write
+ *          --profile (CPU-profile the servers during fan-out windows; figures then include profiler overhead)
  */
-import { readFileSync, writeFileSync } from 'node:fs';
-import { cpus, release, totalmem, type } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, release, tmpdir, totalmem, type } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { coreBusyUs, detectMachine, pinSelf } from './bench/proc.ts';
 import { sleep } from './bench/common.ts';
@@ -37,12 +40,14 @@ interface Options {
   pin: boolean;
   write: boolean;
   out: string;
+  /** Directory for CPU profiles of the servers during fan-out windows (--profile). */
+  profileDir: string | null;
 }
 
 function usage(problem?: string): never {
   if (problem) console.error(`bench: ${problem}`);
   console.error(
-    'usage: npm run bench -- [--quick] [--runs N] [--only fanout,rss,upstream,throughput,capacity] [--poll-ms I] [--fanout N1,N2] [--rss-n N] [--upstream-n N] [--capacity N] [--window K] [--throughput-s S] [--no-pin] [--write|--no-write] [--out FILE]',
+    'usage: npm run bench -- [--quick] [--runs N] [--only fanout,rss,upstream,throughput,capacity] [--poll-ms I] [--fanout N1,N2] [--rss-n N] [--upstream-n N] [--capacity N] [--window K] [--throughput-s S] [--no-pin] [--profile] [--write|--no-write] [--out FILE]',
   );
   process.exit(problem ? 2 : 0);
 }
@@ -58,11 +63,12 @@ function parseArgs(argv: string[]): Options {
     rssN: quick ? 500 : 5000,
     upstreamN: quick ? 200 : 1000,
     capacityGoal: quick ? 1000 : 19_000,
-    windowUpdates: quick ? 3 : 8,
+    windowUpdates: quick ? 3 : 12,
     throughputSeconds: quick ? 2 : 5,
     pin: true,
     write: !quick,
     out: fileURLToPath(new URL('../BENCHMARKS.md', import.meta.url)),
+    profileDir: null,
   };
   let explicitWrite: boolean | null = null;
   const int = (flag: string, value: string | undefined, min: number, max: number) => {
@@ -130,6 +136,9 @@ function parseArgs(argv: string[]): Options {
         options.out = value;
         i++;
         break;
+      case '--profile':
+        options.profileDir = mkdtempSync(join(tmpdir(), 'gateway-bench-profiles-'));
+        break;
       case '--help':
       case '-h':
         usage();
@@ -138,7 +147,7 @@ function parseArgs(argv: string[]): Options {
         usage(`unknown flag ${flag}`);
     }
   }
-  options.write = explicitWrite ?? (!options.quick && options.only === null);
+  options.write = explicitWrite ?? (!options.quick && options.only === null && options.profileDir === null);
   return options;
 }
 
@@ -164,6 +173,19 @@ const readText = (path: string) => {
     return null;
   }
 };
+/** The code under test: commit, and how many files (other than the bench's own) differ from it. */
+function codeState(): string {
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  const head = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' });
+  if (head.status !== 0) return 'unknown (not a git checkout)';
+  const status = spawnSync('git', ['status', '--porcelain'], { cwd: root, encoding: 'utf8' });
+  const own = /^(scripts\/bench\.ts|scripts\/bench\/|BENCHMARKS\.md)/;
+  const changed = (status.stdout ?? '').split('\n').map((l) => l.slice(3).trim()).filter((f) => f && !own.test(f));
+  return `commit ${head.stdout.trim()}${changed.length ? ` plus uncommitted changes in ${changed.length} file(s): ${changed.slice(0, 12).join(', ')}${changed.length > 12 ? ', …' : ''}` : ' (clean)'}`;
+}
+
+const codeAtStart = codeState();
+
 const portRange = readText('/proc/sys/net/ipv4/ip_local_port_range')?.replace(/\s+/, '–') ?? 'unknown';
 const ports = portRange.split('–').map(Number);
 const portCount = ports.length === 2 && ports.every(Number.isFinite) ? ports[1]! - ports[0]! + 1 : Infinity;
@@ -181,6 +203,10 @@ options.fanoutNs = options.fanoutNs.map((n) => cap('fan-out N', n));
 options.rssN = cap('RSS N', options.rssN);
 options.upstreamN = cap('upstream N', options.upstreamN);
 
+if (options.quick) {
+  notes.push('--quick is a smoke test: small N, one run, short windows right after start-up (JIT compilation still counts toward server CPU, RSS deltas of 500 sockets are mostly allocator noise). Use a full run for figures.');
+}
+
 const wanted = (s: Scenario) => options.only === null || options.only.includes(s);
 const ctx: BenchContext = {
   machine,
@@ -188,6 +214,7 @@ const ctx: BenchContext = {
   pollMs: options.pollMs,
   windowUpdates: options.windowUpdates,
   warmUpdates: options.quick ? 1 : 2,
+  profileDir: options.profileDir,
   log,
 };
 
@@ -199,7 +226,11 @@ async function backgroundLoad(ms: number): Promise<number[] | null> {
   if (!before || !after) return null;
   return after.map((busy, core) => Math.max(0, ((busy - (before[core] ?? 0)) / (ms * 1000)) * 100));
 }
-const background = await backgroundLoad(1000);
+let background = await backgroundLoad(1000);
+for (let waited = 0; background && background.some((pct) => pct > 30) && waited < 20; waited += 2) {
+  if (waited === 0) log(`other processes are using ${background.map((p) => `${p.toFixed(0)} %`).join(' / ')} of the cores: waiting up to 20 s for a quieter machine`);
+  background = await backgroundLoad(2000);
+}
 if (background && background.some((pct) => pct > 15)) {
   notes.push(`the machine was busy before the bench started (other processes used ${background.map((p, core) => `${p.toFixed(0)} % of core ${core}`).join(', ')}); figures are noisier than on an idle machine.`);
 }
@@ -207,6 +238,7 @@ if (background && background.some((pct) => pct > 15)) {
 const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
 log(`${command}: ${machine.cores} cores, Node ${process.version}, ${machine.pin ? `servers on core 0, load on core ${LOAD_CORE}` : 'not pinned'}, ulimit -n ${machine.nofileSoft}/${machine.nofileHard}, ${options.runs} run(s)${options.quick ? ', quick' : ''}`);
 for (const note of notes) log(`note: ${note}`);
+if (options.profileDir) notes.push(`--profile: the servers were CPU-profiled during the fan-out windows (profiles in ${options.profileDir}); fan-out figures include the profiler's overhead.`);
 
 // --- Runs --------------------------------------------------------------------------------------
 const results: Results = {
@@ -229,6 +261,33 @@ async function attempt<T>(what: string, task: () => Promise<T>): Promise<T | nul
   }
 }
 
+/**
+ * Other people's processes share this machine. A fan-out or throughput measurement during which
+ * they used more than NOISY_PCT % of the server core or the load core is measured once more (while
+ * the retry budget lasts), and the quieter of the two is kept; the choice looks only at that
+ * outside load, never at the figures.
+ */
+const NOISY_PCT = 20;
+const RETRY_BUDGET_MS = options.quick ? 0 : 100_000;
+const RETRY_UNTIL_MS = 390_000;
+let retrySpentMs = 0;
+type Load = { serverCorePct: number; loadCorePct: number } | null;
+const worstLoad = (loads: Load[]) => Math.max(0, ...loads.map((x) => (x ? Math.max(x.serverCorePct, x.loadCorePct) : 0)));
+
+async function quietest<T>(what: string, task: () => Promise<T>, loads: (r: T) => Load[]): Promise<T | null> {
+  const first = await attempt(what, task);
+  if (!first || worstLoad(loads(first)) <= NOISY_PCT) return first;
+  if (retrySpentMs >= RETRY_BUDGET_MS || Date.now() - began >= RETRY_UNTIL_MS) return first;
+  log(`    other processes used up to ${worstLoad(loads(first)).toFixed(0)} % of a core: measuring ${what} again`);
+  const started = Date.now();
+  const second = await attempt(`${what}, repeated`, task);
+  retrySpentMs += Date.now() - started;
+  if (!second) return first;
+  const kept = worstLoad(loads(second)) < worstLoad(loads(first)) ? second : first;
+  notes.push(`${what} was measured twice because other processes used up to ${worstLoad(loads(first)).toFixed(0)} % of a core; kept the quieter attempt (${worstLoad(loads(kept)).toFixed(0)} %).`);
+  return kept;
+}
+
 const perRun = SCENARIOS.filter((s) => s !== 'capacity' && wanted(s));
 for (let run = 1; run <= options.runs && perRun.length > 0; run++) {
   const order = run % 2 === 1 ? (['gateway', 'raw'] as const) : (['raw', 'gateway'] as const);
@@ -239,7 +298,7 @@ for (let run = 1; run <= options.runs && perRun.length > 0; run++) {
       results.fanout.set(n, slot);
       for (const target of order) {
         log(`  fan-out: ${n} subscribers, ${target === 'raw' ? 'raw ws floor' : 'gateway'}`);
-        const r = await attempt(`fan-out ${n} ${target} (run ${run})`, () => fanout(ctx, target, n));
+        const r = await quietest(`fan-out ${n} ${target} (run ${run})`, () => fanout(ctx, target, n), (x) => [x.interference]);
         if (r) {
           slot[target].push(r);
           const a = r.analysis;
@@ -271,7 +330,7 @@ for (let run = 1; run <= options.runs && perRun.length > 0; run++) {
   if (wanted('throughput')) {
     const pair = run % 2 === 1 ? (['gateway', 'direct'] as const) : (['direct', 'gateway'] as const);
     log(`  throughput: 50 in flight for ${options.throughputSeconds} s, ${pair.join(' then ')}`);
-    const r = await attempt(`throughput (run ${run})`, () => throughputPair(ctx, options.throughputSeconds, [...pair]));
+    const r = await quietest(`throughput (run ${run})`, () => throughputPair(ctx, options.throughputSeconds, [...pair]), (x) => x.map((y) => y.interference));
     for (const x of r ?? []) results.throughput[x.target].push(x);
   }
 }
@@ -306,6 +365,7 @@ const info: RunInfo = {
     pinned: machine.pin,
     nofile: `${machine.nofileSoft ?? '?'} / ${machine.nofileHard ?? '?'}`,
     portRange,
+    code: codeState() === codeAtStart ? codeAtStart : `${codeAtStart} at the start; ${codeState()} at the end (the code changed during the run)`,
   },
   notes,
   elapsedSeconds: (Date.now() - began) / 1000,

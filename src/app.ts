@@ -156,6 +156,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     connectionsPerTenant: config.quotas.wsConnectionsPerTenant,
     onLimited: () => metrics.rateLimited.inc({ quota: 'ws_connections' }),
     admitSubscription: (tenant) => quotas.openSubscription(tenant),
+    onDelivered: () => metrics.eventsDelivered.inc(),
   });
   metrics.sources.wsClients = () => ws.clientCount();
   metrics.sources.sseStreams = () => http.streamCount();

@@ -3,12 +3,16 @@
  * node:http server on 127.0.0.1, on its own port, that the parent uses to read the process's
  * resource use (RSS, CPU, event-loop delay), run a GC, read the clock, and drive the scenario.
  *
- * Built-in routes: GET /clock, GET /stats, POST /eld/reset, POST /gc, POST /exit.
+ * Built-in routes: GET /clock, GET /stats, POST /eld/reset, POST /gc, POST /exit, and
+ * POST /profile/start, POST /profile/stop {path} (a V8 CPU profile of this process, written as a
+ * .cpuprofile file that Chrome DevTools or VS Code open), POST /heap/snapshot {path}.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { readdirSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import { writeHeapSnapshot } from 'node:v8';
 import { nowUs } from './common.ts';
 
 export type Route = (body: any, query: URLSearchParams) => unknown;
@@ -82,9 +86,32 @@ function send(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
+let profiler: Session | null = null;
+
+async function startProfile(): Promise<void> {
+  if (profiler) return;
+  profiler = new Session();
+  profiler.connect();
+  await profiler.post('Profiler.enable');
+  await profiler.post('Profiler.setSamplingInterval', { interval: 200 });
+  await profiler.post('Profiler.start');
+}
+
+async function stopProfile(path: string): Promise<{ path: string | null }> {
+  if (!profiler) return { path: null };
+  const { profile } = await profiler.post('Profiler.stop');
+  profiler.disconnect();
+  profiler = null;
+  writeFileSync(path, JSON.stringify(profile));
+  return { path };
+}
+
 /** Starts the control server; resolves with its base URL ('http://127.0.0.1:<port>'). */
 export async function startControl(routes: Record<string, Route>): Promise<string> {
   const all: Record<string, Route> = {
+    'POST /profile/start': () => startProfile().then(() => ({ ok: true })),
+    'POST /profile/stop': (body: { path?: string }) => stopProfile(String(body.path)),
+    'POST /heap/snapshot': (body: { path?: string }) => ({ path: writeHeapSnapshot(String(body.path)) }),
     'GET /clock': () => ({ nowUs: nowUs() }),
     'GET /stats': () => processStats(),
     'POST /eld/reset': () => {

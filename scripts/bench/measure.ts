@@ -55,6 +55,8 @@ export interface WindowResult {
   analysis: DeliveryAnalysis;
   /** Server CPU (user + system) over the window, µs. */
   cpuUs: number;
+  /** This process's (the load generator's) CPU over the window, µs. */
+  clientCpuUs: number;
   windowMs: number;
   start: ProcessStats;
   end: ProcessStats;
@@ -116,7 +118,7 @@ export async function publishLog(child: Child<unknown>, sinceUs: number, topic?:
 export async function measureWindow(
   child: Child<unknown>,
   fleet: Fleet,
-  options: { warm: number; updates: number; timeoutMs: number; topic?: string },
+  options: { warm: number; updates: number; timeoutMs: number; topic?: string; profilePath?: string },
 ): Promise<WindowResult> {
   const target = () => fleet.live();
   const newest = () => fleet.tracker.known[fleet.tracker.known.length - 1] ?? '';
@@ -136,19 +138,23 @@ export async function measureWindow(
     after = key;
   }
   const fromKey = after;
+  if (options.profilePath) await child.post('/profile/start');
   await child.post('/eld/reset');
   const start = await child.stats();
   const interference = new Interference();
+  const clientStart = process.cpuUsage();
   for (let i = 0; i < options.updates; i++) {
     const key = await next(after);
     if (!key) break;
     after = key;
   }
+  const clientCpu = process.cpuUsage(clientStart);
   const end = await child.stats();
+  if (options.profilePath) await child.post('/profile/stop', { path: options.profilePath });
   const toKey = after;
   const cpuUs = end.cpuUserUs + end.cpuSystemUs - (start.cpuUserUs + start.cpuSystemUs);
   const foreign = interference.finish(cpuUs, SERVER_CORE, LOAD_CORE);
   const publishes = await publishLog(child, start.nowUs - 120e6, options.topic);
   const analysis = analyze(fleet, publishes, fromKey, toKey);
-  return { analysis, cpuUs, windowMs: (end.nowUs - start.nowUs) / 1000, start, end, incomplete, publishLogMissing: publishes.length === 0, interference: foreign };
+  return { analysis, cpuUs, clientCpuUs: clientCpu.user + clientCpu.system, windowMs: (end.nowUs - start.nowUs) / 1000, start, end, incomplete, publishLogMissing: publishes.length === 0, interference: foreign };
 }

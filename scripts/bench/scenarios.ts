@@ -2,11 +2,12 @@
  * The scenarios. Each run starts its own server child (gateway or floor) pinned to the server core,
  * measures, and stops it; the parent process (pinned to the load core) is the load generator.
  */
+import { join } from 'node:path';
 import { Pool } from 'undici';
 import { createFleet, type Fleet, type FleetKind } from './clients.ts';
 import { nowUs, sleep, UPDATE_QUERY, waitUntil } from './common.ts';
 import { LOAD_CORE, SERVER_CORE, startGateway, startRaw, submitJob, IMAGE_URL, SUBMIT_MUTATION, type GatewayInfo } from './gateway.ts';
-import { measureWindow, publishLog, analyze, type DeliveryAnalysis } from './measure.ts';
+import { measureWindow, type DeliveryAnalysis } from './measure.ts';
 import { Interference, type Child, type Machine } from './proc.ts';
 import { percentile, Samples } from './stats.ts';
 
@@ -18,13 +19,19 @@ export interface BenchContext {
   /** Updates measured per fan-out window, and warm-up updates before it. */
   windowUpdates: number;
   warmUpdates: number;
+  /** When set, the servers are CPU-profiled during each fan-out window and the profiles written here. */
+  profileDir: string | null;
   log(message: string): void;
 }
 
-/** Simulator log lines this often (ms) in fan-out jobs: several per poll, at phases unrelated to the poller's. */
-export const LOG_EVERY_MS = 97;
+/**
+ * Simulator log lines this often (ms) in fan-out jobs: every poll sees new lines (so every poll
+ * publishes), and the change instants cover each poll gap densely, which samples the wait for the
+ * next poll evenly (change->delivery).
+ */
+export const LOG_EVERY_MS = 31;
 
-const fanoutTiming = (pollMs: number) => ({ initialQueuePosition: 0, queueStepMs: 1000, runMs: 3_600_000, logEveryMs: LOG_EVERY_MS, logWindowMs: 3 * pollMs + 2000 });
+const fanoutTiming = (pollMs: number) => ({ initialQueuePosition: 0, queueStepMs: 1000, runMs: 3_600_000, logEveryMs: LOG_EVERY_MS, logWindowMs: 2 * pollMs + 500 });
 
 function errorsOf(fleet: Fleet): Record<string, number> {
   return Object.fromEntries(fleet.errors);
@@ -55,6 +62,8 @@ export interface FanoutResult {
   errors: Record<string, number>;
   analysis: DeliveryAnalysis;
   cpuPerDeliveryUs: number;
+  /** The load generator's CPU per received frame (how close the client itself is to being the bottleneck). */
+  clientCpuPerDeliveryUs: number;
   windowMs: number;
   eldP99Ms: number;
   incomplete: boolean;
@@ -76,7 +85,7 @@ export async function fanout(ctx: BenchContext, target: 'gateway' | 'raw', n: nu
       const job = await submitJob(gateway.info.httpUrl, '[sim:fast] bench fan-out');
       fleet = await openFleet(ctx, 'graphql-ws', gateway.info.wsUrl, n, { id: job.id });
       const before = await gateway.post<Record<string, number>>('/sim/status-calls', { ids: [job.requestId] });
-      const window = await measureWindow(gateway, fleet, { warm: ctx.warmUpdates, updates: ctx.windowUpdates, timeoutMs, topic: `job:${job.id}` });
+      const window = await measureWindow(gateway, fleet, { warm: ctx.warmUpdates, updates: ctx.windowUpdates, timeoutMs, topic: `job:${job.id}`, ...profile('gateway') });
       const after = await gateway.post<Record<string, number>>('/sim/status-calls', { ids: [job.requestId] });
       const statusCalls = (after[job.requestId] ?? 0) - (before[job.requestId] ?? 0);
       return result(window, fleet, gateway, statusCalls);
@@ -85,11 +94,18 @@ export async function fanout(ctx: BenchContext, target: 'gateway' | 'raw', n: nu
     child = raw;
     fleet = await openFleet(ctx, 'raw-ws', raw.info.wsUrl, n);
     await raw.post('/broadcast/start', { intervalMs: ctx.pollMs });
-    const window = await measureWindow(raw, fleet, { warm: ctx.warmUpdates, updates: ctx.windowUpdates, timeoutMs });
+    const window = await measureWindow(raw, fleet, { warm: ctx.warmUpdates, updates: ctx.windowUpdates, timeoutMs, ...profile('raw') });
     await raw.post('/broadcast/stop');
     return result(window, fleet, raw, null);
   } finally {
     await teardown(child, fleet);
+  }
+
+  function profile(name: string): { profilePath?: string } {
+    if (!ctx.profileDir) return {};
+    const path = join(ctx.profileDir, `fanout-${n}-${name}-${Date.now()}.cpuprofile`);
+    ctx.log(`    profiling the ${name} server during the window: ${path}`);
+    return { profilePath: path };
   }
 
   function result(window: Awaited<ReturnType<typeof measureWindow>>, f: Fleet, c: Child<unknown>, statusCalls: number | null): FanoutResult {
@@ -100,6 +116,7 @@ export async function fanout(ctx: BenchContext, target: 'gateway' | 'raw', n: nu
       errors: errorsOf(f),
       analysis: window.analysis,
       cpuPerDeliveryUs: window.analysis.deliveries > 0 ? window.cpuUs / window.analysis.deliveries : NaN,
+      clientCpuPerDeliveryUs: window.analysis.deliveries > 0 ? window.clientCpuUs / window.analysis.deliveries : NaN,
       windowMs: window.windowMs,
       eldP99Ms: window.end.eld.p99,
       incomplete: window.incomplete,
@@ -422,5 +439,3 @@ export async function capacity(ctx: BenchContext, goal: number): Promise<Capacit
     await teardown(child, fleet);
   }
 }
-
-export { analyze, publishLog };

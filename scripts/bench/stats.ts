@@ -67,7 +67,7 @@ export function fmt(value: number, digits?: number): string {
 /** "median (min–max)" or just the value when there was one run. */
 export function fmtSpread(s: Spread, unit = '', digits?: number): string {
   if (s.n === 0) return 'n/a';
-  const u = unit ? ` ${unit}` : '';
+  const u = unit ? (/^[×/%]/.test(unit) ? unit : ` ${unit}`) : '';
   if (s.n === 1 || s.min === s.max) return `${fmt(s.median, digits)}${u}`;
   return `${fmt(s.median, digits)}${u} (${fmt(s.min, digits)}–${fmt(s.max, digits)})`;
 }

@@ -1,8 +1,9 @@
 /**
  * Subscription cohorts for the WebSocket transport: subscribers with the same tenant, document,
  * operation name and variables share ONE execution of the subscription (through Yoga's pipeline, so
- * masking and plugins apply once) and ONE serialization of each result. Per subscriber, an update is
- * then a tiny envelope plus a socket write.
+ * masking and plugins apply once) and ONE serialization of each result. Each message is encoded once
+ * per message id and written straight to every member's socket as the same bytes: per subscriber,
+ * an update is one socket write.
  *
  * Semantics kept: a member's first event is the cohort's latest state (the job's current state; a
  * cohort whose first result is not in yet hands it over when it comes); every member then gets each
@@ -22,6 +23,25 @@ export interface Frame {
 const ENCODED: unique symbol = Symbol('encoded messages');
 /** Distinct message envelopes (ids) cached per frame; clients mostly reuse a few ids. */
 const MAX_ENCODED = 64;
+
+/** The graphql-transport-ws `next` message for `frame` and operation `id`, encoded once per id. */
+export function encodeNext(frame: Frame, id: string): Buffer {
+  const cache = (frame[ENCODED] ??= new Map());
+  let bytes = cache.get(id);
+  if (!bytes) {
+    bytes = Buffer.from(`{"id":${JSON.stringify(id)},"type":"next","payload":${frame[FRAME]}}`);
+    if (cache.size < MAX_ENCODED) cache.set(id, bytes);
+  }
+  return bytes;
+}
+
+/** Where a member's frames go: a subscriber's socket. */
+export interface FrameSink {
+  /** Writes a frame; false when the consumer is congested (later frames then wait, latest wins). */
+  write(frame: Frame): boolean;
+  /** Calls back once the consumer can take more. */
+  onDrain(callback: () => void): void;
+}
 export const FRAME: unique symbol = Symbol('cohort frame');
 
 type Start = () => Promise<AsyncIterable<ExecutionResult> | ExecutionResult>;
@@ -42,6 +62,11 @@ interface Cohort {
 export interface Cohorts {
   /** Joins (or starts) the cohort for `key`; resolves with the member's stream, or the start's error result. */
   join(key: string, start: Start, meta?: unknown): Promise<AsyncIterableIterator<Frame> | ExecutionResult>;
+  /**
+   * Joins with a sink: frames are written to it directly (the returned iterator yields nothing and
+   * ends after the terminal frame, or when returned). `onLeave` runs once when the member leaves.
+   */
+  joinWithSink(key: string, start: Start, meta: unknown, sink: FrameSink, onLeave: () => void): Promise<AsyncIterableIterator<never> | ExecutionResult>;
   /** What the live cohort for `key` was started with (`meta`), once its execution is running. */
   meta(key: string): unknown;
   /** Live cohorts and members (metrics, tests). */
@@ -170,12 +195,107 @@ export function createCohorts({ batchSize = 1000 }: { batchSize?: number } = {})
     return stream;
   }
 
+  function sinkMember(key: string, cohort: Cohort, sink: FrameSink, onLeave: () => void): AsyncIterableIterator<never> {
+    /** graphql-ws iterates the member: frames may go out (the subscription is registered). */
+    let active = false;
+    let pending: Frame | null = cohort.latest;
+    let last: Frame | null = pending;
+    let congested = false;
+    let ended = false;
+    let left = false;
+    let failure: unknown;
+    let settle: { resolve: (r: IteratorResult<never>) => void; reject: (e: unknown) => void } | null = null;
+
+    const write = (frame: Frame) => {
+      if (!sink.write(frame) && !congested) {
+        congested = true;
+        sink.onDrain(() => {
+          congested = false;
+          if (pending && !left) {
+            const next = pending;
+            pending = null;
+            write(next);
+          }
+        });
+      }
+    };
+    const finish = () => {
+      if (!settle) return;
+      const s = settle;
+      settle = null;
+      leaveOnce();
+      if (failure) s.reject(failure);
+      else s.resolve({ value: undefined as never, done: true });
+    };
+    const leaveOnce = () => {
+      if (left) return;
+      left = true;
+      leave(key, cohort, self);
+      onLeave();
+    };
+    const self: Member = {
+      offer(frame) {
+        if (frame === last || left || ended) return;
+        last = frame;
+        if (!active || congested) pending = frame; // latest wins
+        else write(frame);
+      },
+      end(error) {
+        ended = true;
+        failure = error;
+        if (active && pending) {
+          const terminal = pending; // delivered even to a congested consumer
+          pending = null;
+          sink.write(terminal);
+        }
+        finish();
+      },
+    };
+    cohort.members.add(self);
+    const stream: AsyncIterableIterator<never> = {
+      async next() {
+        if (!active) {
+          active = true;
+          if (pending) {
+            const first = pending; // the current state, at once
+            pending = null;
+            write(first);
+          }
+        }
+        if (left) return { value: undefined as never, done: true };
+        if (ended) {
+          leaveOnce();
+          if (failure) throw failure;
+          return { value: undefined as never, done: true };
+        }
+        return new Promise<IteratorResult<never>>((resolve, reject) => (settle = { resolve, reject }));
+      },
+      async return() {
+        pending = null;
+        leaveOnce();
+        settle?.resolve({ value: undefined as never, done: true });
+        settle = null;
+        return { value: undefined as never, done: true };
+      },
+      [Symbol.asyncIterator]() {
+        return stream;
+      },
+    };
+    return stream;
+  }
+
   return {
     async join(key, start, meta) {
       const cohort = cohorts.get(key) ?? open(key, start, meta);
       const early = await cohort.ready;
       if (early) return early;
       return member(key, cohort);
+    },
+    async joinWithSink(key, start, meta, sink, onLeave) {
+      const cohort = cohorts.get(key) ?? open(key, start, meta);
+      const early = await cohort.ready;
+      if (early) return early;
+      return sinkMember(key, cohort, sink, onLeave);
     },
     meta(key) {
       const cohort = cohorts.get(key);
@@ -185,45 +305,6 @@ export function createCohorts({ batchSize = 1000 }: { batchSize?: number } = {})
       let members = 0;
       for (const cohort of cohorts.values()) members += cohort.members.size;
       return { cohorts: cohorts.size, members };
-    },
-  };
-}
-
-/**
- * graphql-ws serializes each message itself. Its `jsonMessageReplacer` turns a frame into a marker
- * and remembers the frame's JSON; the socket's `send`, called synchronously right after, splices the
- * JSON in. The same bytes go to every member, with only the message id differing.
- */
-export function createFrameSplicer() {
-  const MARKER = '\u0001frame';
-  const quotedMarker = JSON.stringify(MARKER);
-  let stashed: Frame | null = null;
-  return {
-    replacer(this: unknown, key: string, value: unknown): unknown {
-      if (key === 'payload' && typeof value === 'object' && value !== null && FRAME in value) {
-        stashed = value as Frame;
-        return MARKER;
-      }
-      return value;
-    },
-    /**
-     * The message to send: unchanged, or (for a frame) the encoded bytes, shared by every member whose
-     * message envelope (id) is the same, so that most members cost one socket write and no copy.
-     */
-    splice(data: unknown): { text: unknown } | { bytes: Buffer } {
-      const frame = stashed;
-      stashed = null;
-      if (frame === null || typeof data !== 'string') return { text: data };
-      const at = data.indexOf(quotedMarker);
-      if (at < 0) return { text: data };
-      const envelope = data.slice(0, at);
-      const cache = (frame[ENCODED] ??= new Map());
-      let bytes = cache.get(envelope);
-      if (!bytes) {
-        bytes = Buffer.from(envelope + frame[FRAME] + data.slice(at + quotedMarker.length));
-        if (cache.size < MAX_ENCODED) cache.set(envelope, bytes);
-      }
-      return { bytes };
     },
   };
 }

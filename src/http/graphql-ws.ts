@@ -9,12 +9,12 @@ import type { Server } from 'node:http';
 import { getOperationAST, type ExecutionArgs, type ExecutionResult } from 'graphql';
 import type { Context } from 'graphql-ws';
 import { useServer, type Extra } from 'graphql-ws/use/ws';
-import { WebSocketServer } from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
 import type { Logger } from 'pino';
 import { GatewayError } from '../domain/errors.ts';
 import { toGraphQLError } from '../schema/errors.ts';
 import type { Authenticator } from './auth.ts';
-import { createCohorts, createFrameSplicer, type Frame } from './cohorts.ts';
+import { createCohorts, encodeNext, type FrameSink } from './cohorts.ts';
 import type { GatewayYoga } from './yoga.ts';
 
 export interface GraphQLWsOptions {
@@ -37,7 +37,12 @@ export interface GraphQLWsOptions {
    * is left); the returned function gives it back. Cohort members each hold their own slot.
    */
   admitSubscription?: (tenant: string) => () => void;
+  /** Each cohort frame written to a subscriber (metrics). */
+  onDelivered?: () => void;
 }
+
+/** Past this much unsent data on a socket, a subscriber is congested: it gets the latest state later. */
+const CONGESTED_BYTES = 1024 * 1024;
 
 /** Close code for a tenant over its WebSocket connection quota (graphql-ws uses 4429 for "too many"). */
 export const CLOSE_RATE_LIMITED = 4429;
@@ -58,6 +63,9 @@ type EnvelopedArgs = ExecutionArgs & {
   releaseSlot?: () => void;
   /** Starts the cohort's shared execution when this subscriber is the first. */
   start?: () => SubscribeResult;
+  /** The subscriber's socket and graphql-ws operation id, where cohort frames are written. */
+  socket?: WebSocket;
+  operationId?: string;
 };
 type SubscribePayload = { query: string; operationName?: string | null; variables?: Record<string, unknown> | null };
 /** What a joiner of a live cohort reuses from the member that started it (already parsed and validated). */
@@ -70,7 +78,7 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
   const openPerTenant = new Map<string, number>();
 
   /** Counts the socket against its tenant's quota; false when the tenant has no room left. */
-  function admitConnection(tenant: string, socket: import('ws').WebSocket): boolean {
+  function admitConnection(tenant: string, socket: WebSocket): boolean {
     const open = openPerTenant.get(tenant) ?? 0;
     if (connectionsPerTenant > 0 && open >= connectionsPerTenant) return false;
     openPerTenant.set(tenant, open + 1);
@@ -83,17 +91,6 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
   }
 
   const cohorts = createCohorts();
-  const splicer = createFrameSplicer();
-  // Registered before graphql-ws's own handler, so every message it sends goes through the splicer.
-  wss.on('connection', (socket) => {
-    const send = socket.send.bind(socket) as (data: unknown, options: { binary: boolean }, cb?: (err?: Error) => void) => void;
-    socket.send = ((data: unknown, cb?: (err?: Error) => void) => {
-      const message = splicer.splice(data);
-      // Shared bytes still go out as a text frame, as graphql-transport-ws requires.
-      send('bytes' in message ? message.bytes : message.text, { binary: false }, cb);
-    }) as typeof socket.send;
-  });
-
   /** The full path: Yoga's pipeline builds, parses, validates and makes the context, as for HTTP. */
   async function prepare(ctx: WsContext, params: SubscribePayload) {
     const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
@@ -139,39 +136,36 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
     return createHash('sha256').update(JSON.stringify([tenant, params.operationName ?? null, params.query, params.variables ?? null])).digest('base64');
   }
 
-  async function subscribeInCohort(args: EnvelopedArgs): Promise<AsyncIterable<Frame> | ExecutionResult> {
+  /** A cohort member's frames go straight to its socket, as shared bytes; a congested socket gets the latest later. */
+  function sinkFor(socket: WebSocket, operationId: string): FrameSink {
+    return {
+      write(frame) {
+        socket.send(encodeNext(frame, operationId), { binary: false });
+        options.onDelivered?.();
+        return socket.bufferedAmount < CONGESTED_BYTES;
+      },
+      onDrain(callback) {
+        const raw = (socket as unknown as { _socket?: { once(event: 'drain', cb: () => void): void } })._socket;
+        if (raw) raw.once('drain', callback);
+        else setImmediate(callback);
+      },
+    };
+  }
+
+  async function subscribeInCohort(args: EnvelopedArgs): Promise<AsyncIterable<never> | ExecutionResult> {
     const release = args.releaseSlot ?? (() => undefined);
     const template: CohortTemplate = { schema: args.schema, document: args.document, operationName: args.operationName ?? null, rootValue: args.rootValue };
     let joined;
     try {
-      joined = await cohorts.join(args.cohortKey as string, args.start ?? (() => args.rootValue.subscribe(args)), template);
-      args.start = undefined; // joined: the fallback (and what it holds) is no longer needed
+      const start = args.start ?? (() => args.rootValue.subscribe(args));
+      joined = await cohorts.joinWithSink(args.cohortKey as string, start, template, sinkFor(args.socket as WebSocket, args.operationId as string), release);
     } catch (error) {
       release();
       throw error;
     }
-    if (!(Symbol.asyncIterator in joined)) {
-      release();
-      return joined;
-    }
-    const member = joined;
-    return {
-      async next() {
-        const step = await member.next().catch((error: unknown) => {
-          release();
-          throw error;
-        });
-        if (step.done) release();
-        return step;
-      },
-      async return() {
-        release();
-        return member.return ? member.return() : { value: undefined, done: true };
-      },
-      [Symbol.asyncIterator]() {
-        return this;
-      },
-    } as AsyncIterableIterator<Frame>;
+    args.start = undefined; // joined: the fallback (and what it holds) is no longer needed
+    if (!(Symbol.asyncIterator in joined)) release();
+    return joined;
   }
 
   const disposable = useServer(
@@ -181,7 +175,6 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
         const enveloped = args as EnvelopedArgs;
         return (enveloped.cohortKey ? subscribeInCohort(enveloped) : enveloped.rootValue.subscribe(args)) as never;
       },
-      jsonMessageReplacer: splicer.replacer,
       connectionInitWaitTimeout: options.initTimeoutMs ?? 3_000,
       onConnect: (ctx) => {
         const tenant = auth.tenantFor(ctx.connectionParams?.authorization);
@@ -194,7 +187,7 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
         }
         return true;
       },
-      onSubscribe: async (ctx, _id, params) => {
+      onSubscribe: async (ctx, id, params) => {
         const tenant = (ctx.extra as { tenant?: string }).tenant as string;
         const key = cohortKeyOf(tenant, params);
         const template = key === null ? undefined : (cohorts.meta(key) as CohortTemplate | undefined);
@@ -208,6 +201,8 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
             contextValue: { tenant, quotaHeld: true },
             cohortKey: key,
             releaseSlot,
+            socket: ctx.extra.socket,
+            operationId: id,
             start: async () => {
               const prepared = await prepare(ctx, params);
               return Array.isArray(prepared) ? { errors: prepared } : prepared.rootValue.subscribe(prepared);
@@ -222,6 +217,8 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
         (prepared.contextValue as { quotaHeld?: boolean }).quotaHeld = true;
         prepared.cohortKey = key;
         prepared.releaseSlot = releaseSlot;
+        prepared.socket = ctx.extra.socket;
+        prepared.operationId = id;
         return prepared;
       },
       onError: (_ctx, id, _payload, errors) => {

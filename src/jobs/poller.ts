@@ -4,7 +4,8 @@
  * Each tracked job has one timer. A poll reads the job, asks the upstream for its status (with
  * logs), fetches and stores the result as soon as the run completed (fal keeps results briefly),
  * writes the new state if anything visible changed, and schedules the next poll: sooner near the
- * head of the queue and while running, later deep in the queue, with jitter so polls do not bunch.
+ * head of the queue and while running, later deep in the queue; each job starts at a random phase so
+ * polls do not bunch.
  * Upstream errors only delay the next poll (capped backoff, Retry-After honoured); they never end a
  * job, except an upstream that keeps saying it does not know the request.
  */
@@ -113,7 +114,7 @@ export function createPoller(deps: PollerDeps): Poller {
   function add(job: Job) {
     if (stopped || entries.has(job.id) || isTerminal(job.status)) return;
     entries.set(job.id, { timer: null, running: null, failures: 0, notFound: 0 });
-    schedule(job.id, intervalFor(job));
+    schedule(job.id, firstDelay(job));
   }
 
   async function claimAndAdd(jobs: Job[]) {
@@ -148,7 +149,7 @@ export function createPoller(deps: PollerDeps): Poller {
           sweeping = null;
           scheduleSweep();
         });
-    }, jittered(Math.max(50, leases.ttlMs / 3)));
+    }, Math.round(Math.max(50, leases.ttlMs / 3) * (0.9 + random() * 0.2)));
   }
 
   function run(id: string): Promise<void> {
@@ -177,15 +178,20 @@ export function createPoller(deps: PollerDeps): Poller {
     return entry.running;
   }
 
-  function jittered(ms: number) {
-    return Math.round(ms * (0.9 + random() * 0.2));
-  }
-
-  /** Adaptive interval: every interval near the head of the queue and while running, rarer deep in the queue. */
+  /**
+   * Adaptive interval: every interval near the head of the queue and while running, rarer deep in the
+   * queue. Steady polls keep an exact period (so a change waits at most one interval); the spread that
+   * keeps polls from bunching comes from each job's random first phase (see `add`).
+   */
   function intervalFor(job: Job): number {
     const position = job.status === 'IN_QUEUE' ? (job.queuePosition ?? 0) : 0;
     const factor = position <= 2 ? 1 : Math.min(1 + (position - 2) * 0.25, 5);
-    return jittered(intervalMs * factor);
+    return Math.round(intervalMs * factor);
+  }
+
+  /** A random phase within the interval: jobs submitted or resumed together do not poll together. */
+  function firstDelay(job: Job): number {
+    return Math.round(intervalFor(job) * (0.25 + random() * 0.75));
   }
 
   function failureDelay(entry: Entry, error: UpstreamError | null): number {

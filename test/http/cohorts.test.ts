@@ -1,7 +1,7 @@
 /** Cohorts: one shared execution per (tenant, document, variables); members get current state first, latest wins, clean exits. */
 import type { ExecutionResult } from 'graphql';
 import { describe, expect, it } from 'vitest';
-import { createCohorts, createFrameSplicer, FRAME, type Frame } from '../../src/http/cohorts.ts';
+import { createCohorts, encodeNext, FRAME, type Frame, type FrameSink } from '../../src/http/cohorts.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
 /** A controllable source: push results, end it, see whether it was returned. */
@@ -109,18 +109,89 @@ describe('cohorts', () => {
   });
 });
 
-describe('frame splicer', () => {
-  it('puts the shared JSON in place of the marker, leaving other messages alone', () => {
-    const splicer = createFrameSplicer();
+describe('members with a sink (the WebSocket path)', () => {
+  function sink() {
+    const written: number[] = [];
+    let congested = false;
+    let drain: (() => void) | null = null;
+    const value: FrameSink = {
+      write(frame) {
+        written.push(json(frame).data.n);
+        return !congested;
+      },
+      onDrain(callback) {
+        drain = callback;
+      },
+    };
+    return { value, written, congest: (on: boolean) => (congested = on), drain: () => drain?.() };
+  }
+
+  it('writes the current state on the first read, then each frame directly; ends after the terminal one', async () => {
+    const cohorts = createCohorts();
+    const src = source();
+    const starter = sink();
+    const first = (await cohorts.joinWithSink('k', async () => src.iterable, null, starter.value, () => undefined)) as AsyncIterableIterator<never>;
+    const firstDone = first.next();
+    src.push(1);
+    await waitFor(() => starter.written.length === 1, { message: 'frame 1' });
+    const joiner = sink();
+    let left = 0;
+    const second = (await cohorts.joinWithSink('k', async () => src.iterable, null, joiner.value, () => void left++)) as AsyncIterableIterator<never>;
+    expect(joiner.written).toEqual([]); // nothing before graphql-ws starts reading
+    const secondDone = second.next();
+    expect(joiner.written).toEqual([1]); // the current state, at once
+    src.push(2);
+    src.end();
+    expect((await firstDone).done).toBe(true);
+    expect((await secondDone).done).toBe(true);
+    expect(starter.written).toEqual([1, 2]);
+    expect(joiner.written).toEqual([1, 2]);
+    expect(left).toBe(1);
+  });
+
+  it('a congested subscriber gets the latest frame when it drains, and the terminal one always', async () => {
+    const cohorts = createCohorts();
+    const src = source();
+    const slow = sink();
+    const member = (await cohorts.joinWithSink('k', async () => src.iterable, null, slow.value, () => undefined)) as AsyncIterableIterator<never>;
+    const done = member.next();
+    slow.congest(true);
+    src.push(1); // written, reports congestion
+    for (let n = 2; n <= 50; n++) src.push(n); // held: latest wins
+    await waitFor(() => src.queued() === 0, { message: 'all taken' });
+    await tick();
+    expect(slow.written).toEqual([1]);
+    slow.congest(false);
+    slow.drain();
+    expect(slow.written).toEqual([1, 50]);
+    slow.congest(true);
+    src.push(51);
+    src.push(52);
+    src.end();
+    expect((await done).done).toBe(true);
+    expect(slow.written.at(-1)).toBe(52); // the terminal frame, despite congestion
+  });
+
+  it('return() leaves once and stops the shared execution when last', async () => {
+    const cohorts = createCohorts();
+    const src = source();
+    let left = 0;
+    const member = (await cohorts.joinWithSink('k', async () => src.iterable, null, sink().value, () => void left++)) as AsyncIterableIterator<never>;
+    const waiting = member.next();
+    await member.return!();
+    await member.return!();
+    expect((await waiting).done).toBe(true);
+    expect(left).toBe(1);
+    expect(src.returned()).toBe(1);
+  });
+});
+
+describe('encodeNext', () => {
+  it('builds the graphql-transport-ws next message once per id', () => {
     const frame: Frame = { [FRAME]: '{"data":{"jobUpdates":{"id":"1"}}}' };
-    const send = (id: string) => splicer.splice(JSON.stringify({ id, type: 'next', payload: frame }, splicer.replacer));
-    const first = send('op-7');
-    expect('bytes' in first && JSON.parse(first.bytes.toString())).toEqual({ id: 'op-7', type: 'next', payload: { data: { jobUpdates: { id: '1' } } } });
-    const same = send('op-7');
-    expect('bytes' in same && 'bytes' in first && same.bytes).toBe('bytes' in first ? first.bytes : null); // shared bytes for the same id
-    const other = send('op-8');
-    expect('bytes' in other && JSON.parse(other.bytes.toString()).id).toBe('op-8');
-    const plain = JSON.stringify({ id: 'x', type: 'complete' }, splicer.replacer);
-    expect(splicer.splice(plain)).toEqual({ text: plain });
+    const a = encodeNext(frame, 'op-7');
+    expect(JSON.parse(a.toString())).toEqual({ id: 'op-7', type: 'next', payload: { data: { jobUpdates: { id: '1' } } } });
+    expect(encodeNext(frame, 'op-7')).toBe(a);
+    expect(JSON.parse(encodeNext(frame, 'x"y').toString()).id).toBe('x"y');
   });
 });
