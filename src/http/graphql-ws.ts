@@ -95,7 +95,6 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
   async function prepare(ctx: WsContext, params: SubscribePayload) {
     const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
       ...ctx,
-      req: ctx.extra.request,
       socket: ctx.extra.socket,
       params,
       connectionParams: ctx.connectionParams ?? {},
@@ -180,6 +179,9 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
         const tenant = auth.tenantFor(ctx.connectionParams?.authorization);
         if (tenant === null) return false; // 4403 Forbidden
         (ctx.extra as { tenant?: string }).tenant = tenant;
+        // The upgrade request (and its headers) is not needed after the handshake: the context comes
+        // from connection params. Dropping it saves about a kilobyte per open socket.
+        (ctx.extra as { request?: unknown }).request = undefined;
         if (!admitConnection(tenant, ctx.extra.socket)) {
           options.onLimited?.();
           ctx.extra.socket.close(CLOSE_RATE_LIMITED, 'RATE_LIMITED: too many WebSocket connections for this tenant');
@@ -226,11 +228,35 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
       },
     },
     wss,
-    keepAliveMs,
+    0, // keep-alive below: one timer for all sockets instead of two per socket
   );
+
+  // The ws heartbeat pattern: every keepAliveMs, ping each socket; one that did not answer the last
+  // ping is gone (a dead peer or a proxy that dropped it) and is terminated.
+  const answered = new WeakSet<WebSocket>();
+  function onPong(this: WebSocket) {
+    answered.add(this);
+  }
+  wss.on('connection', (socket) => {
+    answered.add(socket);
+    socket.on('pong', onPong);
+  });
+  const heartbeat = keepAliveMs > 0
+    ? setInterval(() => {
+        for (const socket of wss.clients) {
+          if (!answered.has(socket)) {
+            socket.terminate();
+            continue;
+          }
+          answered.delete(socket);
+          socket.ping();
+        }
+      }, keepAliveMs).unref()
+    : null;
 
   return {
     async dispose() {
+      if (heartbeat) clearInterval(heartbeat);
       await disposable.dispose();
     },
     clientCount: () => wss.clients.size,

@@ -179,14 +179,15 @@ export function createPoller(deps: PollerDeps): Poller {
   }
 
   /**
-   * Adaptive interval: every interval near the head of the queue and while running, rarer deep in the
-   * queue. Steady polls keep an exact period (so a change waits at most one interval); the spread that
-   * keeps polls from bunching comes from each job's random first phase (see `add`).
+   * Adaptive interval: 0.75 x the base while running or next in line (where changes happen and users
+   * watch), the base a few places from the head, rarer deep in the queue (up to 5 x). Steady polls
+   * keep an exact period (so a change waits at most one interval); the spread that keeps polls from
+   * bunching comes from each job's random first phase (see `firstDelay`).
    */
   function intervalFor(job: Job): number {
     const position = job.status === 'IN_QUEUE' ? (job.queuePosition ?? 0) : 0;
-    const factor = position <= 2 ? 1 : Math.min(1 + (position - 2) * 0.25, 5);
-    return Math.round(intervalMs * factor);
+    const factor = position === 0 ? 0.75 : position <= 2 ? 1 : Math.min(1 + (position - 2) * 0.25, 5);
+    return Math.max(1, Math.round(intervalMs * factor));
   }
 
   /** A random phase within the interval: jobs submitted or resumed together do not poll together. */
