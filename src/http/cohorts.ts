@@ -60,11 +60,11 @@ interface Cohort {
 }
 
 export interface Cohorts {
-  /** Joins (or starts) the cohort for `key`; resolves with the member's stream, or the start's error result. */
-  join(key: string, start: Start, meta?: unknown): Promise<AsyncIterableIterator<Frame> | ExecutionResult>;
   /**
-   * Joins with a sink: frames are written to it directly (the returned iterator yields nothing and
-   * ends after the terminal frame, or when returned). `onLeave` runs once when the member leaves.
+   * Joins (or starts) the cohort for `key`. Frames are written to `sink` directly; the returned
+   * iterator yields nothing and ends after the terminal frame (or when returned), which is when
+   * graphql-ws sends `complete`. Resolves with the start's result instead when it is not a stream
+   * (e.g. NOT_FOUND). `onLeave` runs once when the member leaves.
    */
   joinWithSink(key: string, start: Start, meta: unknown, sink: FrameSink, onLeave: () => void): Promise<AsyncIterableIterator<never> | ExecutionResult>;
   /** What the live cohort for `key` was started with (`meta`), once its execution is running. */
@@ -134,65 +134,6 @@ export function createCohorts({ batchSize = 1000 }: { batchSize?: number } = {})
     if (cohort.members.size > 0) return;
     if (cohorts.get(key) === cohort) cohorts.delete(key);
     void cohort.iterator?.return?.();
-  }
-
-  function member(key: string, cohort: Cohort): AsyncIterableIterator<Frame> {
-    let pending: Frame | null = cohort.latest;
-    /** The last frame handed out or pending: never offered twice. */
-    let last: Frame | null = pending;
-    let ended = false;
-    let failure: unknown;
-    let waiter: { resolve: (r: IteratorResult<Frame>) => void; reject: (e: unknown) => void } | null = null;
-    const self: Member = {
-      offer(frame) {
-        if (frame === last || ended) return;
-        last = frame;
-        if (waiter) {
-          const w = waiter;
-          waiter = null;
-          w.resolve({ value: frame, done: false });
-        } else {
-          pending = frame; // latest wins
-        }
-      },
-      end(error) {
-        ended = true;
-        failure = error;
-        if (waiter && !pending) {
-          const w = waiter;
-          waiter = null;
-          if (error) w.reject(error);
-          else w.resolve({ value: undefined, done: true });
-        }
-      },
-    };
-    cohort.members.add(self);
-    const stream: AsyncIterableIterator<Frame> = {
-      async next() {
-        if (pending) {
-          const frame = pending;
-          pending = null;
-          return { value: frame, done: false };
-        }
-        if (ended) {
-          if (failure) throw failure;
-          return { value: undefined, done: true };
-        }
-        return new Promise((resolve, reject) => (waiter = { resolve, reject }));
-      },
-      async return() {
-        ended = true;
-        pending = null;
-        waiter?.resolve({ value: undefined, done: true });
-        waiter = null;
-        leave(key, cohort, self);
-        return { value: undefined, done: true };
-      },
-      [Symbol.asyncIterator]() {
-        return stream;
-      },
-    };
-    return stream;
   }
 
   function sinkMember(key: string, cohort: Cohort, sink: FrameSink, onLeave: () => void): AsyncIterableIterator<never> {
@@ -285,12 +226,6 @@ export function createCohorts({ batchSize = 1000 }: { batchSize?: number } = {})
   }
 
   return {
-    async join(key, start, meta) {
-      const cohort = cohorts.get(key) ?? open(key, start, meta);
-      const early = await cohort.ready;
-      if (early) return early;
-      return member(key, cohort);
-    },
     async joinWithSink(key, start, meta, sink, onLeave) {
       const cohort = cohorts.get(key) ?? open(key, start, meta);
       const early = await cohort.ready;

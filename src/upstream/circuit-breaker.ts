@@ -6,6 +6,7 @@
  */
 import { BrokenCircuitError, ConsecutiveBreaker, CircuitState, circuitBreaker, handleWhen } from 'cockatiel';
 import { UpstreamError, type UpstreamQueue } from './upstream-queue.ts';
+import { wrapQueue } from './wrap-queue.ts';
 
 export type CircuitStatus = 'closed' | 'open' | 'half-open';
 
@@ -37,25 +38,16 @@ export function withCircuitBreaker(queue: UpstreamQueue, { failures, halfOpenAft
     onStateChange?.(STATUS[state]);
   });
 
-  function guarded<A extends unknown[], R>(operation: string, call: (...args: A) => Promise<R>) {
-    return async (...args: A): Promise<R> => {
-      try {
-        return await breaker.execute(() => call(...args));
-      } catch (error) {
-        if (!(error instanceof BrokenCircuitError)) throw error;
-        const retryAfterSeconds = Math.max(1, Math.ceil((openedAt + halfOpenAfterMs - Date.now()) / 1000));
-        // Never sent: not ambiguous, even for a submit.
-        throw new UpstreamError('unreachable', `fal ${operation}: not attempted, the upstream circuit is open`, { retryAfterSeconds });
-      }
-    };
-  }
+  const guarded = wrapQueue(queue, (operation, call) => async (...args) => {
+    try {
+      return await breaker.execute(() => call(...args));
+    } catch (error) {
+      if (!(error instanceof BrokenCircuitError)) throw error;
+      const retryAfterSeconds = Math.max(1, Math.ceil((openedAt + halfOpenAfterMs - Date.now()) / 1000));
+      // Never sent: not ambiguous, even for a submit.
+      throw new UpstreamError('unreachable', `fal ${operation}: not attempted, the upstream circuit is open`, { retryAfterSeconds });
+    }
+  });
 
-  return {
-    submit: guarded('submit', queue.submit.bind(queue)),
-    status: guarded('status', queue.status.bind(queue)),
-    result: guarded('result', queue.result.bind(queue)),
-    cancel: guarded('cancel', queue.cancel.bind(queue)),
-    close: () => queue.close(),
-    circuit: () => STATUS[breaker.state],
-  };
+  return { ...guarded, circuit: () => STATUS[breaker.state] };
 }

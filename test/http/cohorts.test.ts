@@ -44,72 +44,6 @@ const json = (frame: Frame | undefined) => (frame ? JSON.parse(frame[FRAME]) : u
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 
 describe('cohorts', () => {
-  it('one start per key; every member gets the same frames; late joiners start from the latest', async () => {
-    const cohorts = createCohorts();
-    const src = source();
-    let starts = 0;
-    const start = async () => {
-      starts++;
-      return src.iterable;
-    };
-    const a = (await cohorts.join('k', start)) as AsyncIterableIterator<Frame>;
-    const b = (await cohorts.join('k', start)) as AsyncIterableIterator<Frame>;
-    expect(starts).toBe(1);
-    src.push(1);
-    const [fa, fb] = [await a.next(), await b.next()];
-    expect(fa.value).toBe(fb.value); // the very same serialized frame
-    expect(json(fa.value)).toEqual({ data: { n: 1 } });
-    const late = (await cohorts.join('k', start)) as AsyncIterableIterator<Frame>;
-    expect(json((await late.next()).value)).toEqual({ data: { n: 1 } }); // current state first
-    src.push(2);
-    src.end();
-    for (const member of [a, b, late]) {
-      expect(json((await member.next()).value)).toEqual({ data: { n: 2 } });
-      expect((await member.next()).done).toBe(true);
-    }
-    expect(cohorts.stats()).toEqual({ cohorts: 0, members: 0 });
-  });
-
-  it('a slow member holds only the latest frame', async () => {
-    const cohorts = createCohorts();
-    const src = source();
-    const member = (await cohorts.join('k', async () => src.iterable)) as AsyncIterableIterator<Frame>;
-    for (let n = 1; n <= 1000; n++) src.push(n);
-    await waitFor(() => src.queued() === 0, { message: 'the cohort to take every result' });
-    await tick();
-    expect(json((await member.next()).value)).toEqual({ data: { n: 1000 } });
-    await member.return!();
-  });
-
-  it('the last member leaving stops the shared execution', async () => {
-    const cohorts = createCohorts();
-    const src = source();
-    const a = (await cohorts.join('k', async () => src.iterable)) as AsyncIterableIterator<Frame>;
-    const b = (await cohorts.join('k', async () => src.iterable)) as AsyncIterableIterator<Frame>;
-    await a.return!();
-    expect(src.returned()).toBe(0);
-    await b.return!();
-    expect(src.returned()).toBe(1);
-    expect(cohorts.stats().cohorts).toBe(0);
-  });
-
-  it('an error result at start goes to every joiner, and no cohort is kept', async () => {
-    const cohorts = createCohorts();
-    const failure: ExecutionResult = { errors: [] };
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    const start = async () => {
-      await gate;
-      return failure;
-    };
-    const joins = [cohorts.join('k', start), cohorts.join('k', start)];
-    release();
-    expect(await Promise.all(joins)).toEqual([failure, failure]);
-    expect(cohorts.stats().cohorts).toBe(0);
-  });
-});
-
-describe('members with a sink (the WebSocket path)', () => {
   function sink() {
     const written: number[] = [];
     let congested = false;
@@ -125,6 +59,36 @@ describe('members with a sink (the WebSocket path)', () => {
     };
     return { value, written, congest: (on: boolean) => (congested = on), drain: () => drain?.() };
   }
+
+  it('one start per key, however many members', async () => {
+    const cohorts = createCohorts();
+    const src = source();
+    let starts = 0;
+    const start = async () => {
+      starts++;
+      return src.iterable;
+    };
+    const members = await Promise.all(Array.from({ length: 5 }, () => cohorts.joinWithSink('k', start, null, sink().value, () => undefined)));
+    expect(starts).toBe(1);
+    expect(cohorts.stats()).toEqual({ cohorts: 1, members: 5 });
+    for (const m of members) await (m as AsyncIterableIterator<never>).return!();
+    expect(cohorts.stats()).toEqual({ cohorts: 0, members: 0 });
+  });
+
+  it('an error result at start goes to every joiner, and no cohort is kept', async () => {
+    const cohorts = createCohorts();
+    const failure: ExecutionResult = { errors: [] };
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const start = async () => {
+      await gate;
+      return failure;
+    };
+    const joins = [cohorts.joinWithSink('k', start, null, sink().value, () => undefined), cohorts.joinWithSink('k', start, null, sink().value, () => undefined)];
+    release();
+    expect(await Promise.all(joins)).toEqual([failure, failure]);
+    expect(cohorts.stats().cohorts).toBe(0);
+  });
 
   it('writes the current state on the first read, then each frame directly; ends after the terminal one', async () => {
     const cohorts = createCohorts();
