@@ -59,6 +59,26 @@ query Recent {
 export function createYogaHandler(options: YogaOptions): GatewayYoga {
   const { schema, jobs, logger, auth, readiness, metrics } = options;
   const log = logger.child({ component: 'yoga' });
+  const access = logger.child({ component: 'http' });
+  /** Each request's id (the caller's `x-request-id`, or a new one): in the context, the access log and the answer. */
+  const requestIds = new WeakMap<Request, { id: string; started: number }>();
+
+  const accessLog: Plugin = {
+    onRequest({ request }) {
+      requestIds.set(request, { id: request.headers.get('x-request-id')?.slice(0, 128) || randomUUID(), started: performance.now() });
+    },
+    onResponse({ request, response }) {
+      const entry = requestIds.get(request);
+      if (!entry) return;
+      response.headers.set('x-request-id', entry.id);
+      const url = new URL(request.url);
+      if (url.pathname === '/healthz' || url.pathname === '/metrics') return;
+      access.info(
+        { requestId: entry.id, method: request.method, path: url.pathname, status: response.status, ms: Math.round(performance.now() - entry.started) },
+        'request',
+      );
+    },
+  };
 
   const metricsEndpoint: Plugin = {
     async onRequest({ url, endResponse }) {
@@ -86,10 +106,11 @@ export function createYogaHandler(options: YogaOptions): GatewayYoga {
       const authorization = initial.connectionParams ? initial.connectionParams.authorization : request?.headers.get('authorization');
       const tenant = auth.tenantFor(authorization);
       if (tenant === null) throw new UnauthenticatedError();
-      const requestId = request?.headers.get('x-request-id')?.slice(0, 128) || randomUUID();
+      const requestId = (request && requestIds.get(request)?.id) || randomUUID();
       return { jobs, tenant, requestId };
     },
     plugins: [
+      accessLog,
       metricsEndpoint,
       useReadinessCheck({
         endpoint: '/readyz',

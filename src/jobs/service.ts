@@ -75,10 +75,11 @@ export function createJobsService(deps: JobsServiceDeps) {
       }));
       if (!saved) throw new Error(`job ${job.id} vanished during submission`);
       scheduler.track(saved);
+      logger.info({ jobId: job.id, requestId, upstreamRequestId: accepted.requestId, tenant: job.tenant }, 'job submitted');
       return saved;
     } catch (error) {
       if (!(error instanceof UpstreamError)) throw error;
-      logger.warn({ jobId: job.id, err: error.message, kind: error.kind, ambiguous: error.ambiguous }, 'upstream submit failed');
+      logger.warn({ jobId: job.id, requestId, err: error.message, kind: error.kind, ambiguous: error.ambiguous }, 'upstream submit failed');
       if (error.ambiguous) {
         await save(job.id, (current) => ({
           ...current,

@@ -155,3 +155,23 @@ describe('cancelJob', () => {
     }
   });
 });
+
+describe('request ids', () => {
+  it('x-request-id travels from the request to the answer and the log lines of the job it created', async () => {
+    const response = await fetch(gateway.httpUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-request-id': 'req-abc-123' },
+      body: JSON.stringify({ query: SUBMIT, variables: { input: validInput() } }),
+    });
+    expect(response.headers.get('x-request-id')).toBe('req-abc-123');
+    const { data } = (await response.json()) as { data: { generateVideo: { id: string } } };
+    const lines = gateway.logs.map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(lines.some((l) => l.msg === 'job submitted' && l.requestId === 'req-abc-123' && l.jobId === data.generateVideo.id)).toBe(true);
+    expect(lines.some((l) => l.msg === 'request' && l.requestId === 'req-abc-123' && l.status === 200)).toBe(true);
+  });
+
+  it('a request without one gets one', async () => {
+    const response = await fetch(gateway.httpUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: '{ jobs { edges { cursor } } }' }) });
+    expect(response.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+  });
+});
