@@ -11,14 +11,15 @@ export type SimulatorOperation = 'submit' | 'status' | 'result' | 'cancel' | 'st
 /** One injected fault. See `FalSimulator.addFault`. */
 export interface SimulatorFault {
   operation: SimulatorOperation | 'any';
-  kind: 'http' | 'drop' | 'delay' | 'malformed';
+  kind: 'http' | 'drop' | 'delay' | 'slow-body' | 'malformed';
   /** For kind 'http' (e.g. 500, 502, 503, 504, 429, 401, 403, 404); default 500. */
   status?: number;
   /** JSON body for 'http'; default a fal-like `{"detail": "..."}`. */
   body?: unknown;
   /** Extra response headers for 'http' and 'malformed', e.g. `{'retry-after': '1'}`. */
   headers?: Record<string, string>;
-  /** For 'delay': wait this long before answering normally (slow headers). */
+  /** For 'delay': wait this long before answering normally (slow headers). For 'slow-body': send the
+   *  headers and the first byte of the normal answer, then stall this long before the rest. */
   delayMs?: number;
   /** How many matching calls it applies to; default 1; Infinity allowed. */
   times?: number;
@@ -30,7 +31,8 @@ export interface SimulatorFault {
 export type FaultAction =
   | { kind: 'respond'; status: number; headers: Record<string, string>; body: string }
   | { kind: 'drop' }
-  | { kind: 'delay'; delayMs: number };
+  | { kind: 'delay'; delayMs: number }
+  | { kind: 'slow-body'; delayMs: number };
 
 /** The facts about a call that faults can match on. */
 export interface FaultCall {
@@ -91,6 +93,8 @@ function toAction(fault: SimulatorFault): FaultAction {
       return { kind: 'drop' };
     case 'delay':
       return { kind: 'delay', delayMs: Math.max(0, fault.delayMs ?? 0) };
+    case 'slow-body':
+      return { kind: 'slow-body', delayMs: Math.max(0, fault.delayMs ?? 0) };
     case 'malformed':
       return { kind: 'respond', status: 200, headers: { 'content-type': 'application/json', ...headers }, body: '{not json' };
     case 'http': {

@@ -460,6 +460,20 @@ function sleep(state: State, ms: number): Promise<void> {
   });
 }
 
+/** The answer's headers and first byte go out at once; the rest after `delayMs` (a slow body). */
+function stallBody(state: State, res: ServerResponse, delayMs: number): void {
+  const end = res.end.bind(res) as (chunk?: string | Buffer) => ServerResponse;
+  res.end = ((chunk?: string | Buffer) => {
+    const bytes = chunk === undefined ? Buffer.alloc(0) : Buffer.from(chunk);
+    if (bytes.length === 0) return end();
+    res.write(bytes.subarray(0, 1));
+    void sleep(state, delayMs).then(() => {
+      if (!state.closed && !res.destroyed) end(bytes.subarray(1));
+    });
+    return res;
+  }) as typeof res.end;
+}
+
 async function handleRequest(state: State, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const body = await readBody(req);
   if (state.closed) return;
@@ -478,6 +492,7 @@ async function handleRequest(state: State, req: IncomingMessage, res: ServerResp
     if (action?.kind === 'drop') return void req.socket.destroy();
     if (action?.kind === 'respond') return sendText(res, action.status, action.body, action.headers);
     if (action?.kind === 'delay') await sleep(state, action.delayMs);
+    if (action?.kind === 'slow-body') stallBody(state, res, action.delayMs);
     if (state.closed) return;
   }
 

@@ -63,6 +63,20 @@ describe('faults during a live job', () => {
     expect(gateway.simulator.stats.submit).toBe(1);
   });
 
+  it('slow bodies (headers at once, then a stall past UPSTREAM_TIMEOUT_MS) time out and are retried; the job completes', async () => {
+    gateway = await startTestGateway({ env: { UPSTREAM_TIMEOUT_MS: '300' } });
+    const job = await submitJob(gateway);
+    gateway.simulator.addFault({ operation: 'status', kind: 'slow-body', delayMs: 2000, times: 2 });
+    gateway.simulator.addFault({ operation: 'result', kind: 'slow-body', delayMs: 2000, times: 1, afterCompleted: true });
+    const follower = subscribeWs(wsClient(gateway.wsUrl), FOLLOW, { id: job.id });
+    expect((await last(follower)).status).toBe('COMPLETED');
+    expect(gateway.simulator.stats.submit).toBe(1);
+    // The stalls were cut by the body timeout and retried, not waited out.
+    const retries = gateway.logs.map((l) => JSON.parse(l) as { msg?: string; operation?: string; kind?: string }).filter((l) => l.msg === 'retrying upstream call');
+    expect(retries.some((r) => r.operation === 'status' && r.kind === 'unreachable')).toBe(true);
+    expect(retries.some((r) => r.operation === 'result' && r.kind === 'unreachable')).toBe(true);
+  });
+
   it('a request the upstream forgot (404 on every status): FAILED with UPSTREAM_LOST, subscribers told', async () => {
     gateway = await startTestGateway();
     const job = await submitJob(gateway);
