@@ -75,6 +75,8 @@ export interface FalSimulator {
   readonly requests: RecordedRequest[];
   /** How many status polls (not streams) named this request id. */
   statusCalls(requestId: string): number;
+  /** Most requests it was answering at the same time, since start (for concurrency caps). */
+  peakInFlight(): number;
   /** Changes the timing of jobs submitted from now on (running jobs keep theirs). */
   setTiming(timing: Partial<SimulatorTiming>): void;
   /** Arms a fault; faults are matched in the order added. */
@@ -224,6 +226,7 @@ interface State {
   readonly jobs: Map<string, Job>;
   readonly statusCalls: Map<string, number>;
   readonly stats: SimulatorStats;
+  inFlight: { now: number; peak: number };
   readonly requests: RecordedRequest[];
   /** Stops timers of streams and delayed calls; run on close(). */
   readonly cleanups: Set<() => void>;
@@ -553,6 +556,7 @@ export async function startFalSimulator(options: FalSimulatorOptions = {}): Prom
     faults: createFaultRegistry(),
     jobs: new Map(),
     statusCalls: new Map(),
+    inFlight: { now: 0, peak: 0 },
     stats: { submit: 0, status: 0, result: 0, cancel: 0, stream: 0 },
     requests: [],
     cleanups: new Set(),
@@ -563,6 +567,10 @@ export async function startFalSimulator(options: FalSimulatorOptions = {}): Prom
   };
   const sockets = new Set<Socket>();
   const server = createServer((req, res) => {
+    const load = state.inFlight;
+    load.now++;
+    load.peak = Math.max(load.peak, load.now);
+    res.once('close', () => load.now--);
     handleRequest(state, req, res).catch(() => sendJson(res, 500, { detail: 'Internal Server Error' }));
   });
   server.on('connection', (socket) => {
@@ -587,6 +595,7 @@ export async function startFalSimulator(options: FalSimulatorOptions = {}): Prom
     stats: state.stats,
     requests: state.requests,
     statusCalls: (requestId) => state.statusCalls.get(requestId) ?? 0,
+    peakInFlight: () => state.inFlight.peak,
     setTiming(timing) {
       state.timing = mergeTiming(state.timing, timing);
     },
