@@ -3,7 +3,7 @@
  * Config, wires them, and returns { start, stop }; stop unwinds in reverse order.
  */
 import type { DestinationStream, Logger } from 'pino';
-import type { Config } from './config.ts';
+import { secret, type Config } from './config.ts';
 import { createLogger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
 import { createJobEvents } from './jobs/events.ts';
@@ -54,7 +54,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   if (!credential) {
     simulator = await startFalSimulator({ modelId: config.falModel, timing: DEFAULT_SIMULATOR_TIMING, apiKey: 'simulator-key' });
     queueUrl = simulator.url;
-    credential = { reveal: () => 'simulator-key', toString: () => '[redacted]', toJSON: () => '[redacted]' };
+    credential = secret('simulator-key');
     logger.warn({ simulatorUrl: simulator.url }, 'FAL_KEY is not set: using the built-in fal simulator (fake videos, no cost). Set FAL_KEY to call fal.ai.');
   }
   const key = credential;
@@ -128,7 +128,11 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   });
   const jobs = createJobsService({ store, upstream, events, scheduler: poller, quotas, model: config.falModel, logger: logger.child({ component: 'jobs' }) });
   metrics.sources.polledJobs = () => poller.trackedCount();
-  metrics.sources.subscriptions = () => events.listenerCount() + ws.cohortStats().members - ws.cohortStats().cohorts;
+  metrics.sources.subscriptions = () => {
+    // One feed per SSE subscriber and per WebSocket cohort; a cohort stands for its members.
+    const { cohorts, members } = ws.cohortStats();
+    return events.listenerCount() - cohorts + members;
+  };
 
   const auth = createAuthenticator(config.apiKeys);
   if (auth.open) logger.warn('GATEWAY_API_KEYS is not set: the gateway is open to anyone who can reach it (one shared tenant).');

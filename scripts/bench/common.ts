@@ -70,3 +70,19 @@ export function keyOf(frame: Buffer): string | null {
 
 /** Lines a child prints on stdout to talk to the parent start with this. */
 export const READY_PREFIX = '@@bench-ready ';
+
+/** One published job state, as a bench server reports it (gateway: dispatchEvent; raw ws: a broadcast). */
+export interface PublishRecord {
+  topic: string;
+  /** The job's updatedAt: what subscribers receive as the update key. */
+  key: string;
+  /** When dispatchEvent was called (common clock, µs). */
+  tUs: number;
+  status: string;
+  queuePosition: number | null;
+  /** Instants (common clock, µs) of the upstream changes first carried by this publish: new log lines. */
+  changesUs: number[];
+  /** WebSocket frames sent after this publish (until the next one), and when the last was handed to its socket. */
+  sends: number;
+  lastSendUs: number | null;
+}

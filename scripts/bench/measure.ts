@@ -13,18 +13,8 @@ import type { ProcessStats } from './control.ts';
 import { Interference, type Child } from './proc.ts';
 import { LOAD_CORE, SERVER_CORE } from './gateway.ts';
 import { Samples } from './stats.ts';
+import type { PublishRecord } from './common.ts';
 
-export interface PublishRecord {
-  topic: string;
-  key: string;
-  tUs: number;
-  status: string;
-  queuePosition: number | null;
-  changesUs: number[];
-  /** Frames the server sent after this publish, and when it handed the last one to its socket (server clock until moved). */
-  sends?: number;
-  lastSendUs?: number | null;
-}
 
 export interface LatencySummary {
   p50: number;
@@ -93,7 +83,7 @@ export function analyze(fleet: Fleet, publishes: PublishRecord[], fromKey: strin
     }
   }
   const fanout = new Samples();
-  for (const p of window) if (typeof p.lastSendUs === 'number' && (p.sends ?? 0) > 0) fanout.push((p.lastSendUs - p.tUs) / 1000);
+  for (const p of window) if (typeof p.lastSendUs === 'number' && p.sends > 0) fanout.push((p.lastSendUs - p.tUs) / 1000);
   return {
     fanoutMs: fanout.length ? fanout.summary() : null,
     publishToDelivery: publish.summary(),

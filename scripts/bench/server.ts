@@ -22,23 +22,9 @@ import { createApp } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
 import { startFalSimulator } from '../../src/upstream/fal-simulator.ts';
 import type { SimulatorTiming } from '../../src/upstream/fal-simulator.ts';
-import { nowUs, READY_PREFIX, wallToCommonOffsetUs } from './common.ts';
+import { nowUs, READY_PREFIX, wallToCommonOffsetUs, type PublishRecord } from './common.ts';
 import { startControl } from './control.ts';
 
-export interface PublishRecord {
-  topic: string;
-  /** The job's updatedAt: what subscribers receive as the update key. */
-  key: string;
-  /** When dispatchEvent was called (common clock, µs). */
-  tUs: number;
-  status: string;
-  queuePosition: number | null;
-  /** Instants (common clock, µs) of the upstream changes first carried by this publish: new log lines. */
-  changesUs: number[];
-  /** WebSocket frames sent after this publish (until the next one), and when the last was handed to its socket. */
-  sends: number;
-  lastSendUs: number | null;
-}
 
 const MAX_RECORDS = 200_000;
 const publishes: PublishRecord[] = [];

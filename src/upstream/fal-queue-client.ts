@@ -46,6 +46,8 @@ interface Answer {
 
 const SAFE_CONNECT_ERRORS = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT']);
 const URL_CACHE_LIMIT = 10_000;
+/** 4xx answers from the result endpoint that are fal's (not yet done, credential, account, gone, limits), not the model's. */
+const NOT_MODEL_REFUSALS = new Set([400, 401, 403, 404, 429]);
 
 export function createFalQueueClient(options: FalQueueClientOptions): UpstreamQueue {
   const { dispatcher, credential, authScheme, modelId, retry = DEFAULT_RETRY, timeoutMs = 30_000 } = options;
@@ -174,8 +176,8 @@ export function createFalQueueClient(options: FalQueueClientOptions): UpstreamQu
     result(requestId: string, call: CallOptions = {}): Promise<UpstreamResult> {
       return retried('result', call, async () => {
         const answer = await send('result', 'GET', urlsFor(requestId).result, call);
-        if (answer.status === 422 || (answer.status >= 400 && answer.status < 500 && answer.status !== 404 && answer.status !== 429 && answer.status !== 400 && answer.status !== 401 && answer.status !== 403)) {
-          // The model refused the input only now (validation happens late at fal).
+        if (answer.status >= 400 && answer.status < 500 && !NOT_MODEL_REFUSALS.has(answer.status)) {
+          // The model refused the input only now (validation happens late at fal): e.g. 422.
           const described = describeErrorBody(answer.body);
           return { ok: false, error: { message: described ? redact(described.message) : `The model refused the input (HTTP ${answer.status}).`, code: described?.type ?? 'model_error' } };
         }
