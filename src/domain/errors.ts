@@ -32,6 +32,16 @@ export class InvalidInputError extends GatewayError {
   }
 }
 
+/** Several bad fields at once: transports answer one BAD_USER_INPUT error per field (see `errors`). */
+export class InvalidInputsError extends GatewayError {
+  override name = 'InvalidInputsError';
+  readonly errors: readonly InvalidInputError[];
+  constructor(errors: InvalidInputError[]) {
+    super(ErrorCode.BAD_USER_INPUT, errors.map((e) => e.message).join('; '), { field: errors[0]?.extensions.field, fields: errors.map((e) => e.extensions.field) });
+    this.errors = errors;
+  }
+}
+
 export class UnauthenticatedError extends GatewayError {
   override name = 'UnauthenticatedError';
   constructor(message = 'A valid API key is required: send "Authorization: Bearer <key>".') {

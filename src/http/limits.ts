@@ -13,6 +13,7 @@ import { GraphQLError, NoSchemaIntrospectionCustomRule, type ValidationContext }
 import type { Plugin } from 'graphql-yoga';
 import { ErrorCode } from '../domain/errors.ts';
 import type { OperationLimits } from '../config.ts';
+import { useInputErrorCodes, withCsrfCode } from './input-errors.ts';
 
 /** The header a browser page must send on "simple" requests (GET, form posts) when CSRF prevention is on. */
 export const CSRF_HEADER = 'x-graphql-csrf';
@@ -28,10 +29,12 @@ export function limitPlugins(limits: OperationLimits): Plugin[] {
     maxAliasesPlugin({ n: limits.maxAliases, allowList: [], ...report }) as Plugin,
     costLimitPlugin({ maxCost: limits.maxCost, ...report }) as Plugin,
     useBadInputCodes(),
+    useInputErrorCodes(),
   ];
   if (!limits.fieldSuggestions) plugins.push(blockFieldSuggestionsPlugin() as Plugin);
   if (!limits.introspection) plugins.push(useNoIntrospection());
-  if (limits.csrfPrevention) plugins.push(useCSRFPrevention({ requestHeaders: [CSRF_HEADER, 'x-graphql-yoga-csrf', 'apollo-require-preflight'] }));
+  const csrfHeaders = [CSRF_HEADER, 'x-graphql-yoga-csrf', 'apollo-require-preflight'];
+  if (limits.csrfPrevention) plugins.push(withCsrfCode(useCSRFPrevention({ requestHeaders: csrfHeaders }), csrfHeaders));
   return plugins;
 }
 
