@@ -17,9 +17,14 @@ export interface QuotaLimits {
 
 export type QuotaName = 'active_jobs' | 'submits_per_minute' | 'subscriptions' | 'active_jobs_total' | 'ws_connections';
 
+/** An admitted submission; `refund()` when it was never sent upstream, so it does not count. */
+export interface Admission {
+  refund(): Promise<void>;
+}
+
 export interface Quotas {
   /** For a job just stored (and so counted): throws RateLimitedError when the tenant may not submit it now. */
-  admitSubmission(tenant: string): Promise<void>;
+  admitSubmission(tenant: string): Promise<Admission>;
   /** Takes one of the tenant's subscription slots, or throws RateLimitedError; call the returned function once to give it back. */
   openSubscription(tenant: string): () => void;
 }
@@ -51,15 +56,22 @@ export function createQuotas({ limits, store, submitLimiter, onLimited }: QuotaD
       if (limits.activeJobsPerTenant > 0 && (await store.countUnfinished(tenant, limits.activeJobsPerTenant + 1)) > limits.activeJobsPerTenant) {
         refuse('active_jobs', `At most ${limits.activeJobsPerTenant} unfinished jobs per tenant; wait for one to finish.`, SLOT_RETRY_SECONDS);
       }
-      if (submitLimiter) {
-        try {
-          await submitLimiter.consume(tenant, 1);
-        } catch (rejection) {
-          if (rejection instanceof Error) throw rejection; // the limiter's store failed: not a quota answer
-          const waitMs = (rejection as { msBeforeNext?: number }).msBeforeNext ?? 60_000;
-          refuse('submits_per_minute', `At most ${limits.submitsPerMinutePerTenant} submissions per minute per tenant.`, Math.max(1, Math.ceil(waitMs / 1000)));
-        }
+      if (!submitLimiter) return { refund: async () => {} };
+      try {
+        await submitLimiter.consume(tenant, 1);
+      } catch (rejection) {
+        if (rejection instanceof Error) throw rejection; // the limiter's store failed: not a quota answer
+        const waitMs = (rejection as { msBeforeNext?: number }).msBeforeNext ?? 60_000;
+        refuse('submits_per_minute', `At most ${limits.submitsPerMinutePerTenant} submissions per minute per tenant.`, Math.max(1, Math.ceil(waitMs / 1000)));
       }
+      let refunded = false;
+      return {
+        async refund() {
+          if (refunded) return;
+          refunded = true;
+          await submitLimiter.reward(tenant, 1);
+        },
+      };
     },
 
     openSubscription(tenant) {

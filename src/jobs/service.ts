@@ -21,7 +21,7 @@ import type { JobCursor, JobStore } from '../store/job-store.ts';
 import { UpstreamError, type UpstreamQueue } from '../upstream/upstream-queue.ts';
 import type { JobEvents, JobFeed } from './events.ts';
 import { createJobWriter } from './job-writer.ts';
-import type { Quotas } from './quotas.ts';
+import type { Admission, Quotas } from './quotas.ts';
 import { validateVideoInput, type RawVideoInput } from './validate-input.ts';
 
 /** What the service needs from the poller. */
@@ -64,7 +64,7 @@ export function createJobsService(deps: JobsServiceDeps) {
     return job && job.tenant === tenant ? job : null;
   }
 
-  async function submitUpstream(job: Job, requestId?: string): Promise<Job> {
+  async function submitUpstream(job: Job, requestId: string | undefined, admission: Admission): Promise<Job> {
     try {
       const accepted = await upstream.submit(job.input, requestId ? { requestId } : {});
       const saved = await save(job.id, (current) => ({
@@ -93,19 +93,21 @@ export function createJobsService(deps: JobsServiceDeps) {
         );
       }
       await store.delete(job.id);
+      if (error.notSent) await admission.refund().catch((refundError: unknown) => logger.warn({ err: refundError }, 'could not refund a submission that was never sent'));
       throw toCallError(error);
     }
   }
 
   /** Quotas count the stored job; a refused job is removed again, so its key may be used later. */
   async function admitAndSubmit(job: Job, requestId?: string): Promise<Job> {
+    let admission: Admission;
     try {
-      await quotas.admitSubmission(job.tenant);
+      admission = await quotas.admitSubmission(job.tenant);
     } catch (error) {
       await store.delete(job.id);
       throw error;
     }
-    return submitUpstream(job, requestId);
+    return submitUpstream(job, requestId, admission);
   }
 
   async function awaitDuplicate(existing: Job): Promise<Job> {

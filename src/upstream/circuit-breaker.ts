@@ -45,7 +45,7 @@ export function withCircuitBreaker(queue: UpstreamQueue, { failures, halfOpenAft
       if (!(error instanceof BrokenCircuitError)) throw error;
       const retryAfterSeconds = Math.max(1, Math.ceil((openedAt + halfOpenAfterMs - Date.now()) / 1000));
       // Never sent: not ambiguous, even for a submit.
-      throw new UpstreamError('unreachable', `fal ${operation}: not attempted, the upstream circuit is open`, { retryAfterSeconds });
+      throw new UpstreamError('unreachable', `fal ${operation}: not attempted, the upstream circuit is open`, { retryAfterSeconds, notSent: true });
     }
   });
 

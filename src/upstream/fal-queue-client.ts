@@ -247,6 +247,7 @@ function transportError(operation: Operation, error: unknown): UpstreamError {
   const safe = typeof code === 'string' && SAFE_CONNECT_ERRORS.has(code);
   return new UpstreamError('unreachable', `fal ${operation}: ${typeof code === 'string' ? code : 'network error'}`, {
     ambiguous: operation === 'submit' && !safe,
+    notSent: safe,
   });
 }
 

@@ -58,16 +58,19 @@ export class UpstreamError extends Error {
   readonly retryAfterSeconds: number | null;
   /** True when a non-idempotent call (submit) may have reached the upstream before failing. */
   readonly ambiguous: boolean;
+  /** True when the call certainly never left the gateway (an open circuit, a refused connection). */
+  readonly notSent: boolean;
   constructor(
     kind: UpstreamFailureKind,
     message: string,
-    details: { httpStatus?: number | null; retryAfterSeconds?: number | null; ambiguous?: boolean } = {},
+    details: { httpStatus?: number | null; retryAfterSeconds?: number | null; ambiguous?: boolean; notSent?: boolean } = {},
   ) {
     super(message);
     this.kind = kind;
     this.httpStatus = details.httpStatus ?? null;
     this.retryAfterSeconds = details.retryAfterSeconds ?? null;
     this.ambiguous = details.ambiguous ?? false;
+    this.notSent = details.notSent ?? false;
   }
 
   get transient(): boolean {
