@@ -10,6 +10,7 @@
 import type { Dispatcher } from 'undici';
 import type { JobLog, VideoInput } from '../domain/job.ts';
 import { describeErrorBody, falCancelSchema, falStatusSchema, falSubmitSchema, falVideoOutputSchema, toJobLogs } from './fal-wire.ts';
+import { createRedactor, redactError, redactLogs, redactVideo } from './redact.ts';
 import { DEFAULT_RETRY, parseRetryAfter, withRetry, type RetryPolicy } from './retry.ts';
 import {
   UpstreamError,
@@ -115,12 +116,8 @@ export function createFalQueueClient(options: FalQueueClientOptions): UpstreamQu
     return { status: response.statusCode, body: parsed, retryAfterSeconds: parseRetryAfter(response.headers['retry-after']) };
   }
 
-  /** fal's own error text, with the credential (or a part of it) cut out should an upstream echo it. */
-  function redact(text: string): string {
-    const key = credential();
-    const parts = [key, ...key.split(':')].filter((part) => part.length >= 6);
-    return parts.reduce((out, part) => out.split(part).join('[redacted]'), text);
-  }
+  /** Everything fal says (error texts, log lines, URLs), with the credential cut out should an upstream echo it. */
+  const redact = createRedactor(credential);
 
   function retried<T>(operation: Operation, call: CallOptions, run: () => Promise<T>, shouldRetry?: (error: UpstreamError) => boolean): Promise<T> {
     return withRetry(run, retry, {
@@ -167,8 +164,8 @@ export function createFalQueueClient(options: FalQueueClientOptions): UpstreamQu
         return {
           status: s.status,
           queuePosition: s.status === 'IN_QUEUE' ? s.queue_position : null,
-          logs: toJobLogs(s) satisfies JobLog[],
-          error: failed ? { message: errorText(s.error) ?? 'The run failed upstream.', code: s.error_type } : null,
+          logs: redactLogs(toJobLogs(s), redact) satisfies JobLog[],
+          error: failed ? redactError({ message: errorText(s.error) ?? 'The run failed upstream.', code: s.error_type }, redact) : null,
         };
       });
     },
@@ -179,7 +176,8 @@ export function createFalQueueClient(options: FalQueueClientOptions): UpstreamQu
         if (answer.status >= 400 && answer.status < 500 && !NOT_MODEL_REFUSALS.has(answer.status)) {
           // The model refused the input only now (validation happens late at fal): e.g. 422.
           const described = describeErrorBody(answer.body);
-          return { ok: false, error: { message: described ? redact(described.message) : `The model refused the input (HTTP ${answer.status}).`, code: described?.type ?? 'model_error' } };
+          const error = { message: described ? described.message : `The model refused the input (HTTP ${answer.status}).`, code: described?.type ?? 'model_error' };
+          return { ok: false, error: redactError(error, redact)! };
         }
         if (answer.status >= 300) throw answerError('result', answer, redact);
         const parsed = falVideoOutputSchema.safeParse(answer.body);
@@ -188,7 +186,7 @@ export function createFalQueueClient(options: FalQueueClientOptions): UpstreamQu
         }
         knownUrls.delete(requestId);
         const v = parsed.data.video;
-        return { ok: true, video: { url: v.url, contentType: v.content_type, fileName: v.file_name, fileSize: v.file_size } };
+        return { ok: true, video: redactVideo({ url: v.url, contentType: v.content_type, fileName: v.file_name, fileSize: v.file_size }, redact) };
       });
     },
 
