@@ -87,6 +87,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
 
   const backends = createBackends(config, logger);
   const { store } = backends;
+  if (backends.unexpectedEmptyStore) metrics.storeCreatedEmpty.inc();
   const events = createJobEvents(backends.eventTarget, {
     onDeliver: () => metrics.eventsDelivered.inc(),
     onPublish: (job) => {

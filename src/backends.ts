@@ -16,6 +16,7 @@ import type { JobStore } from './store/job-store.ts';
 import { createRedisJobLeases } from './store/redis-job-leases.ts';
 import { createRedisJobStore } from './store/redis-job-store.ts';
 import { createSqliteJobStore } from './store/sqlite-job-store.ts';
+import { fileChangedReason, missingStoreReason, openedIdentity } from './store/store-file.ts';
 
 export interface Backends {
   kind: 'sqlite' | 'redis';
@@ -25,6 +26,8 @@ export interface Backends {
   submitLimiter: RateLimiterAbstract | null;
   /** Rejects with a short reason when a backend does not answer. */
   ready(): Promise<void>;
+  /** Set when start-up created a new, empty store where jobs were expected (logged at warn). */
+  unexpectedEmptyStore: string | null;
   /** Calls back each time pub/sub comes back after an outage (events may have been missed). */
   onResubscribed(callback: () => void): void;
   close(): Promise<void>;
@@ -33,14 +36,25 @@ export interface Backends {
 export function createBackends(config: Config, logger: Logger): Backends {
   const perMinute = config.quotas.submitsPerMinutePerTenant;
   if (!config.redisUrl) {
-    const store = createSqliteJobStore({ path: config.sqlitePath });
+    const path = config.sqlitePath;
+    const missing = missingStoreReason(path);
+    const store = createSqliteJobStore({ path });
+    const opened = path === ':memory:' ? null : openedIdentity(path);
+    if (missing) {
+      logger.warn({ path, reason: missing }, 'created a new, empty store where one was expected: earlier jobs and idempotency keys are not here');
+    }
     return {
       kind: 'sqlite',
       store,
       eventTarget: createMemoryEventTarget(),
       leases: createLocalLeases(),
       submitLimiter: perMinute > 0 ? new RateLimiterMemory({ points: perMinute, duration: 60 }) : null,
-      ready: () => store.ping().catch(() => Promise.reject(new Error('store unavailable'))),
+      unexpectedEmptyStore: missing,
+      async ready() {
+        const changed = opened && fileChangedReason(path, opened);
+        if (changed) throw new Error(changed);
+        await store.ping().catch(() => Promise.reject(new Error('store unavailable')));
+      },
       onResubscribed: () => undefined,
       close: () => store.close(),
     };
@@ -79,6 +93,7 @@ export function createBackends(config: Config, logger: Logger): Backends {
       if (subscriber.status !== 'ready') throw new Error(`redis pub/sub ${subscriber.status}`);
       await store.ping().catch(() => Promise.reject(new Error('redis unavailable')));
     },
+    unexpectedEmptyStore: null,
     onResubscribed: (callback) => void resubscribed.push(callback),
     async close() {
       await store.close();

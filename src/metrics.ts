@@ -79,6 +79,11 @@ export function createMetrics() {
       labelNames: ['quota'] as const,
       registers: [registry],
     }),
+    storeCreatedEmpty: new Counter({
+      name: 'gateway_store_created_empty_total',
+      help: 'Start-ups that created a new, empty store where one was expected (jobs and idempotency keys lost).',
+      registers: [registry],
+    }),
     circuitOpen: new Gauge({ name: 'gateway_upstream_circuit_open', help: '1 while the upstream circuit is open or half-open.', registers: [registry] }),
   };
 }

@@ -11,6 +11,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { isTerminal, type Job } from '../domain/job.ts';
+import { describeOpenError } from './store-file.ts';
 import { completionTime, purgeCutoff, type CreateOutcome, type JobStore, type ListQuery } from './job-store.ts';
 
 const SCHEMA = `
@@ -65,6 +66,22 @@ function inTransaction<T>(db: DatabaseSync, body: () => T): T {
   }
 }
 
+function openDatabase(path: string): DatabaseSync {
+  const db = new DatabaseSync(path);
+  try {
+    db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;');
+    inTransaction(db, () => {
+      db.exec(SCHEMA);
+      migrate(db);
+      db.exec(FINISHED_INDEX);
+    });
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+  return db;
+}
+
 export interface SqliteJobStoreOptions {
   /** File path, or ':memory:'. The folder is created when missing. */
   path: string;
@@ -72,13 +89,12 @@ export interface SqliteJobStoreOptions {
 
 export function createSqliteJobStore({ path }: SqliteJobStoreOptions): JobStore {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-  const db = new DatabaseSync(path);
-  db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;');
-  inTransaction(db, () => {
-    db.exec(SCHEMA);
-    migrate(db);
-    db.exec(FINISHED_INDEX);
-  });
+  let db: DatabaseSync;
+  try {
+    db = openDatabase(path);
+  } catch (error) {
+    throw describeOpenError(path, error);
+  }
 
   const statements = {
     insert: db.prepare(
