@@ -10,7 +10,7 @@ import { post, subscribeSse, subscribeWs, wsClient, type Recording } from './hel
 import { startGatewayProcess, type GatewayProcess } from './helpers/gateway-process.ts';
 import { startRedisServer, type RedisServer } from './helpers/redis-server.ts';
 import { FOLLOW, startSimulator, SUBMIT, TEST_FAL_KEY, validInput } from './helpers/start-gateway.ts';
-import { waitFor } from './helpers/wait-for.ts';
+import { waitFor, within } from './helpers/wait-for.ts';
 import type { FalSimulator } from '../src/upstream/fal-simulator.ts';
 
 const POLL_MS = 60;
@@ -30,6 +30,25 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const replica of replicas ?? []) replica.child.kill('SIGKILL');
 });
+
+/** Bounds a wait on a subscription's end, and says what it saw when it gives up. */
+function ended(recording: Recording, what: string, timeoutMs = 20_000): Promise<'complete' | { error: unknown }> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const seen = recording.events.map((e) => e.data?.jobUpdates?.status ?? JSON.stringify(e.errors)).join(' -> ') || 'no event';
+      reject(new Error(`${what} did not end within ${timeoutMs} ms; it received: ${seen}`));
+    }, timeoutMs);
+  });
+  return Promise.race([recording.done, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** A submit through one replica, bounded. */
+async function submitOn(replica: GatewayProcess, input: Record<string, unknown>, what = 'the submit') {
+  const answer = await within(post(replica.httpUrl, SUBMIT, { input }), 15_000, what);
+  if (!answer.data) throw new Error(`${what} failed: ${answer.raw}`);
+  return answer.data.generateVideo;
+}
 
 function jobsOf(recording: Recording) {
   return recording.events.map((e) => {
@@ -69,11 +88,11 @@ function expectOnePoller(requestId: string) {
 
 it('submitted on one replica, followed on the two others, polled by one', { timeout: 30_000 }, async () => {
   const [a, b, c] = replicas as [GatewayProcess, GatewayProcess, GatewayProcess];
-  const job = (await post(a.httpUrl, SUBMIT, { input: validInput() })).data!.generateVideo;
+  const job = await submitOn(a, validInput());
   const onB = subscribeWs(wsClient(b.wsUrl), FOLLOW, { id: job.id });
   const onC = subscribeSse(c.httpUrl, FOLLOW, { id: job.id });
-  expect(await onB.done).toBe('complete');
-  expect(await onC.done).toBe('complete');
+  expect(await ended(onB, 'the WebSocket follower on replica B')).toBe('complete');
+  expect(await ended(onC, 'the SSE follower on replica C')).toBe('complete');
   for (const recording of [onB, onC]) {
     const jobs = jobsOf(recording);
     expectOrderly(jobs);
@@ -83,31 +102,46 @@ it('submitted on one replica, followed on the two others, polled by one', { time
   expectOnePoller(job.requestId);
 });
 
+it("a slow submit: another replica's sweep may claim the job mid-submit, and it is polled as soon as it is submitted", { timeout: 30_000 }, async () => {
+  // The job is stored (no request id yet) before the upstream call; a sweep on another replica lists
+  // it and takes its lease. That replica used to wait the whole submit grace (65 s) before looking again.
+  const [a, b] = replicas as [GatewayProcess, GatewayProcess];
+  simulator.addFault({ operation: 'submit', kind: 'delay', delayMs: 1500 });
+  const job = await submitOn(a, validInput(), 'the slow submit');
+  const onB = subscribeWs(wsClient(b.wsUrl), FOLLOW, { id: job.id });
+  expect(await ended(onB, 'the follower of a job submitted slowly', 15_000)).toBe('complete');
+  expect(jobsOf(onB).at(-1)).toMatchObject({ status: 'COMPLETED' });
+});
+
 it('the same idempotency key sent to two replicas at once: one upstream submission', async () => {
   const [a, b] = replicas as [GatewayProcess, GatewayProcess];
   const before = simulator.stats.submit;
   const input = validInput({ idempotencyKey: `replicas-${randomUUID()}` });
-  const answers = await Promise.all([post(a.httpUrl, SUBMIT, { input }), post(b.httpUrl, SUBMIT, { input }), post(a.httpUrl, SUBMIT, { input }), post(b.httpUrl, SUBMIT, { input })]);
+  const answers = await within(
+    Promise.all([post(a.httpUrl, SUBMIT, { input }), post(b.httpUrl, SUBMIT, { input }), post(a.httpUrl, SUBMIT, { input }), post(b.httpUrl, SUBMIT, { input })]),
+    20_000,
+    'four submits with one idempotency key on two replicas',
+  );
   expect(new Set(answers.map((r) => r.data?.generateVideo.id)).size).toBe(1);
   expect(simulator.stats.submit - before).toBe(1);
 });
 
 it('killing the polling replica mid-job: survivors take over and their subscribers get every later change', { timeout: 30_000 }, async () => {
-  const job = (await post(replicas[0]!.httpUrl, SUBMIT, { input: validInput() })).data!.generateVideo;
-  const ownerPid = await waitFor(() => leaseOwnerPid(job.id), { message: 'a lease owner' });
+  const job = await submitOn(replicas[0]!, validInput());
+  const ownerPid = await waitFor(() => leaseOwnerPid(job.id), { message: `a replica to hold the poll lease of job ${job.id}` });
   const owner = replicas.find((r) => r.child.pid === ownerPid)!;
   const survivors = replicas.filter((r) => r !== owner);
   expect(survivors).toHaveLength(2);
   const followers = [subscribeWs(wsClient(survivors[0]!.wsUrl), FOLLOW, { id: job.id }), subscribeSse(survivors[1]!.httpUrl, FOLLOW, { id: job.id })];
-  await Promise.all(followers.map((f) => f.waitForEvents(1)));
-  await waitFor(() => simulator.statusCalls(job.requestId) >= 2, { message: 'first polls' });
+  await Promise.all(followers.map((f, i) => f.waitForEvents(1, 15_000, `the first event on survivor ${i + 1}'s follower`)));
+  await waitFor(() => simulator.statusCalls(job.requestId) >= 2, { message: `two status polls of request ${job.requestId} by the lease owner` });
 
   owner.child.kill('SIGKILL');
-  await owner.exited;
+  await within(owner.exited, 10_000, 'the killed replica to exit');
   replicas = survivors;
 
-  for (const follower of followers) {
-    expect(await follower.done).toBe('complete');
+  for (const [index, follower] of followers.entries()) {
+    expect(await ended(follower, `survivor ${index + 1}'s follower, after the polling replica was killed`)).toBe('complete');
     const jobs = jobsOf(follower);
     expectOrderly(jobs);
     expect(jobs.at(-1)).toMatchObject({ status: 'COMPLETED' });
@@ -119,18 +153,18 @@ it('killing the polling replica mid-job: survivors take over and their subscribe
 it('restarting Redis mid-job loses nothing', { timeout: 40_000 }, async () => {
   const [first, second] = replicas as [GatewayProcess, GatewayProcess];
   const key = `redis-restart-${randomUUID()}`;
-  const job = (await post(first.httpUrl, SUBMIT, { input: validInput({ idempotencyKey: key }) })).data!.generateVideo;
+  const job = await submitOn(first, validInput({ idempotencyKey: key }));
   const follower = subscribeWs(wsClient(second.wsUrl), FOLLOW, { id: job.id });
-  await follower.waitForEvents(1);
-  await redis.restart();
-  expect(await follower.done).toBe('complete');
+  await follower.waitForEvents(1, 15_000, 'the first event before the Redis restart');
+  await within(redis.restart(), 15_000, 'Redis to restart');
+  expect(await ended(follower, 'the follower across a Redis restart', 30_000)).toBe('complete');
   const jobs = jobsOf(follower);
   expectOrderly(jobs);
   expect(jobs.at(-1)).toMatchObject({ status: 'COMPLETED' });
   // The job and its idempotency key survived the restart: the same key gives the same job, no new submission.
   const submits = simulator.stats.submit;
-  const again = await post(second.httpUrl, SUBMIT, { input: validInput({ idempotencyKey: key }) });
-  expect(again.data!.generateVideo).toMatchObject({ id: job.id, status: 'COMPLETED' });
+  const again = await submitOn(second, validInput({ idempotencyKey: key }), 'the replayed submit');
+  expect(again).toMatchObject({ id: job.id, status: 'COMPLETED' });
   expect(simulator.stats.submit).toBe(submits);
   const ready = await fetch(first.httpUrl.replace('/graphql', '/readyz'));
   expect(ready.status).toBe(200);
@@ -139,16 +173,16 @@ it('restarting Redis mid-job loses nothing', { timeout: 40_000 }, async () => {
 it('/readyz says 503 with a reason while Redis is down, and 200 once it is back', { timeout: 40_000 }, async () => {
   const readyz = replicas[0]!.httpUrl.replace('/graphql', '/readyz');
   expect((await fetch(readyz)).status).toBe(200);
-  await redis.pause();
+  await within(redis.pause(), 10_000, 'Redis to pause');
   try {
     const down = await waitFor(async () => {
       const response = await fetch(readyz);
       return response.status === 503 ? ((await response.json()) as { status: string; reason: string }) : null;
-    }, { message: 'readyz 503' });
+    }, { message: '/readyz to answer 503 while Redis is paused' });
     expect(down).toMatchObject({ status: 'unavailable' });
     expect(down.reason).toMatch(/redis/i);
   } finally {
-    await redis.resume();
+    await within(redis.resume(), 10_000, 'Redis to resume');
   }
-  await waitFor(async () => (await fetch(readyz)).status === 200, { timeoutMs: 20_000, message: 'readyz 200 again' });
+  await waitFor(async () => (await fetch(readyz)).status === 200, { timeoutMs: 20_000, message: '/readyz to answer 200 once Redis is back' });
 });

@@ -227,7 +227,9 @@ export function createPoller(deps: PollerDeps): Poller {
   /** Still no request id: a submission in flight (wait), or one a dead process left unconfirmed (end it). */
   async function checkUnconfirmedSubmit(job: Job): Promise<number | null> {
     const age = now().getTime() - Date.parse(job.createdAt);
-    if (age < submitGraceMs) return Math.max(intervalMs, submitGraceMs - age);
+    // Re-read soon: the submitter stores the request id any moment, and whoever holds the lease
+    // (maybe another replica's sweep, which claimed the job while it was being submitted) polls it then.
+    if (age < submitGraceMs) return Math.max(1, Math.min(intervalMs, submitGraceMs - age));
     logger.warn({ jobId: job.id }, 'submission was never confirmed (the process died during it); not re-submitting');
     await save(job.id, (current) =>
       current.requestId !== null || isTerminal(current.status)

@@ -35,7 +35,7 @@ export interface Recording<T = any> {
   events: Array<GraphQLResponse<T>>;
   done: Promise<'complete' | { error: unknown }>;
   /** Resolves when at least `count` events arrived. */
-  waitForEvents(count: number, timeoutMs?: number): Promise<Array<GraphQLResponse<T>>>;
+  waitForEvents(count: number, timeoutMs?: number, what?: string): Promise<Array<GraphQLResponse<T>>>;
   stop(): void;
 }
 
@@ -54,7 +54,7 @@ function recorder<T>(): { recording: Omit<Recording<T>, 'stop'>; push: (e: Graph
     recording: {
       events,
       done,
-      waitForEvents(count, timeoutMs = 15_000) {
+      waitForEvents(count, timeoutMs = 15_000, what) {
         return within(
           new Promise<Array<GraphQLResponse<T>>>((resolve, reject) => {
             const check = () => {
@@ -70,7 +70,7 @@ function recorder<T>(): { recording: Omit<Recording<T>, 'stop'>; push: (e: Graph
             });
           }),
           timeoutMs,
-          `${count} subscription events`,
+          what ?? `${count} subscription events`,
         );
       },
     },

@@ -38,7 +38,7 @@ describe('/readyz watches the store file', () => {
     for (const suffix of ['', '-wal', '-shm']) rmSync(gateway.sqlitePath + suffix, { force: true });
     const answer = await waitFor(async () => {
       const r = await readyz(gateway!);
-      return r.status === 503 && r;
+      return r.status === 503 ? r : null;
     }, { message: '/readyz to answer 503 after the store file was deleted' });
     expect(answer.body.reason).toMatch(/deleted/);
   });
