@@ -9,6 +9,9 @@ import { createMetrics } from './metrics.ts';
 import { createJobEvents } from './jobs/events.ts';
 import { isTerminal } from './domain/job.ts';
 import { createPoller } from './jobs/poller.ts';
+import { createOrphanAdopter } from './jobs/adopt-orphans.ts';
+import { createJobWriter } from './jobs/job-writer.ts';
+import { createFalPlatformClient } from './upstream/fal-platform-client.ts';
 import { createJobsService } from './jobs/service.ts';
 import { createQuotas } from './jobs/quotas.ts';
 import { createRetention } from './jobs/retention.ts';
@@ -60,6 +63,18 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     logger.warn({ simulatorUrl: simulator.url }, 'FAL_KEY is not set: using the built-in fal simulator (fake videos, no cost). Set FAL_KEY to call fal.ai.');
   }
   const key = credential;
+  // fal's platform API (orphan adoption, billing): the simulator serves it too.
+  const apiUrl = simulator ? simulator.url : config.falApiUrl;
+  const platformKey = simulator ? key : (config.falAdminKey ?? key);
+  const platformPool = createUpstreamPool({ baseUrl: apiUrl, connections: 4 });
+  const platform = createFalPlatformClient({
+    dispatcher: platformPool,
+    baseUrl: apiUrl,
+    credential: () => platformKey.reveal(),
+    authScheme: config.falAuthScheme,
+    timeoutMs: config.upstreamTimeoutMs,
+    retry: options.upstreamRetry ?? { maxRetries: 2, baseDelayMs: 200, maxDelayMs: 5_000 },
+  });
 
   const pool = createUpstreamPool({ baseUrl: queueUrl });
   const upstream = withCircuitBreaker(instrumentUpstream(
@@ -116,6 +131,18 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     concurrency: config.pollConcurrency,
     onPoll: (outcome) => metrics.polls.inc({ outcome }),
     onPollLag: (seconds) => metrics.pollLag.observe(seconds),
+    adoptOrphan: createOrphanAdopter({
+      platform,
+      endpointId: config.falModel,
+      save: createJobWriter({ store, events, now: () => new Date() }).save,
+      store,
+      logger: logger.child({ component: 'orphans' }),
+      now: () => new Date(),
+      searchWindowMs: config.orphanSearchMs,
+      maxTotalMs: config.jobMaxTotalMs,
+      retryMs: Math.min(10_000, Math.max(config.pollIntervalMs, config.orphanSearchMs / 10)),
+      onOutcome: (outcome) => metrics.orphans.inc({ outcome }),
+    }),
   });
   const quotas = createQuotas({
     limits: config.quotas,
@@ -200,6 +227,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       await yoga.dispose();
       await upstream.close();
       await pool.close();
+      await platformPool.close();
       await backends.close();
       await simulator?.close();
       logger.info('gateway stopped');

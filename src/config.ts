@@ -27,6 +27,11 @@ export interface Config {
   falKey: Secret | null;
   falAuthScheme: 'Key' | 'Bearer';
   falQueueUrl: string;
+  /** fal's platform API (requests, billing), and its credential: FAL_ADMIN_KEY, else the fal key. */
+  falApiUrl: string;
+  falAdminKey: Secret | null;
+  /** How long a job whose submit outcome is unknown is looked for upstream before it is taken as never started. */
+  orphanSearchMs: number;
   falModel: string;
   pollIntervalMs: number;
   pollConcurrency: number;
@@ -106,6 +111,9 @@ const envSchema = z.object({
   FAL_KEY: z.string().optional(),
   FAL_AUTH_SCHEME: z.enum(['Key', 'Bearer'], { error: 'FAL_AUTH_SCHEME must be Key or Bearer' }).default('Key'),
   FAL_QUEUE_URL: httpUrl('FAL_QUEUE_URL').default('https://queue.fal.run'),
+  FAL_API_URL: httpUrl('FAL_API_URL').default('https://api.fal.ai'),
+  FAL_ADMIN_KEY: z.string().optional(),
+  ORPHAN_SEARCH_MS: integer('ORPHAN_SEARCH_MS', 100, 86_400_000).default(600_000),
   FAL_MODEL: z
     .string()
     .regex(/^[\w.-]+\/[\w.-]+(\/[\w.-]+)*$/, 'FAL_MODEL must be an endpoint id like owner/app[/path]')
@@ -171,6 +179,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     falKey: e.FAL_KEY ? secret(e.FAL_KEY) : null,
     falAuthScheme: e.FAL_AUTH_SCHEME,
     falQueueUrl: e.FAL_QUEUE_URL,
+    falApiUrl: e.FAL_API_URL,
+    falAdminKey: e.FAL_ADMIN_KEY ? secret(e.FAL_ADMIN_KEY) : null,
+    orphanSearchMs: e.ORPHAN_SEARCH_MS,
     falModel: e.FAL_MODEL,
     pollIntervalMs: e.POLL_INTERVAL_MS,
     pollConcurrency: e.POLL_CONCURRENCY,

@@ -79,6 +79,12 @@ export function createMetrics() {
       labelNames: ['quota'] as const,
       registers: [registry],
     }),
+    orphans: new Counter({
+      name: 'gateway_orphan_jobs_total',
+      help: 'Jobs whose submit outcome was unknown, by how it ended: adopted (found upstream), not_found, unknown (fal could not be asked).',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
     storeCreatedEmpty: new Counter({
       name: 'gateway_store_created_empty_total',
       help: 'Start-ups that created a new, empty store where one was expected (jobs and idempotency keys lost).',

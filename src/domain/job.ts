@@ -52,6 +52,8 @@ export interface Job {
   idempotencyKey: string | null;
   /** Set once the client asked to cancel. */
   cancelRequested: boolean;
+  /** Set when a submit may have reached the upstream without an answer: the job is being looked for there (jobs/adopt-orphans.ts). */
+  submitOutcomeUnknownSince?: string | null;
   createdAt: string;
   updatedAt: string;
   completedAt: string | null;

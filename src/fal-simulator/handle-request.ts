@@ -5,6 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { serveVideo } from './files.ts';
 import { phaseAt } from './jobs.ts';
 import { handleCancel, handleResult, handleStatus, handleSubmit } from './queue.ts';
+import { handlePlatform } from './platform.ts';
 import { isAuthorized, matchRoute, readBody } from './routes.ts';
 import type { Route } from './routes.ts';
 import { sleep } from './state.ts';
@@ -53,6 +54,7 @@ export async function handleRequest(state: State, req: IncomingMessage, res: Ser
   const target = new URL(req.url ?? '/', 'http://simulator.invalid');
   const authorization = req.headers.authorization;
   state.requests.push({ method, path: req.url ?? '/', authorization: authorization ?? null, at: Date.now() });
+  state.authorization = authorization ?? null;
   const route = matchRoute(state, method, target.pathname);
   if ('id' in route && (await applyFaults(state, req, res, route))) return;
 
@@ -69,6 +71,8 @@ export async function handleRequest(state: State, req: IncomingMessage, res: Ser
       return sendJson(res, 405, { detail: 'Method Not Allowed' });
     case 'submit':
       return handleSubmit(state, res, body);
+    case 'platform':
+      return handlePlatform(state, res, route.path, target.searchParams);
   }
   const job = route.id !== null ? state.jobs.get(route.id) : undefined;
   if (!job) {

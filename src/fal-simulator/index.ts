@@ -59,6 +59,8 @@ export interface FalSimulator {
   resume(): void;
   /** Number of jobs submitted so far. */
   jobCount(): number;
+  /** On: status and result answers copy the caller's Authorization header into their texts (a misbehaving upstream). */
+  echoAuthorization(on: boolean): void;
   /** Closes the server, destroys open sockets (status streams included) and clears every timer. */
   close(): Promise<void>;
 }
@@ -103,6 +105,8 @@ function createState(options: FalSimulatorOptions): State {
     url: '',
     urlOrigin: '',
     closed: false,
+    echoAuthorization: false,
+    authorization: null,
   };
 }
 
@@ -149,6 +153,7 @@ export async function startFalSimulator(options: FalSimulatorOptions = {}): Prom
     pause: () => state.clock.pause(),
     resume: () => state.clock.resume(),
     jobCount: () => state.jobs.size,
+    echoAuthorization: (on) => void (state.echoAuthorization = on),
     close() {
       closing ??= new Promise<void>((resolve) => {
         state.closed = true;

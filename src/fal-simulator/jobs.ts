@@ -29,6 +29,8 @@ export interface Job {
   naturalEndAt: number; // sim ms when it would complete
   cancelledAt: number | null;
   submittedAt: number;
+  /** The submitted body, as fal keeps it (the platform API lists it with `expand=payloads`). */
+  input?: Record<string, unknown>;
 }
 
 export type Phase =

@@ -6,12 +6,13 @@ import { FAKE_VIDEO } from './files.ts';
 import { createJob, lastLogIndex, logEntries, phaseAt, windowFirstIndex } from './jobs.ts';
 import type { Job } from './jobs.ts';
 import type { State } from './state.ts';
+import { echoed } from './echo.ts';
 import { sendJson, statusBody, validationDetail } from './wire.ts';
 
 type ValidationItem = { loc: string[]; msg: string; type: string };
 
 /** Loose version of the model's input schema: `prompt` and `image_url` must be strings. No length check (quirk 2). */
-function validateInput(rawBody: string): { prompt: string } | { errors: ValidationItem[] } {
+function validateInput(rawBody: string): { prompt: string; fields: Record<string, unknown> } | { errors: ValidationItem[] } {
   let input: unknown;
   try {
     input = JSON.parse(rawBody);
@@ -26,7 +27,7 @@ function validateInput(rawBody: string): { prompt: string } | { errors: Validati
     return [];
   });
   const prompt = fields.prompt;
-  return errors.length === 0 && typeof prompt === 'string' ? { prompt } : { errors };
+  return errors.length === 0 && typeof prompt === 'string' ? { prompt, fields } : { errors };
 }
 
 export function handleSubmit(state: State, res: ServerResponse, rawBody: string): void {
@@ -34,6 +35,7 @@ export function handleSubmit(state: State, res: ServerResponse, rawBody: string)
   if ('errors' in input) return sendJson(res, 422, { detail: input.errors }, { 'x-fal-billable-units': '0' });
   const now = state.clock.now();
   const job = createJob(input.prompt, state.timing, now);
+  job.input = input.fields;
   state.jobs.set(job.id, job);
   sendJson(res, 200, statusBody(state, job, phaseAt(job, now), null), { 'x-fal-request-id': job.id });
 }
@@ -42,7 +44,7 @@ export function handleStatus(state: State, res: ServerResponse, job: Job, withLo
   const now = state.clock.now();
   const phase = phaseAt(job, now);
   const logs = withLogs ? logEntries(job, state.clock, windowFirstIndex(job, now), lastLogIndex(job, now)) : null;
-  sendJson(res, phase.status === 'COMPLETED' ? 200 : 202, statusBody(state, job, phase, logs), { 'x-fal-request-id': job.id });
+  sendJson(res, phase.status === 'COMPLETED' ? 200 : 202, echoed(state, statusBody(state, job, phase, logs)), { 'x-fal-request-id': job.id });
 }
 
 export function handleResult(state: State, res: ServerResponse, job: Job): void {
@@ -60,7 +62,7 @@ export function handleResult(state: State, res: ServerResponse, job: Job): void 
       return sendJson(res, 422, validationDetail('prompt', 'String should have at most 2500 characters', 'string_too_long'), billing);
     case 'success': {
       const video = { url: `${state.url}/files/${job.id}/output.mp4`, content_type: 'video/mp4', file_name: 'output.mp4', file_size: FAKE_VIDEO.length };
-      return sendJson(res, 200, { video }, { ...headers, 'x-fal-billable-units': '1' });
+      return sendJson(res, 200, echoed(state, { video }), { ...headers, 'x-fal-billable-units': '1' });
     }
   }
 }

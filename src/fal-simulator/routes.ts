@@ -3,11 +3,13 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { SimulatorOperation } from './faults.ts';
+import { PLATFORM_PATHS } from './platform.ts';
 import type { State } from './state.ts';
 
 export type Route =
   | { op: SimulatorOperation; id: string | null }
   | { op: 'file' }
+  | { op: 'platform'; path: string }
   | { op: 'method_not_allowed' }
   | { op: 'not_found' };
 
@@ -32,6 +34,7 @@ function safeDecode(segment: string): string {
 export function matchRoute(state: State, method: string, pathname: string): Route {
   const path = pathname.length > 1 ? pathname.replace(/\/$/, '') : pathname;
   if (path === state.modelPath) return method === 'POST' ? { op: 'submit', id: null } : { op: 'method_not_allowed' };
+  if ((PLATFORM_PATHS as readonly string[]).includes(path)) return method === 'GET' ? { op: 'platform', path } : { op: 'method_not_allowed' };
   if (/^\/files\/[^/]+\/output\.mp4$/.test(path)) return method === 'GET' || method === 'HEAD' ? { op: 'file' } : { op: 'method_not_allowed' };
   const prefix = `/${state.appPrefix}/requests/`;
   if (!path.startsWith(prefix)) return { op: 'not_found' };

@@ -39,6 +39,10 @@ export interface State {
   url: string;
   urlOrigin: string;
   closed: boolean;
+  /** When set, status and result answers copy the request's Authorization value into their texts (echo.ts). */
+  echoAuthorization: boolean;
+  /** The Authorization header of the request being answered (for the echo switch). */
+  authorization: string | null;
 }
 
 /** `{owner}/{app}` of an endpoint id; `workflows/` and `comfy/` take three segments. */

@@ -48,6 +48,8 @@ export interface PollerDeps {
   /** Longest wait IN_QUEUE, and longest life before a terminal state (0 = none); then FAILED and cancelled upstream. */
   maxQueueMs?: number;
   maxTotalMs?: number;
+  /** Looks upstream for a job whose submit outcome is unknown (adopt-orphans.ts); next delay, or null once it ended. */
+  adoptOrphan?: (job: Job) => Promise<number | null>;
 }
 
 export interface Poller extends PollScheduler {
@@ -227,6 +229,7 @@ export function createPoller(deps: PollerDeps): Poller {
   /** Still no request id: a submission in flight (wait), or one a dead process left unconfirmed (end it). */
   async function checkUnconfirmedSubmit(job: Job): Promise<number | null> {
     const age = now().getTime() - Date.parse(job.createdAt);
+    if (deps.adoptOrphan && (job.submitOutcomeUnknownSince || age >= submitGraceMs)) return deps.adoptOrphan(job);
     // Re-read soon: the submitter stores the request id any moment, and whoever holds the lease
     // (maybe another replica's sweep, which claimed the job while it was being submitted) polls it then.
     if (age < submitGraceMs) return Math.max(1, Math.min(intervalMs, submitGraceMs - age));

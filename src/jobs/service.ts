@@ -83,14 +83,17 @@ export function createJobsService(deps: JobsServiceDeps) {
       if (!(error instanceof UpstreamError)) throw error;
       logger.warn({ jobId: job.id, requestId, err: error.message, kind: error.kind, ambiguous: error.ambiguous }, 'upstream submit failed');
       if (error.ambiguous) {
-        await save(job.id, (current) => ({
+        // It may run (and be billed) upstream: kept unfinished, so it counts against the limits, while the
+        // poller looks for it upstream (adopt-orphans.ts) and either follows it or ends it.
+        const at = now().toISOString();
+        const marked = await save(job.id, (current) => ({
           ...current,
-          status: 'FAILED',
-          completedAt: now().toISOString(),
-          error: { code: 'SUBMIT_OUTCOME_UNKNOWN', message: 'The upstream did not confirm the submission; it may or may not have been accepted, so it was not repeated.' },
+          submitOutcomeUnknownSince: at,
+          logs: [...current.logs, { message: 'The upstream did not confirm the submission; looking for it upstream.', level: 'WARN', timestamp: at }],
         }));
+        if (marked) scheduler.track(marked);
         throw new UpstreamUnavailableError(
-          'The upstream did not answer the submission. It may have been accepted; it was not repeated. Check the job, or submit again with a new idempotency key.',
+          `The upstream did not confirm the submission. It may be running upstream, and billed; it was not repeated. The gateway is looking for it: follow job ${job.id} rather than submitting again.`,
           { jobId: job.id },
         );
       }
@@ -118,7 +121,7 @@ export function createJobsService(deps: JobsServiceDeps) {
     const deadline = Date.now() + duplicateWaitMs;
     for (let job: Job | null = existing; ; job = await store.get(existing.id)) {
       if (!job) throw new UpstreamUnavailableError('The first request with this idempotency key was not submitted; submit again.');
-      if (job.requestId !== null || isTerminal(job.status)) return job;
+      if (job.requestId !== null || isTerminal(job.status) || job.submitOutcomeUnknownSince) return job;
       if (Date.now() > deadline) break;
       await new Promise((resolve) => setTimeout(resolve, 50));
     }

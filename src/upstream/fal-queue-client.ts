@@ -39,7 +39,7 @@ export interface FalQueueClientOptions {
 }
 
 type Operation = 'submit' | 'status' | 'result' | 'cancel';
-interface Answer {
+export interface Answer {
   status: number;
   body: unknown;
   retryAfterSeconds: number | null;
@@ -238,7 +238,8 @@ function errorText(error: string | Record<string, unknown> | null): string | nul
   return typeof message === 'string' ? message : JSON.stringify(error).slice(0, 500);
 }
 
-function transportError(operation: Operation, error: unknown): UpstreamError {
+/** A transport failure (socket, timeout) as an UpstreamError; shared with the platform client. */
+export function transportError(operation: string, error: unknown): UpstreamError {
   const code = (error as { code?: unknown } | null)?.code;
   const name = (error as { name?: unknown } | null)?.name;
   if (name === 'AbortError') return new UpstreamError('unreachable', `fal ${operation}: aborted`, { ambiguous: operation === 'submit' });
@@ -249,7 +250,8 @@ function transportError(operation: Operation, error: unknown): UpstreamError {
   });
 }
 
-function answerError(operation: Operation, answer: Answer, redact: (text: string) => string): UpstreamError {
+/** A non-2xx answer as an UpstreamError, fal's words redacted; shared with the platform client. */
+export function answerError(operation: string, answer: Answer, redact: (text: string) => string): UpstreamError {
   const { status } = answer;
   const described = describeErrorBody(answer.body);
   const detail = described ? `: ${redact(described.message).slice(0, 300)}` : '';

@@ -32,16 +32,17 @@ it.each([
   gateway.simulator.clearFaults();
 });
 
-it('a submit that fails ambiguously is not repeated: UPSTREAM_UNAVAILABLE, and the job says so', async () => {
+it('a submit that fails ambiguously is not repeated: UPSTREAM_UNAVAILABLE, and the job is kept while it is looked for upstream', async () => {
   const before = gateway.simulator.stats.submit;
   gateway.simulator.addFault({ operation: 'submit', kind: 'drop', times: 1 });
   const response = await gateway.gql(SUBMIT, { input: validInput({ idempotencyKey: 'ambiguous-1' }) });
   expect(response.errors![0]!.extensions).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE' });
-  expect(response.errors![0]!.message).toMatch(/may have been accepted/);
+  expect(response.errors![0]!.message).toMatch(/may be running upstream, and billed; it was not repeated/);
   expect(gateway.simulator.stats.submit - before).toBe(1);
-  // Retrying with the same key does not submit again: the job records the unknown outcome.
+  // Retrying with the same key does not submit again: the job (unfinished, so still counted) says what is going on.
   const again = await gateway.gql(SUBMIT, { input: validInput({ idempotencyKey: 'ambiguous-1' }) });
-  expect(again.data!.generateVideo).toMatchObject({ status: 'FAILED', error: { code: 'SUBMIT_OUTCOME_UNKNOWN' } });
+  expect(again.data!.generateVideo).toMatchObject({ id: response.errors![0]!.extensions!.jobId, status: 'IN_QUEUE', requestId: '' });
+  expect(again.data!.generateVideo.logs.map((l: { message: string }) => l.message)).toContain('The upstream did not confirm the submission; looking for it upstream.');
   expect(gateway.simulator.stats.submit - before).toBe(1);
 });
 

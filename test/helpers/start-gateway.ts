@@ -86,6 +86,7 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
     HOST: '127.0.0.1',
     FAL_KEY: TEST_FAL_KEY,
     FAL_QUEUE_URL: simulator.url,
+    FAL_API_URL: simulator.url,
     POLL_INTERVAL_MS: '25',
     SQLITE_PATH: sqlitePath,
     LOG_LEVEL: 'debug',
