@@ -82,7 +82,8 @@ export function createCohorts({ batchSize = 1000 }: { batchSize?: number } = {})
   function open(key: string, start: Start, meta: unknown): Cohort {
     const cohort: Cohort = { meta, members: new Set(), latest: null, ready: Promise.resolve(null), iterator: null };
     cohorts.set(key, cohort);
-    cohort.ready = start().then(
+    // Yoga's executor answers synchronously when it refuses before running (e.g. a variable that does not coerce).
+    cohort.ready = new Promise<Awaited<ReturnType<Start>>>((resolve) => resolve(start())).then(
       (result) => {
         if (!isAsyncIterable(result)) {
           cohorts.delete(key);

@@ -147,6 +147,11 @@ describe('item 8: every input error carries a contract code and its field', () =
       const several = subscribeWs(client, SUBMIT, { input: validInput({ prompt: '\u0000', cfgScale: 9 }) });
       await several.done;
       expect(several.events[0]?.errors?.map((e) => e.extensions?.field).sort()).toEqual(['cfgScale', 'prompt']);
+
+      const subscription = subscribeWs(client, 'subscription Follow($id: ID!) { jobUpdates(id: $id) { id } }', { id: { not: 'an id' } });
+      const ended = await subscription.done;
+      const subErrors = (typeof ended === 'object' ? (ended.error as Array<{ extensions?: Record<string, unknown> }>) : null) ?? subscription.events[0]?.errors;
+      expect(subErrors?.[0]?.extensions, JSON.stringify(ended)).toMatchObject({ code: 'BAD_USER_INPUT', field: 'id' });
     } finally {
       await client.dispose();
     }
