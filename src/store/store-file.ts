@@ -26,7 +26,10 @@ export function missingStoreReason(path: string): string | null {
   if (existsSync(markerPath(path))) return 'a marker says a store was created here before';
   const folder = dirname(path);
   if (!existsSync(folder)) return null;
-  const others = readdirSync(folder).filter((name) => name !== basename(path));
+  // Empty folders do not count: another component (e.g. the media store) may have just created one.
+  const others = readdirSync(folder, { withFileTypes: true })
+    .filter((entry) => entry.name !== basename(path) && (!entry.isDirectory() || readdirSync(join(folder, entry.name)).length > 0))
+    .map((entry) => entry.name);
   return others.length > 0 ? `the folder ${folder} holds other files (${others.slice(0, 3).join(', ')}${others.length > 3 ? ', …' : ''})` : null;
 }
 

@@ -57,7 +57,8 @@ export async function startGatewayProcess(env: Record<string, string>): Promise<
     void exited.then((code) => reject(new Error(`gateway exited (${code}) before listening:\n${output.join('')}`)));
   });
   await within(listening, 30_000, 'gateway start-up').catch((error: Error) => {
-    throw new Error(`${error.message}; its output so far:\n${output.join('') || '(none)'}`);
+    // An early exit already carries the output; a timeout says what the process printed so far.
+    throw /before listening/.test(error.message) ? error : new Error(`${error.message}; its output so far:\n${output.join('') || '(none)'}`);
   });
   const httpUrl = `http://127.0.0.1:${port}/graphql`;
   return { child, httpUrl, wsUrl: httpUrl.replace(/^http/, 'ws'), output, exited };

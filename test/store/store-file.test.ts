@@ -72,9 +72,25 @@ describe('start-up where a store was expected', () => {
     expect(await metric(gateway, 'gateway_store_created_empty_total')).toBe(1);
   });
 
-  it('a folder holding other files (media, a stray WAL) warns and counts it', async () => {
+  it('a folder holding other files (media) warns and counts it', async () => {
+    const sqlitePath = tempSqlitePath();
+    mkdirSync(join(dirname(sqlitePath), 'media', 'ab'), { recursive: true });
+    writeFileSync(join(dirname(sqlitePath), 'media', 'ab', 'video.mp4'), 'x');
+    gateway = await startTestGateway({ sqlitePath });
+    expect(emptyStoreWarning(gateway)?.reason).toMatch(/other files \(media\)/);
+    expect(await metric(gateway, 'gateway_store_created_empty_total')).toBe(1);
+  });
+
+  it('an empty folder beside it (just created by another component) is not a sign of lost jobs', async () => {
     const sqlitePath = tempSqlitePath();
     mkdirSync(join(dirname(sqlitePath), 'media'), { recursive: true });
+    gateway = await startTestGateway({ sqlitePath });
+    expect(emptyStoreWarning(gateway)).toBeUndefined();
+    expect(await metric(gateway, 'gateway_store_created_empty_total')).toBe(0);
+  });
+
+  it('a stray WAL file beside a missing store warns too', async () => {
+    const sqlitePath = tempSqlitePath();
     writeFileSync(`${sqlitePath}-wal`, '');
     gateway = await startTestGateway({ sqlitePath });
     expect(emptyStoreWarning(gateway)?.reason).toMatch(/other files/);
