@@ -236,6 +236,7 @@ export function parseApiKeys(value: string, problems: string[]): Map<string, str
     const tenant = at > 0 ? pair.slice(0, at).trim() : '';
     const key = at > 0 ? pair.slice(at + 1).trim() : '';
     if (!tenant || !key) problems.push(`GATEWAY_API_KEYS entry ${index + 1} must look like tenant:key`);
+    else if (/\s/.test(key)) problems.push(`GATEWAY_API_KEYS entry ${index + 1} has whitespace inside its key, which no Authorization header can match`);
     else if (keys.has(key)) problems.push(`GATEWAY_API_KEYS entry ${index + 1} reuses another tenant's key`);
     else keys.set(key, tenant);
   });
