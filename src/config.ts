@@ -155,6 +155,11 @@ export class ConfigError extends Error {
   }
 }
 
+/** Start-up cannot go on for a reason the operator can fix (a port in use, ...): its message is one line saying how. */
+export class StartupError extends Error {
+  override name = 'StartupError';
+}
+
 /** Parses `env` (the process environment, from main.ts); throws ConfigError listing every problem. */
 export function loadConfig(env: Record<string, string | undefined>): Config {
   const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));

@@ -75,6 +75,8 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
   const { server, yoga, auth, logger, path = '/graphql', keepAliveMs = 12_000, connectionsPerTenant = 0 } = options;
   const wss = new WebSocketServer({ server, path, maxPayload: options.maxMessageBytes ?? 64 * 1024 });
   const log = logger.child({ component: 'graphql-ws' });
+  // ws re-emits the HTTP server's errors (a port in use, ...); listen() already reports them.
+  wss.on('error', (error) => log.debug({ err: error }, 'http server error (reported by listen)'));
   const openPerTenant = new Map<string, number>();
 
   /** Counts the socket against its tenant's quota; false when the tenant has no room left. */

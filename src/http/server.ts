@@ -4,6 +4,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { Socket } from 'node:net';
+import { StartupError } from '../config.ts';
 import type { GatewayYoga } from './yoga.ts';
 
 export interface HttpServerHandle {
@@ -43,9 +44,13 @@ export function createHttpServer(yoga: GatewayYoga): HttpServerHandle {
     server,
     listen(port, host) {
       return new Promise((resolve, reject) => {
-        server.once('error', reject);
+        const onError = (error: NodeJS.ErrnoException) =>
+          reject(error.code === 'EADDRINUSE'
+            ? new StartupError(`Port ${port} on ${host} is already in use (another gateway?): stop that process, or set PORT to a free port.`)
+            : error);
+        server.once('error', onError);
         server.listen(port, host, () => {
-          server.off('error', reject);
+          server.off('error', onError);
           const address = server.address();
           resolve({ port: typeof address === 'object' && address ? address.port : port });
         });
