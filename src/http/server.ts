@@ -21,8 +21,17 @@ export interface HttpServerHandle {
   streamCount(): number;
 }
 
-export function createHttpServer(yoga: GatewayYoga): HttpServerHandle {
-  const server = createServer({ requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 65_000 }, yoga);
+export function createHttpServer(yoga: GatewayYoga, options: { requestTimeoutMs: number }): HttpServerHandle {
+  // `requestTimeout` bounds receiving a request (headers and body: a slow or stalled body gets 408);
+  // it stops once the request is in, so SSE responses and upgraded WebSockets are not cut. Node checks
+  // it every `connectionsCheckingInterval`.
+  const { requestTimeoutMs } = options;
+  const server = createServer({
+    requestTimeout: requestTimeoutMs,
+    headersTimeout: Math.min(30_000, requestTimeoutMs),
+    connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(requestTimeoutMs / 4))),
+    keepAliveTimeout: 65_000,
+  }, yoga);
   const sockets = new Set<Socket>();
   const streams = new Set<Socket>();
   server.on('connection', (socket) => {
