@@ -45,7 +45,7 @@ export interface GraphQLWsOptions {
 }
 
 /** Defaults of WS_MAX_OPERATIONS_IN_FLIGHT and WS_MAX_BUFFERED_BYTES. */
-export const DEFAULT_SOCKET_BOUNDS: SocketBounds = { maxOperationsInFlight: 32, maxBufferedBytes: 4 * 1024 * 1024 };
+export const DEFAULT_SOCKET_BOUNDS: SocketBounds = { maxOperationsInFlight: 8, maxBufferedBytes: 4 * 1024 * 1024 };
 
 /** Past this much unsent data on a socket, a subscriber is congested: it gets the latest state later. */
 const CONGESTED_BYTES = 1024 * 1024;

@@ -123,44 +123,52 @@ export function serveGraphQLWs<P extends Record<string, unknown> | undefined>(
 
 /**
  * One socket's operations in flight: every message being handled, less the live subscriptions.
- * At the bound the socket is paused, and messages already read wait (in order) for room.
+ * Messages are handled in order, one per turn of the event loop (so one socket's burst cannot hold
+ * the loop against every other client), at most `max` at once; at the bound the socket is paused and
+ * what was already read waits for room.
  */
 function createBudget(socket: WebSocket, max: number, handle: (data: string) => Promise<void>): Budget {
   let handling = 0;
   const live = new Set<string>();
   const waiting: string[] = [];
   let paused = false;
+  let scheduled = false;
   const inFlight = () => handling - live.size;
 
+  // A socket on its way out runs nothing more of what it sent.
+  socket.once('close', () => (waiting.length = 0));
   function run(data: string) {
     handling += 1;
     void handle(data).finally(() => {
       handling -= 1;
-      pump();
+      schedule();
     });
   }
+  function schedule() {
+    if (scheduled) return;
+    scheduled = true;
+    setImmediate(pump);
+  }
   function pump() {
-    while (waiting.length > 0 && inFlight() < max) run(waiting.shift() as string);
-    if (paused && waiting.length === 0 && inFlight() < max) {
-      paused = false;
-      socket.resume();
+    scheduled = false;
+    if (socket.readyState !== socket.OPEN) return;
+    if (waiting.length > 0 && inFlight() < max) run(waiting.shift() as string);
+    if (waiting.length > 0 && inFlight() < max) schedule();
+    const full = inFlight() >= max || waiting.length >= max;
+    if (full !== paused) {
+      paused = full;
+      if (full) socket.pause();
+      else socket.resume();
     }
   }
   return {
     receive(data) {
-      if (waiting.length > 0 || inFlight() >= max) {
-        waiting.push(data);
-        if (!paused) {
-          paused = true;
-          socket.pause();
-        }
-        return;
-      }
-      run(data);
+      waiting.push(data);
+      schedule();
     },
     subscriptionLive(id) {
       live.add(id);
-      pump();
+      schedule();
     },
     subscriptionEnded(id) {
       live.delete(id);
