@@ -198,7 +198,10 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
       connectionInitWaitTimeout: options.initTimeoutMs ?? 3_000,
       onConnect: (ctx) => {
         const caller = auth.callerFor(ctx.connectionParams?.authorization);
-        if (caller === null) return false; // 4403 Forbidden
+        if (caller === null) {
+          log.info({ reason: ctx.connectionParams?.authorization ? 'unknown key' : 'no key' }, 'credential refused (WebSocket closed 4403)');
+          return false; // 4403 Forbidden
+        }
         const tenant = caller.tenant;
         (ctx.extra as { caller?: Caller }).caller = caller;
         // The upgrade request (and its headers) is not needed after the handshake: the context comes
