@@ -2,9 +2,11 @@
  * graphql-ws's protocol server (`makeServer`) bound to `ws` sockets: our own binding in place of
  * graphql-ws/use/ws, so that every socket is bounded and every error goes to the logger (never to
  * console). Per socket:
- * - operations in flight (queries and mutations; a live subscription does not count, cohorts and
- *   latest-wins bound those): at `maxOperationsInFlight`, the socket is paused (nothing more is read
- *   from it) and what was already read waits in order, until an operation finishes;
+ * - messages are handled in order, one per turn of the event loop, so a burst on one socket cannot
+ *   hold the loop against every other client;
+ * - operations in flight (queries and mutations, until their answer is handed to the OS; a live
+ *   subscription does not count, cohorts and latest-wins bound those): at `maxOperationsInFlight`
+ *   the socket is paused (nothing more is read from it) until an operation finishes;
  * - bytes queued: a message is written only while `bufferedAmount` is under `maxBufferedBytes`; past
  *   it the client is not reading, and the socket is closed (1008) and, unless the close handshake
  *   ends within `closeGraceMs`, terminated.
