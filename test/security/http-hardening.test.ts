@@ -76,11 +76,11 @@ function dripBody(): Promise<{ answer: string; ms: number }> {
 }
 
 it('50 connections dripping a body byte every 200 ms are answered 408 and closed after REQUEST_TIMEOUT_MS', async () => {
-  const drips = await within(Promise.all(Array.from({ length: 50 }, dripBody)), 10_000, 'dripping connections to be closed');
+  const drips = await within(Promise.all(Array.from({ length: 50 }, dripBody)), 15_000, 'dripping connections to be closed');
   for (const { answer, ms } of drips) {
     expect(answer).toMatch(/^HTTP\/1\.1 408/);
     expect(ms).toBeGreaterThanOrEqual(REQUEST_TIMEOUT_MS - 50);
-    expect(ms).toBeLessThan(REQUEST_TIMEOUT_MS * 3);
+    expect(ms).toBeLessThan(REQUEST_TIMEOUT_MS + 5_000); // checked every 250 ms; a loaded machine adds its own delay
   }
 });
 
