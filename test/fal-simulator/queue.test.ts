@@ -21,7 +21,7 @@ afterEach(async () => {
 });
 
 async function start(options: FalSimulatorOptions = {}): Promise<FalSimulator> {
-  const sim = await startFalSimulator({ timing: FAST, ...options });
+  const sim = await startFalSimulator({ timing: FAST, recordRequests: true, ...options });
   running.push(sim);
   return sim;
 }
