@@ -3,7 +3,8 @@
  * gateway finds its jobs in flight (still progressing in wall-clock time meanwhile, as on fal).
  * Simulated instants are stored as wall-clock milliseconds.
  */
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { SimClock } from './clock.ts';
 import type { Job } from './jobs.ts';
 
@@ -50,6 +51,7 @@ export function save(path: string, clock: SimClock, privateKeyPem: string, jobs:
   const shift = toWall(clock);
   const file: SavedFile = { version: 1, privateKeyPem, jobs: [...jobs].map((job) => shifted(job, shift)) };
   const temporary = `${path}.${process.pid}.tmp`;
+  mkdirSync(dirname(path), { recursive: true });
   writeFileSync(temporary, JSON.stringify(file), { mode: 0o600 });
   renameSync(temporary, path);
 }
