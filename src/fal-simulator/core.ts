@@ -49,6 +49,10 @@ function sweep(state: State, forgetAfterMs: number): boolean {
     state.statusCalls.delete(id);
     forgot = true;
   }
+  if (forgot) {
+    const kept = state.webhookDeliveries.filter((delivery) => state.jobs.has(delivery.requestId));
+    state.webhookDeliveries.splice(0, state.webhookDeliveries.length, ...kept);
+  }
   return forgot;
 }
 
