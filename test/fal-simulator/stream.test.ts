@@ -9,8 +9,8 @@ import { openStream, start, submit } from './sim-helpers.ts';
 describe('status stream', () => {
   it('sends data: events with the status object, keep-alive comments, and closes after COMPLETED', async () => {
     const sim = await start({ streamKeepAliveMs: 30 });
+    sim.pause(); // the job stays queued until the keep-alives are seen
     const id = await submit(sim);
-    sim.pause();
     const stream = await openStream(sim, id);
     expect(stream.status).toBe(200);
     expect(stream.headers['content-type']).toBe('text/event-stream');
