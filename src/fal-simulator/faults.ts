@@ -12,7 +12,7 @@ export type SimulatorOperation = 'submit' | 'status' | 'result' | 'cancel' | 'st
 export type FaultOperation = SimulatorOperation | 'webhook';
 
 /** What a 'webhook' fault does to one delivery attempt. */
-export type WebhookFaultKind = 'bad-signature' | 'replay' | 'late-timestamp' | 'fail-delivery' | 'payload-error';
+export type WebhookFaultKind = 'bad-signature' | 'unsigned' | 'replay' | 'late-timestamp' | 'fail-delivery' | 'payload-error';
 
 /** One injected fault. See `FalSimulator.addFault`. */
 export interface SimulatorFault {
@@ -23,7 +23,7 @@ export interface SimulatorFault {
    * 'stream': after `afterEvents` events), 'delay', 'slow-body', 'malformed'; on 'stream' only: 'stall'
    * (after `afterEvents` events send nothing more, not even keep-alives, socket kept open), 'end-early'
    * (after `afterEvents` events end the response cleanly without COMPLETED).
-   * 'webhook': 'bad-signature', 'replay' (the same delivery sent twice), 'late-timestamp' (10 minutes old,
+   * 'webhook': 'bad-signature', 'unsigned' (no X-Fal-Webhook-Signature header), 'replay' (the same delivery sent twice), 'late-timestamp' (10 minutes old,
    * validly signed), 'fail-delivery' (that attempt is not sent and counts as failed), 'payload-error'
    * (`payload: null` with a `payload_error`, as fal does for a body it cannot serialise).
    */
@@ -115,6 +115,7 @@ function toAction(fault: SimulatorFault): FaultAction {
     case 'end-early':
       return { kind: fault.kind, afterEvents: Math.max(0, fault.afterEvents ?? 1) };
     case 'bad-signature':
+    case 'unsigned':
     case 'replay':
     case 'late-timestamp':
     case 'fail-delivery':

@@ -52,12 +52,8 @@ function signedHeaders(state: State, job: Job, body: string, fault: WebhookFault
   const timestamp = String(Math.floor(Date.now() / 1000) - (fault === 'late-timestamp' ? LATE_BY_SECONDS : 0));
   // A bad signature: a valid signature of another message (right length, wrong bytes).
   const signature = state.signer.sign(job.id, userId, timestamp, fault === 'bad-signature' ? `${body} ` : body);
-  return {
-    'x-fal-webhook-request-id': job.id,
-    'x-fal-webhook-user-id': userId,
-    'x-fal-webhook-timestamp': timestamp,
-    'x-fal-webhook-signature': signature,
-  };
+  const headers = { 'x-fal-webhook-request-id': job.id, 'x-fal-webhook-user-id': userId, 'x-fal-webhook-timestamp': timestamp };
+  return fault === 'unsigned' ? headers : { ...headers, 'x-fal-webhook-signature': signature };
 }
 
 /** One attempt; true when the receiver answered 2xx. */

@@ -77,6 +77,16 @@ describe('webhooks', () => {
     expect(await signatureValid(sim, receiver.received[0]!)).toBe(false);
   });
 
+  it("'unsigned': no signature header", async () => {
+    const sim = await start();
+    const receiver = await startReceiver();
+    sim.addFault({ operation: 'webhook', kind: 'unsigned' });
+    await submit(sim, { webhook: receiver.url });
+    await deliveries(sim, 1, 'the webhook');
+    expect(receiver.received[0]!.headers['x-fal-webhook-signature']).toBeUndefined();
+    expect(receiver.received[0]!.headers['x-fal-webhook-request-id']).toBeDefined();
+  });
+
   it("'replay': the same delivery is sent twice", async () => {
     const sim = await start();
     const receiver = await startReceiver();
