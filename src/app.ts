@@ -49,7 +49,7 @@ export interface App {
  * The built-in fal simulator (no FAL_KEY), loaded with import() so that a gateway with a real key
  * never loads it. On a fixed PORT it is served by the gateway's own server under /fal-simulator, so
  * its address (and every video URL) stays the same across restarts, and its jobs are kept in
- * fal-simulator.json beside the SQLite file (not with SQLITE_PATH=:memory:). On PORT=0 it takes a
+ * fal-simulator.jsonl beside the SQLite file (not with SQLITE_PATH=:memory:). On PORT=0 it takes a
  * port of its own, in memory.
  */
 async function startBuiltInSimulator(config: Config): Promise<{ simulator: FalSimulator; mounted: MountedFalSimulator | null }> {
@@ -58,7 +58,7 @@ async function startBuiltInSimulator(config: Config): Promise<{ simulator: FalSi
   if (config.port === 0) return { simulator: await startFalSimulator(options), mounted: null };
   const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host === '::' ? '::1' : config.host;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${config.port}/fal-simulator`;
-  const persistPath = config.sqlitePath === ':memory:' ? null : join(dirname(config.sqlitePath), 'fal-simulator.json');
+  const persistPath = config.sqlitePath === ':memory:' ? null : join(dirname(config.sqlitePath), 'fal-simulator.jsonl');
   const mounted = createMountedFalSimulator({ ...options, url, pathPrefix: '/fal-simulator', persistPath });
   return { simulator: mounted, mounted };
 }

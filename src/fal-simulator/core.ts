@@ -9,7 +9,7 @@ import { loadSampleVideo } from './files.ts';
 import { handleRequest } from './handle-request.ts';
 import { endAt, phaseAt } from './jobs.ts';
 import type { SimulatorTiming } from './jobs.ts';
-import { loadSaved, save } from './persist.ts';
+import { openJournal } from './persist.ts';
 import { createWebhookSigner } from './signer.ts';
 import { appPrefixOf } from './state.ts';
 import type { State } from './state.ts';
@@ -58,11 +58,10 @@ function sweep(state: State, forgetAfterMs: number): boolean {
 
 export function createCore(options: CoreOptions): Core {
   const clock = createSimClock();
-  const saved = options.persistPath ? loadSaved(options.persistPath, clock) : { privateKeyPem: null, jobs: [] };
+  const journal = options.persistPath ? openJournal(options.persistPath, clock) : null;
+  const saved = journal ?? { privateKeyPem: null, jobs: [] };
   const signer = createWebhookSigner(saved.privateKeyPem ?? undefined);
-  const persist = () => {
-    if (options.persistPath && !state.closed) save(options.persistPath, clock, signer.privateKeyPem, state.jobs.values());
-  };
+  const compact = () => journal?.compact(signer.privateKeyPem, state.jobs.values());
   const state: State = {
     modelPath: `/${options.modelId}`,
     appPrefix: appPrefixOf(options.modelId),
@@ -90,15 +89,18 @@ export function createCore(options: CoreOptions): Core {
     closed: false,
     onSubmitted(job) {
       state.submitted++;
+      journal?.record(job);
       watcher.watch(job);
-      persist();
     },
-    onChanged: persist,
+    onChanged(job) {
+      if (!state.closed) journal?.record(job);
+    },
   };
+  compact();
   const watcher = createWebhookWatcher(state);
   const sweepEveryMs = Math.min(60_000, Math.max(20, options.forgetAfterMs / 4));
   const sweeper = setInterval(() => {
-    if (sweep(state, options.forgetAfterMs)) persist();
+    if (sweep(state, options.forgetAfterMs)) compact();
   }, sweepEveryMs).unref();
   return {
     state,
@@ -115,7 +117,6 @@ export function createCore(options: CoreOptions): Core {
       for (const job of state.jobs.values()) watcher.watch(job);
     },
     shutdown() {
-      persist();
       state.closed = true;
       clearInterval(sweeper);
       watcher.stop();

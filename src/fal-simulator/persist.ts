@@ -1,27 +1,30 @@
 /**
- * Keeps the built-in simulator's jobs and webhook key in a small JSON file, so that a restart of the
- * gateway finds its jobs in flight (still progressing in wall-clock time meanwhile, as on fal).
- * Simulated instants are stored as wall-clock milliseconds.
+ * Keeps the built-in simulator's jobs and webhook key in a small journal file (JSON lines), so that a
+ * restart of the gateway finds its jobs in flight (still progressing in wall-clock time meanwhile, as
+ * on fal). Each change appends one line (cheap, and on disk before the answer goes out); the file is
+ * rewritten compactly at start and when jobs are forgotten. Simulated instants are stored as wall-clock
+ * milliseconds.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { SimClock } from './clock.ts';
 import type { Job } from './jobs.ts';
 
-interface SavedFile {
-  version: 1;
-  privateKeyPem: string;
-  jobs: Job[];
-}
+type Line = { key: string } | { job: Job } | { forget: string };
 
-export interface Saved {
-  privateKeyPem: string | null;
-  jobs: Job[];
+export interface Journal {
+  /** The saved jobs (in simulated time) and key, read at creation. */
+  readonly jobs: Job[];
+  readonly privateKeyPem: string | null;
+  /** Appends the job's current state. */
+  record(job: Job): void;
+  /** Rewrites the file with only these jobs. */
+  compact(privateKeyPem: string, jobs: Iterable<Job>): void;
 }
 
 const TIMES = ['startAt', 'naturalEndAt', 'cancelledAt', 'submittedAt'] as const;
 
-/** Maps a job's instants from one time base to another (`shift` ms added; null stays null). */
+/** The job with its instants moved by `shift` ms (null stays null). */
 function shifted(job: Job, shift: number): Job {
   const copy: Job = { ...job, timing: { ...job.timing } };
   for (const key of TIMES) {
@@ -31,27 +34,42 @@ function shifted(job: Job, shift: number): Job {
   return copy;
 }
 
-/** Sim ms -> wall ms at this moment. */
-const toWall = (clock: SimClock) => Date.now() - clock.now();
+/** Wall-clock ms of simulated instant 0, at this moment. */
+const wallOfZero = (clock: SimClock) => Date.now() - clock.now();
 
-export function loadSaved(path: string, clock: SimClock): Saved {
-  if (!existsSync(path)) return { privateKeyPem: null, jobs: [] };
-  try {
-    const file = JSON.parse(readFileSync(path, 'utf8')) as SavedFile;
-    if (file.version !== 1 || !Array.isArray(file.jobs)) return { privateKeyPem: null, jobs: [] };
-    const shift = -toWall(clock);
-    return { privateKeyPem: typeof file.privateKeyPem === 'string' ? file.privateKeyPem : null, jobs: file.jobs.map((job) => shifted(job, shift)) };
-  } catch {
-    return { privateKeyPem: null, jobs: [] }; // unreadable: start afresh (it is only a simulator)
+function read(path: string): { key: string | null; jobs: Map<string, Job> } {
+  const jobs = new Map<string, Job>();
+  let key: string | null = null;
+  const text = existsSync(path) ? readFileSync(path, 'utf8') : '';
+  for (const raw of text.split('\n')) {
+    let line: Line;
+    try {
+      line = JSON.parse(raw) as Line;
+    } catch {
+      continue; // an empty or torn line (a crash mid-append): skip it
+    }
+    if ('key' in line && typeof line.key === 'string') key = line.key;
+    else if ('job' in line && typeof line.job?.id === 'string') jobs.set(line.job.id, line.job);
+    else if ('forget' in line) jobs.delete(line.forget);
   }
+  return { key, jobs };
 }
 
-/** Writes the file atomically (temporary file, then rename). */
-export function save(path: string, clock: SimClock, privateKeyPem: string, jobs: Iterable<Job>): void {
-  const shift = toWall(clock);
-  const file: SavedFile = { version: 1, privateKeyPem, jobs: [...jobs].map((job) => shifted(job, shift)) };
-  const temporary = `${path}.${process.pid}.tmp`;
+export function openJournal(path: string, clock: SimClock): Journal {
   mkdirSync(dirname(path), { recursive: true });
-  writeFileSync(temporary, JSON.stringify(file), { mode: 0o600 });
-  renameSync(temporary, path);
+  const saved = read(path);
+  const toSim = -wallOfZero(clock);
+  const append = (line: Line) => appendFileSync(path, `${JSON.stringify(line)}\n`, { mode: 0o600 });
+  return {
+    jobs: [...saved.jobs.values()].map((job) => shifted(job, toSim)),
+    privateKeyPem: saved.key,
+    record: (job) => append({ job: shifted(job, wallOfZero(clock)) }),
+    compact(privateKeyPem, jobs) {
+      const shift = wallOfZero(clock);
+      const lines = [{ key: privateKeyPem }, ...[...jobs].map((job) => ({ job: shifted(job, shift) }))];
+      const temporary = `${path}.${process.pid}.tmp`;
+      writeFileSync(temporary, lines.map((line) => `${JSON.stringify(line)}\n`).join(''), { mode: 0o600 });
+      renameSync(temporary, path);
+    },
+  };
 }

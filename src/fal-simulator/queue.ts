@@ -86,6 +86,6 @@ export function handleCancel(state: State, res: ServerResponse, job: Job): void 
   const headers = { 'x-fal-request-id': job.id };
   if (phaseAt(job, now).status === 'COMPLETED') return sendJson(res, 400, { status: 'ALREADY_COMPLETED' }, headers);
   job.cancelledAt = now;
-  state.onChanged();
+  state.onChanged(job);
   sendJson(res, 202, { status: 'CANCELLATION_REQUESTED' }, headers);
 }

@@ -57,7 +57,7 @@ export interface State {
   /** A job was created: watch it for its webhook, persist. */
   onSubmitted(job: Job): void;
   /** A job changed (cancelled, webhook delivered): persist. */
-  onChanged(): void;
+  onChanged(job: Job): void;
 }
 
 /** `{owner}/{app}` of an endpoint id; `workflows/` and `comfy/` take three segments. */

@@ -84,7 +84,7 @@ export async function deliverWebhook(state: State, job: Job): Promise<void> {
   }
   if (state.closed) return;
   job.webhookDone = true;
-  state.onChanged();
+  state.onChanged(job);
 }
 
 /**

@@ -27,7 +27,7 @@ describe('the built-in simulator', () => {
     const submitted = await post(first.httpUrl, SUBMIT, { input: validInput({ prompt: 'restart me [sim:fast]' }) });
     const job = submitted.data!.generateVideo;
     await waitFor(async () => (await jobStatus(first.httpUrl, job.id))?.status === 'IN_PROGRESS', { timeoutMs: 15_000, message: 'the job to run' });
-    expect(existsSync(join(dirname(sqlitePath), 'fal-simulator.json'))).toBe(true);
+    expect(existsSync(join(dirname(sqlitePath), 'fal-simulator.jsonl'))).toBe(true);
     first.child.kill('SIGKILL');
     expect(await first.exited).toBe('SIGKILL');
 

@@ -3,7 +3,7 @@
  * and (with persistPath) its jobs and webhook key across a restart. Also served mounted under a
  * path prefix of another server.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -56,6 +56,19 @@ describe('what the simulator keeps', () => {
     expect([200, 202]).toContain((await statusOf(second.url, id)).status);
     await waitFor(async () => (await statusOf(second.url, id)).status === 200, { message: 'the saved job to complete' });
     expect((await (await fetch(second.jwksUrl)).json()).keys[0].kid).toBe(kid);
+  });
+
+  it('with persistPath: a cancel is kept too, and a torn last line (a crash mid-write) is skipped', async () => {
+    const persistPath = join(dir, 'torn.jsonl');
+    const first = await startFalSimulator({ timing: { ...FAST, queueStepMs: 60_000 }, persistPath });
+    const id = await submit(first);
+    expect((await fetch(`${first.url}/${APP}/requests/${id}/cancel`, { method: 'PUT' })).status).toBe(202);
+    await first.close();
+    appendFileSync(persistPath, '{"job":{"id":"torn');
+    const second = await startFalSimulator({ persistPath });
+    onCleanup(() => second.close());
+    expect(await (await statusOf(second.url, id)).json()).toMatchObject({ status: 'COMPLETED', error_type: 'cancelled' });
+    expect(second.jobCount()).toBe(1);
   });
 });
 
