@@ -20,7 +20,7 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const jobStatus = async (httpUrl: string, id: string) => (await post<{ job: any }>(httpUrl, GET_JOB, { id })).data?.job;
 
 describe('the built-in simulator', () => {
-  it('survives a SIGKILL of npm start: same address, job completes, its video URL serves', { timeout: 90_000 }, async () => {
+  it('survives a SIGKILL of npm start: same address, job completes, its video URL serves; outsiders cannot submit', { timeout: 90_000 }, async () => {
     const sqlitePath = tempSqlitePath();
     const env = { SQLITE_PATH: sqlitePath, PORT: String(await freePort()), POLL_INTERVAL_MS: '200' };
     const first = await startGatewayProcess(env);
@@ -42,6 +42,13 @@ describe('the built-in simulator', () => {
     expect(video.status).toBe(200);
     expect(video.headers.get('content-type')).toBe('video/mp4');
     expect((await video.arrayBuffer()).byteLength).toBe(done.video.fileSize);
+    // Only the gateway holds the built-in simulator's key: an outsider's submit is refused.
+    const outsider = await fetch(`http://127.0.0.1:${env.PORT}/fal-simulator/fal-ai/kling-video/v2.5-turbo/pro/image-to-video`, {
+      method: 'POST',
+      headers: { authorization: 'Key simulator-key', 'content-type': 'application/json' },
+      body: JSON.stringify({ prompt: 'p', image_url: 'https://example.com/a.png' }),
+    });
+    expect(outsider.status).toBe(401);
     second.child.kill('SIGTERM');
     expect(await second.exited).toBe(0);
   });
