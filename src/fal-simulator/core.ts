@@ -71,6 +71,7 @@ export function createCore(options: CoreOptions): Core {
     faults: createFaultRegistry(),
     jobs: new Map(saved.jobs.map((job) => [job.id, job])),
     statusCalls: new Map(),
+    openStreams: new Map(),
     inFlight: { now: 0, peak: 0 },
     stats: { submit: 0, status: 0, result: 0, cancel: 0, stream: 0 },
     requests: [],

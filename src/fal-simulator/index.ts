@@ -75,6 +75,8 @@ export interface FalSimulator {
   readonly webhookDeliveries: WebhookDelivery[];
   /** How many status polls (not streams) named this request id. */
   statusCalls(requestId: string): number;
+  /** Status streams open now: for this request id, or in all. */
+  openStreams(requestId?: string): number;
   /** Most requests it was answering at the same time, since start (for concurrency caps). */
   peakInFlight(): number;
   /** Changes the timing of jobs submitted from now on (running jobs keep theirs). */
@@ -132,6 +134,8 @@ function facade(core: Core, port: number, close: () => Promise<void>): FalSimula
     jwksUrl: `${state.url}/.well-known/jwks.json`,
     webhookDeliveries: state.webhookDeliveries,
     statusCalls: (requestId) => state.statusCalls.get(requestId) ?? 0,
+    openStreams: (requestId) =>
+      requestId === undefined ? [...state.openStreams.values()].reduce((sum, n) => sum + n, 0) : (state.openStreams.get(requestId) ?? 0),
     peakInFlight: () => state.inFlight.peak,
     setTiming(timing) {
       state.timing = mergeTiming(state.timing, timing);

@@ -34,6 +34,8 @@ export interface State {
   readonly faults: FaultRegistry;
   readonly jobs: Map<string, Job>;
   readonly statusCalls: Map<string, number>;
+  /** Status streams open now, per request id. */
+  readonly openStreams: Map<string, number>;
   readonly stats: SimulatorStats;
   inFlight: { now: number; peak: number };
   /** Filled only with `recordRequests`. */

@@ -71,7 +71,13 @@ export function handleStream(state: State, res: ServerResponse, job: Job, withLo
     return cut();
   };
   state.cleanups.add(stop);
-  res.on('close', stop);
+  state.openStreams.set(job.id, (state.openStreams.get(job.id) ?? 0) + 1);
+  res.on('close', () => {
+    stop();
+    const left = (state.openStreams.get(job.id) ?? 1) - 1;
+    if (left > 0) state.openStreams.set(job.id, left);
+    else state.openStreams.delete(job.id);
+  });
   if (cut() || push()) return;
   tick = setInterval(push, checkMs);
   keepAlive = setInterval(() => res.write(': keep-alive\n\n'), state.streamKeepAliveMs);

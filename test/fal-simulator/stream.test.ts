@@ -15,6 +15,8 @@ describe('status stream', () => {
     expect(stream.status).toBe(200);
     expect(stream.headers['content-type']).toBe('text/event-stream');
     await waitFor(() => stream.raw().split(': keep-alive\n\n').length > 2, { message: 'two keep-alive comments' });
+    expect(sim.openStreams(id)).toBe(1);
+    expect(sim.openStreams()).toBe(1);
     sim.resume();
     await expect(within(stream.done, 10_000, 'the stream to end')).resolves.toBe('end');
     const statuses = stream.events.map((e) => e.status);
@@ -26,6 +28,7 @@ describe('status stream', () => {
     expect(new Set(lines).size).toBe(lines.length); // each line once
     expect(sim.stats.stream).toBe(1);
     expect(sim.statusCalls(id)).toBe(0);
+    await waitFor(() => sim.openStreams() === 0, { message: 'the stream to be counted closed' });
   });
 
   it("'http' refuses the stream with the given status", async () => {
