@@ -1,6 +1,6 @@
 /** Process entry: config from the environment, the app, and signals. The only file that reads process.*. */
 import { createApp } from './app.ts';
-import { ConfigError, loadConfig } from './config.ts';
+import { ConfigError, loadConfig, StartupError } from './config.ts';
 import { StoreOpenError } from './store/store-file.ts';
 
 try {
@@ -19,6 +19,6 @@ try {
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
 } catch (error) {
-  console.error(error instanceof ConfigError || error instanceof StoreOpenError ? error.message : error);
+  console.error(error instanceof ConfigError || error instanceof StartupError || error instanceof StoreOpenError ? error.message : error);
   process.exit(1);
 }

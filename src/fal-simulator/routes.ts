@@ -10,6 +10,7 @@ export type Route =
   | { op: SimulatorOperation; id: string | null }
   | { op: 'file' }
   | { op: 'platform'; path: string }
+  | { op: 'jwks' }
   | { op: 'method_not_allowed' }
   | { op: 'not_found' };
 
@@ -35,6 +36,7 @@ export function matchRoute(state: State, method: string, pathname: string): Rout
   const path = pathname.length > 1 ? pathname.replace(/\/$/, '') : pathname;
   if (path === state.modelPath) return method === 'POST' ? { op: 'submit', id: null } : { op: 'method_not_allowed' };
   if ((PLATFORM_PATHS as readonly string[]).includes(path)) return method === 'GET' ? { op: 'platform', path } : { op: 'method_not_allowed' };
+  if (path === '/.well-known/jwks.json') return method === 'GET' ? { op: 'jwks' } : { op: 'method_not_allowed' };
   if (/^\/files\/[^/]+\/output\.mp4$/.test(path)) return method === 'GET' || method === 'HEAD' ? { op: 'file' } : { op: 'method_not_allowed' };
   const prefix = `/${state.appPrefix}/requests/`;
   if (!path.startsWith(prefix)) return { op: 'not_found' };
