@@ -2,6 +2,9 @@
  * Several gateway processes on one Redis: a job submitted on one is followed on the others; one
  * replica polls it; killing that replica hands the job over; the same idempotency key on two
  * replicas submits once; restarting Redis mid-job loses nothing.
+ *
+ * Every wait is bounded and says what it waited for; test timeouts are longer than the sum of a
+ * test's bounds, so on a loaded machine a failure names the wait that ran out, never just the test.
  */
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
@@ -89,7 +92,7 @@ function expectOnePoller(requestId: string) {
   expect(times.length, `${times.length} status polls in ${span} ms`).toBeLessThanOrEqual(onePoller * 1.5 + 3);
 }
 
-it('submitted on one replica, followed on the two others, polled by one', { timeout: 30_000 }, async () => {
+it('submitted on one replica, followed on the two others, polled by one', { timeout: 90_000 }, async () => {
   const [a, b, c] = replicas as [GatewayProcess, GatewayProcess, GatewayProcess];
   const job = await submitOn(a, validInput());
   const onB = subscribeWs(wsClient(b.wsUrl), FOLLOW, { id: job.id });
@@ -105,7 +108,7 @@ it('submitted on one replica, followed on the two others, polled by one', { time
   expectOnePoller(job.requestId);
 });
 
-it("a slow submit: another replica's sweep may claim the job mid-submit, and it is polled as soon as it is submitted", { timeout: 30_000 }, async () => {
+it("a slow submit: another replica's sweep may claim the job mid-submit, and it is polled as soon as it is submitted", { timeout: 90_000 }, async () => {
   // The job is stored (no request id yet) before the upstream call; a sweep on another replica lists
   // it and takes its lease. That replica used to wait the whole submit grace (65 s) before looking again.
   const [a, b] = replicas as [GatewayProcess, GatewayProcess];
@@ -116,7 +119,7 @@ it("a slow submit: another replica's sweep may claim the job mid-submit, and it 
   expect(jobsOf(onB).at(-1)).toMatchObject({ status: 'COMPLETED' });
 });
 
-it('the same idempotency key sent to two replicas at once: one upstream submission', async () => {
+it('the same idempotency key sent to two replicas at once: one upstream submission', { timeout: 60_000 }, async () => {
   const [a, b] = replicas as [GatewayProcess, GatewayProcess];
   const before = simulator.stats.submit;
   const input = validInput({ idempotencyKey: `replicas-${randomUUID()}` });
@@ -129,7 +132,7 @@ it('the same idempotency key sent to two replicas at once: one upstream submissi
   expect(simulator.stats.submit - before).toBe(1);
 });
 
-it('killing the polling replica mid-job: survivors take over and their subscribers get every later change', { timeout: 30_000 }, async () => {
+it('killing the polling replica mid-job: survivors take over and their subscribers get every later change', { timeout: 90_000 }, async () => {
   const job = await submitOn(replicas[0]!, validInput());
   const ownerPid = await waitFor(() => leaseOwnerPid(job.id), { message: `a replica to hold the poll lease of job ${job.id}` });
   const owner = replicas.find((r) => r.child.pid === ownerPid)!;
@@ -153,7 +156,7 @@ it('killing the polling replica mid-job: survivors take over and their subscribe
   expect(newOwner === null || survivors.some((r) => r.child.pid === newOwner)).toBe(true);
 });
 
-it('restarting Redis mid-job loses nothing', { timeout: 40_000 }, async () => {
+it('restarting Redis mid-job loses nothing', { timeout: 90_000 }, async () => {
   const [first, second] = replicas as [GatewayProcess, GatewayProcess];
   const key = `redis-restart-${randomUUID()}`;
   const job = await submitOn(first, validInput({ idempotencyKey: key }));
@@ -173,7 +176,7 @@ it('restarting Redis mid-job loses nothing', { timeout: 40_000 }, async () => {
   expect(ready.status).toBe(200);
 });
 
-it('/readyz says 503 with a reason while Redis is down, and 200 once it is back', { timeout: 40_000 }, async () => {
+it('/readyz says 503 with a reason while Redis is down, and 200 once it is back', { timeout: 90_000 }, async () => {
   const readyz = replicas[0]!.httpUrl.replace('/graphql', '/readyz');
   expect((await fetch(readyz)).status).toBe(200);
   await within(redis.pause(), 10_000, 'Redis to pause');
