@@ -25,6 +25,8 @@ import { createHttpServer } from './http/server.ts';
 import { createYogaHandler } from './http/yoga.ts';
 import { limitPlugins } from './http/limits.ts';
 import type { RetryPolicy } from './upstream/retry.ts';
+import { createFalStorageClient } from './upstream/fal-storage-client.ts';
+import { uploadFetchApi } from './http/uploads.ts';
 
 /** How often, with replicas, followed jobs are re-read from the store (see the resync note below). */
 const RESYNC_INTERVAL_MS = 15_000;
@@ -50,10 +52,12 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
 
   let simulator: FalSimulator | null = null;
   let queueUrl = config.falQueueUrl;
+  let storageUrl = config.media.falStorageUrl;
   let credential = config.falKey;
   if (!credential) {
     simulator = await startFalSimulator({ modelId: config.falModel, timing: DEFAULT_SIMULATOR_TIMING, apiKey: 'simulator-key' });
     queueUrl = simulator.url;
+    storageUrl = simulator.url;
     credential = secret('simulator-key');
     logger.warn({ simulatorUrl: simulator.url }, 'FAL_KEY is not set: using the built-in fal simulator (fake videos, no cost). Set FAL_KEY to call fal.ai.');
   }
@@ -126,7 +130,17 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     retentionMs: config.jobRetentionMs,
     onPurged: (count) => metrics.jobsPurged.inc(count),
   });
-  const jobs = createJobsService({ store, upstream, events, scheduler: poller, quotas, model: config.falModel, logger: logger.child({ component: 'jobs' }) });
+  const files = createFalStorageClient({
+    baseUrl: storageUrl,
+    credential: () => key.reveal(),
+    authScheme: config.falAuthScheme,
+    timeoutMs: config.upstreamTimeoutMs,
+    ...(config.media.falExpirationSeconds > 0 ? { expirationSeconds: config.media.falExpirationSeconds } : {}),
+  });
+  const jobs = createJobsService({
+    store, upstream, events, scheduler: poller, quotas, model: config.falModel, logger: logger.child({ component: 'jobs' }),
+    files, maxUploadBytes: config.media.maxUploadBytes,
+  });
   metrics.sources.polledJobs = () => poller.trackedCount();
   metrics.sources.subscriptions = () => {
     // One feed per SSE subscriber and per WebSocket cohort; a cohort stands for its members.
@@ -147,6 +161,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     },
     metrics: { contentType: metrics.registry.contentType, render: () => metrics.registry.metrics() },
     plugins: limitPlugins(config.limits),
+    fetchAPI: uploadFetchApi(config.media.maxUploadBytes),
     cors: config.limits.corsOrigins,
   });
   const http = createHttpServer(yoga);

@@ -13,6 +13,7 @@ import { GraphQLError, NoSchemaIntrospectionCustomRule, type ValidationContext }
 import type { Plugin } from 'graphql-yoga';
 import { ErrorCode } from '../domain/errors.ts';
 import type { OperationLimits } from '../config.ts';
+import { bodyLimitFor, useUploadErrors } from './uploads.ts';
 
 /** The header a browser page must send on "simple" requests (GET, form posts) when CSRF prevention is on. */
 export const CSRF_HEADER = 'x-graphql-csrf';
@@ -22,7 +23,8 @@ export function limitPlugins(limits: OperationLimits): Plugin[] {
   // transport answers them the same way.
   const report = { propagateOnRejection: false, onReject: [(ctx: ValidationContext | null, error: GraphQLError) => ctx?.reportError(error)] };
   const plugins: Plugin[] = [
-    bodySizeLimit(limits.maxBodyBytes),
+    bodySizeLimit((request) => bodyLimitFor(request, limits.maxBodyBytes, limits.maxUploadBytes)),
+    useUploadErrors(limits.maxUploadBytes),
     maxTokensPlugin({ n: limits.maxTokens }) as Plugin,
     maxDepthPlugin({ n: limits.maxDepth, flattenFragments: true, ...report }) as Plugin,
     maxAliasesPlugin({ n: limits.maxAliases, allowList: [], ...report }) as Plugin,
@@ -77,10 +79,11 @@ function useBadInputCodes(): Plugin {
   };
 }
 
-/** Refuses a request whose declared body is larger than `maxBytes` (413), before it is read. */
-function bodySizeLimit(maxBytes: number): Plugin {
+/** Refuses a request whose declared body is larger than its limit (413), before it is read. */
+function bodySizeLimit(limitFor: (request: Request) => number): Plugin {
   return {
     onRequest({ request, endResponse }) {
+      const maxBytes = limitFor(request);
       const declared = Number(request.headers.get('content-length') ?? 0);
       if (declared > maxBytes) {
         endResponse(

@@ -12,3 +12,11 @@ export const DateTime = builder.scalarType('DateTime', {
     return new Date(value).toISOString();
   },
 });
+
+/** An uploaded file (GraphQL multipart request spec); input only. */
+export const FileScalar = builder.scalarType('File', {
+  description: 'A file uploaded with the GraphQL multipart request spec (input only).',
+  serialize: () => {
+    throw new GraphQLError('File is an input-only scalar');
+  },
+});

@@ -12,8 +12,10 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { createFaultRegistry } from './fal-simulator-faults.ts';
 import type { FaultRegistry, SimulatorFault, SimulatorOperation } from './fal-simulator-faults.ts';
+import { createSimulatorStorage, type SimulatorStorage } from './fal-simulator-storage.ts';
 
 export type { SimulatorFault, SimulatorOperation } from './fal-simulator-faults.ts';
+export type { SimulatorStorage, StoredUpload } from './fal-simulator-storage.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Public API
@@ -87,6 +89,8 @@ export interface FalSimulator {
   resume(): void;
   /** Number of jobs submitted so far. */
   jobCount(): number;
+  /** fal storage (uploads) and media-host switches (fal-simulator-storage.ts). */
+  readonly storage: SimulatorStorage;
   /** Closes the server, destroys open sockets (status streams included) and clears every timer. */
   close(): Promise<void>;
 }
@@ -566,12 +570,21 @@ export async function startFalSimulator(options: FalSimulatorOptions = {}): Prom
     closed: false,
   };
   const sockets = new Set<Socket>();
+  const storage = createSimulatorStorage({
+    url: () => state.url,
+    isAuthorized: (header) => isAuthorized(state, header),
+    modelPath: state.modelPath,
+    onClose: (cleanup) => state.cleanups.add(cleanup),
+  });
   const server = createServer((req, res) => {
     const load = state.inFlight;
     load.now++;
     load.peak = Math.max(load.peak, load.now);
     res.once('close', () => load.now--);
-    handleRequest(state, req, res).catch(() => sendJson(res, 500, { detail: 'Internal Server Error' }));
+    storage
+      .intercept(req, res)
+      .then((handled) => (handled || state.closed ? undefined : handleRequest(state, req, res)))
+      .catch(() => sendJson(res, 500, { detail: 'Internal Server Error' }));
   });
   server.on('connection', (socket) => {
     sockets.add(socket);
@@ -604,6 +617,7 @@ export async function startFalSimulator(options: FalSimulatorOptions = {}): Prom
     pause: () => state.clock.pause(),
     resume: () => state.clock.resume(),
     jobCount: () => state.jobs.size,
+    storage,
     close() {
       closing ??= new Promise<void>((resolve) => {
         state.closed = true;

@@ -1,0 +1,52 @@
+/**
+ * Uploads over the GraphQL multipart request spec (Yoga parses them): the parser's limits, and the
+ * contract's answer when they are hit. A file over MAX_UPLOAD_BYTES, a second file, or oversized form
+ * fields end the parse (busboy stops reading there); the client gets BAD_USER_INPUT with
+ * `extensions.field = "image"` and HTTP 413, and nothing is sent upstream. CSRF prevention (limits.ts)
+ * applies to multipart posts like any other "simple" request.
+ */
+import { createFetch } from '@whatwg-node/fetch';
+import { GraphQLError } from 'graphql';
+import type { Plugin } from 'graphql-yoga';
+import { ErrorCode } from '../domain/errors.ts';
+
+/** Room for the `operations` and `map` fields and the part headers around the file. */
+export const MULTIPART_OVERHEAD_BYTES = 64 * 1024;
+
+/** The fetch API Yoga runs on, with the multipart parser's limits (Node only). */
+export function uploadFetchApi(maxUploadBytes: number) {
+  return createFetch({
+    formDataLimits: { fileSize: maxUploadBytes, files: 1, fieldSize: MULTIPART_OVERHEAD_BYTES, fields: 8, parts: 10, headerSize: 2000 },
+  });
+}
+
+export function isMultipart(request: Request): boolean {
+  return request.method === 'POST' && (request.headers.get('content-type') ?? '').toLowerCase().startsWith('multipart/form-data');
+}
+
+/** The largest body a request may send: uploads get room for one file. */
+export function bodyLimitFor(request: Request, maxBodyBytes: number, maxUploadBytes: number): number {
+  return isMultipart(request) ? maxUploadBytes + MULTIPART_OVERHEAD_BYTES : maxBodyBytes;
+}
+
+/** Rewrites the multipart parser's limit errors into the contract's BAD_USER_INPUT on `image`. */
+export function useUploadErrors(maxUploadBytes: number): Plugin {
+  return {
+    onRequestParse({ request, requestParser, setRequestParser }) {
+      if (!requestParser || !isMultipart(request)) return;
+      setRequestParser(async (req) => {
+        try {
+          return await requestParser(req);
+        } catch (error) {
+          const message = error instanceof Error ? error.message : String(error);
+          const limit = /File size limit exceeded|Files limit exceeded|Field value size exceeded|Parts limit exceeded|Fields limit exceeded/.exec(message);
+          if (!limit) throw error;
+          const tooLarge = limit[0].startsWith('File size');
+          throw new GraphQLError(tooLarge ? `image must be at most ${maxUploadBytes} bytes` : `The upload is malformed or has more than one file (${limit[0]}).`, {
+            extensions: { code: ErrorCode.BAD_USER_INPUT, field: 'image', http: { status: tooLarge ? 413 : 400 } },
+          });
+        }
+      });
+    },
+  };
+}
