@@ -27,6 +27,10 @@ import { limitPlugins } from './http/limits.ts';
 import type { RetryPolicy } from './upstream/retry.ts';
 import { createFalStorageClient } from './upstream/fal-storage-client.ts';
 import { uploadFetchApi } from './http/uploads.ts';
+import { createMediaRoute } from './http/media-route.ts';
+import { createMediaBackend } from './media-backend.ts';
+import { withDurableMedia } from './jobs/durable-store.ts';
+import { createJobWriter, type JobWriter } from './jobs/job-writer.ts';
 
 /** How often, with replicas, followed jobs are re-read from the store (see the resync note below). */
 const RESYNC_INTERVAL_MS = 15_000;
@@ -72,6 +76,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       authScheme: config.falAuthScheme,
       modelId: config.falModel,
       timeoutMs: config.upstreamTimeoutMs,
+      mediaExpirationSeconds: config.media.falExpirationSeconds,
       retry: options.upstreamRetry ?? { maxRetries: 2, baseDelayMs: 200, maxDelayMs: 5_000 },
       onRetry: (operation, error, delayMs) => logger.debug({ operation, kind: error.kind, delayMs }, 'retrying upstream call'),
     }),
@@ -90,13 +95,22 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   });
 
   const backends = createBackends(config, logger);
-  const { store } = backends;
+  // Durable videos (MEDIA_STORE): the store decorator copies each completed video before it is stored.
+  let mediaWriter: JobWriter | null = null;
+  const media = createMediaBackend(config, {
+    logger: logger.child({ component: 'media' }),
+    simulatorUrl: simulator?.url ?? null,
+    save: (id, change, known) => (mediaWriter as JobWriter).save(id, change, known),
+    get: (id) => backends.store.get(id),
+  });
+  const store = media ? withDurableMedia(backends.store, media.copier) : backends.store;
   const events = createJobEvents(backends.eventTarget, {
     onDeliver: () => metrics.eventsDelivered.inc(),
     onPublish: (job) => {
       if (isTerminal(job.status)) metrics.jobsFinished.inc({ status: job.status });
     },
   });
+  mediaWriter = createJobWriter({ store, events, now: () => new Date() });
   const resync = () => {
     events.resync((id) => store.get(id)).catch((error: unknown) => logger.warn({ err: error }, 'resync of followed jobs failed'));
   };
@@ -162,6 +176,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     metrics: { contentType: metrics.registry.contentType, render: () => metrics.registry.metrics() },
     plugins: limitPlugins(config.limits),
     fetchAPI: uploadFetchApi(config.media.maxUploadBytes),
+    routes: media ? [createMediaRoute(media.store)] : [],
     cors: config.limits.corsOrigins,
   });
   const http = createHttpServer(yoga);
@@ -194,6 +209,11 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       started = true;
       const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
       const httpUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}/graphql`;
+      if (media) {
+        const listening = config.host === '0.0.0.0' || config.host === '::' ? `http://localhost:${port}` : httpUrl.replace(/\/graphql$/, '');
+        media.setPublicUrl(config.media.publicUrl ?? listening);
+        media.copier.resume().catch((error: unknown) => logger.warn({ err: error }, 'could not resume pending video copies'));
+      }
       logger.info({ url: httpUrl, upstream: simulator ? 'simulator' : new URL(queueUrl).origin, model: config.falModel }, 'gateway listening');
       return { httpUrl, wsUrl: httpUrl.replace(/^http/, 'ws'), port };
     },
@@ -207,12 +227,14 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       }
       await jobs.drain(left()); // submissions in flight get their request id stored
       await poller.stop(); // leases handed back
+      await media?.copier.stop(); // copies in flight stay pending: the next start finishes them
       await retention.stop();
       if (resyncTimer) clearInterval(resyncTimer);
       await yoga.dispose();
       await upstream.close();
       await pool.close();
       await backends.close();
+      await media?.store.close();
       await simulator?.close();
       logger.info('gateway stopped');
       logger.flush?.();

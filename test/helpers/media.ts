@@ -32,7 +32,7 @@ export async function postUpload(
   const form = new FormData();
   form.set('operations', JSON.stringify({ query: UPLOAD, variables: { input: { ...input, ...(file ? { image: null } : {}) } } }));
   form.set('map', JSON.stringify(file ? { 0: ['variables.input.image'] } : {}));
-  if (file) form.set('0', new File([file.bytes], file.name, { type: file.type }));
+  if (file) form.set('0', new File([Buffer.from(file.bytes)], file.name, { type: file.type }));
   const response = await fetch(httpUrl, { method: 'POST', body: form, headers });
   const raw = await response.text();
   transcript.push(raw);
@@ -52,7 +52,8 @@ afterAll(async () => {
 
 /** A real S3-protocol server (s3rver) on a loopback port, with one bucket; closed after the file. */
 export async function startS3(bucket = 'videos'): Promise<{ endpoint: string; bucket: string; close(): Promise<void> }> {
-  const { default: S3rver } = (await import('s3rver')) as unknown as { default: new (options: Record<string, unknown>) => { run(): Promise<AddressInfo>; close(): Promise<void> } };
+  const moduleName = 's3rver';
+  const { default: S3rver } = (await import(moduleName)) as unknown as { default: new (options: Record<string, unknown>) => { run(): Promise<AddressInfo>; close(): Promise<void> } };
   const directory = mkdtempSync(join(tmpdir(), 's3rver-'));
   const server = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory, configureBuckets: [{ name: bucket }] });
   const address = await server.run();
