@@ -67,6 +67,11 @@ describe('a bad upload: BAD_USER_INPUT with the field, nothing sent upstream (st
   });
 });
 
+it('no lifecycle preference is sent to fal when MEDIA_STORE=off', () => {
+  expect(gateway.simulator.storage.lifecyclePreferences().length).toBeGreaterThan(0);
+  expect(gateway.simulator.storage.lifecyclePreferences().every((value) => value === null)).toBe(true);
+});
+
 it('a multipart POST without the CSRF header is refused', async () => {
   const before = upstreamCalls();
   const response = await postUpload(gateway.httpUrl, { prompt }, { bytes: IMAGES.png, name: 'cat.png', type: 'image/png' }, {});
