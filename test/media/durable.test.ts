@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { subscribeWs, wsClient } from '../helpers/clients.ts';
 import { sha256, startRecordingServer } from '../helpers/media.ts';
 import { FOLLOW, GET_JOB, startSimulator, startTestGateway, submitJob, type TestGateway } from '../helpers/start-gateway.ts';
-import { waitFor } from '../helpers/wait-for.ts';
+import { waitFor, within } from '../helpers/wait-for.ts';
 
 const VIDEO = 'video { url upstreamUrl durable contentType fileSize }';
 const FOLLOW_VIDEO = `subscription Follow($id: ID!) { jobUpdates(id: $id) { id status ${VIDEO} } }`;
@@ -18,7 +18,7 @@ const JOB_VIDEO = `query Job($id: ID!) { job(id: $id) { id status ${VIDEO} } }`;
 async function complete(gateway: TestGateway, overrides: Record<string, unknown> = {}) {
   const job = await submitJob(gateway, overrides);
   const recording = subscribeWs(wsClient(gateway.wsUrl), FOLLOW_VIDEO, { id: job.id });
-  await expect(recording.done).resolves.toBe('complete');
+  await expect(within(recording.done, 20_000, `job ${job.id} to complete`)).resolves.toBe('complete');
   const last = recording.events.at(-1)!.data!.jobUpdates;
   expect(last.status).toBe('COMPLETED');
   return { job, last };
@@ -120,7 +120,7 @@ describe('a slow media host', () => {
   });
 });
 
-it('purge removes the copy with the job', async () => {
+it('purge removes the copy with the job', { timeout: 45_000 }, async () => {
   const gateway = await startTestGateway({ env: { MEDIA_STORE: 'local', JOB_RETENTION_MS: '1500' } });
   const { job, last } = await complete(gateway);
   expect((await fetch(last.video.url)).status).toBe(200);
