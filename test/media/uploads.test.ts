@@ -72,6 +72,37 @@ it('no lifecycle preference is sent to fal when MEDIA_STORE=off', () => {
   expect(gateway.simulator.storage.lifecyclePreferences().every((value) => value === null)).toBe(true);
 });
 
+it('an image that is not an upload (JSON) is BAD_USER_INPUT on image', async () => {
+  const before = upstreamCalls();
+  const response = await gateway.gql('mutation($input: GenerateVideoInput!) { generateVideo(input: $input) { id } }', { input: { prompt, image: 'iVBORw0KGgo=' } });
+  expect(response.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'image' });
+  expect(upstreamCalls()).toBe(before);
+});
+
+it('a chunked multipart body (no Content-Length) is cut at the limit', async () => {
+  const before = upstreamCalls();
+  const boundary = 'x-boundary-1';
+  const head = `--${boundary}\r\nContent-Disposition: form-data; name="operations"\r\n\r\n${JSON.stringify({ query: 'mutation($input: GenerateVideoInput!) { generateVideo(input: $input) { id } }', variables: { input: { prompt, image: null } } })}\r\n--${boundary}\r\nContent-Disposition: form-data; name="map"\r\n\r\n{"0":["variables.input.image"]}\r\n--${boundary}\r\nContent-Disposition: form-data; name="0"; filename="big.png"\r\nContent-Type: image/png\r\n\r\n`;
+  let sent = 0;
+  const body = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (sent === 0) controller.enqueue(new TextEncoder().encode(head));
+      if (sent >= 200) return controller.close(); // 200 x 1 KiB, far past MAX_UPLOAD_BYTES (4096)
+      sent++;
+      controller.enqueue(new Uint8Array(1024));
+    },
+  });
+  const response = await fetch(gateway.httpUrl, {
+    method: 'POST',
+    body,
+    duplex: 'half',
+    headers: { 'content-type': `multipart/form-data; boundary=${boundary}`, 'x-graphql-csrf': '1' },
+  } as RequestInit);
+  const answer = (await response.json()) as { errors?: Array<{ extensions?: Record<string, unknown> }> };
+  expect(answer.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'image' });
+  expect(upstreamCalls()).toBe(before);
+});
+
 it('a multipart POST without the CSRF header is refused', async () => {
   const before = upstreamCalls();
   const response = await postUpload(gateway.httpUrl, { prompt }, { bytes: IMAGES.png, name: 'cat.png', type: 'image/png' }, {});
