@@ -99,7 +99,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const backends = createBackends(config, logger);
   // Durable videos (MEDIA_STORE): the store decorator copies each completed video before it is stored.
   let mediaWriter: JobWriter | null = null;
-  const media = createMediaBackend(config, {
+  const media = await createMediaBackend(config, {
     logger: logger.child({ component: 'media' }),
     simulatorUrl: simulator?.url ?? null,
     save: (id, change, known) => (mediaWriter as JobWriter).save(id, change, known),

@@ -10,7 +10,6 @@ import type { JobWriter } from './jobs/job-writer.ts';
 import type { Job } from './domain/job.ts';
 import { createLocalMediaStore } from './store/local-media-store.ts';
 import type { MediaStore } from './store/media-store.ts';
-import { createS3MediaStore } from './store/s3-media-store.ts';
 import { createMediaDownloader } from './upstream/media-download.ts';
 import { DEFAULT_MEDIA_HOSTS } from './upstream/media-source.ts';
 
@@ -21,15 +20,16 @@ export interface MediaBackend {
   setPublicUrl(url: string): void;
 }
 
-export function createMediaBackend(
+export async function createMediaBackend(
   config: Config,
   deps: { logger: Logger; simulatorUrl: string | null; save: JobWriter['save']; get: (id: string) => Promise<Job | null> },
-): MediaBackend | null {
+): Promise<MediaBackend | null> {
   const m = config.media;
   if (m.store === 'off') return null;
+  // The AWS SDK is loaded only when it is used (about a second of start-up).
   const store =
     m.store === 's3'
-      ? createS3MediaStore({ bucket: m.s3.bucket ?? '', endpoint: m.s3.endpoint, region: m.s3.region, prefix: m.s3.prefix, forcePathStyle: m.s3.forcePathStyle, checksums: m.s3.checksums })
+      ? (await import('./store/s3-media-store.ts')).createS3MediaStore({ bucket: m.s3.bucket ?? '', endpoint: m.s3.endpoint, region: m.s3.region, prefix: m.s3.prefix, forcePathStyle: m.s3.forcePathStyle, checksums: m.s3.checksums })
       : createLocalMediaStore({ dir: m.dir });
   const hosts = [...DEFAULT_MEDIA_HOSTS, ...m.sourceHosts, ...(deps.simulatorUrl ? [new URL(deps.simulatorUrl).host] : [])];
   let resolveUrl!: (url: string) => void;
