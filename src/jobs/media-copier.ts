@@ -58,6 +58,7 @@ export function createMediaCopier(deps: MediaCopierDeps) {
   const { media, source, save, get, logger, waitMs, timeoutMs, retries, maxBytes, retryDelayMs = 1000 } = deps;
   const newToken = deps.newToken ?? (() => randomBytes(16).toString('hex'));
   const stopping = new AbortController();
+  const stopped = new Promise<void>((resolve) => stopping.signal.addEventListener('abort', () => resolve(), { once: true }));
   const inFlight = new Map<string, { result: Promise<CompletedVideo>; abort: AbortController; done: Promise<unknown> }>();
 
   const mediaUrl = async (copy: PendingCopy) => `${await deps.publicUrl()}/media/${copy.key}`;
@@ -138,24 +139,25 @@ export function createMediaCopier(deps: MediaCopierDeps) {
           await media.putRecord(recordKey(job.id), copy);
         } catch (error) {
           logger.warn({ jobId: job.id, err: (error as Error).message }, 'media store unavailable: the job keeps fal\'s URL');
-          return { video: fallback, stored: () => undefined };
+          return { video: fallback, stored: markStored };
         }
         copied = copyWithRetries(copy, signal);
         let timer: NodeJS.Timeout | undefined;
         const inTime = await Promise.race([copied, new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), waitMs)))]);
         clearTimeout(timer);
         if (inTime === true) {
-          return { video: await durableVideo(video, copy), stored: () => void media.delete(recordKey(job.id)).catch(() => undefined) };
+          return { video: await durableVideo(video, copy), stored: markStored };
         }
         if (inTime === null) logger.info({ jobId: job.id, waitMs }, 'video copy still running: completing with fal\'s URL, the copy goes on');
         return { video: fallback, stored: markStored };
       })();
-      const stopped = new Promise<void>((resolve) => stopping.signal.addEventListener('abort', () => resolve(), { once: true }));
       const done = result
         .then(async (completed) => {
-          if (completed.video.durable || !(await copied)) return;
-          await Promise.race([stored, stopped]); // stored: the job now shows fal's URL
-          if (!stopping.signal.aborted) await adopt(copy);
+          // Kept in flight until the job is stored, so a write retried after a conflict reuses this copy.
+          await Promise.race([stored, stopped]);
+          if (stopping.signal.aborted) return;
+          if (completed.video.durable) await media.delete(recordKey(job.id));
+          else if (await copied) await adopt(copy); // the job shows fal's URL until the copy lands
         })
         .catch((error: unknown) => logger.warn({ jobId: job.id, err: error }, 'could not adopt a finished video copy'))
         .finally(() => inFlight.delete(job.id));
