@@ -13,7 +13,7 @@ import { GraphQLError, NoSchemaIntrospectionCustomRule, type ValidationContext }
 import type { Plugin } from 'graphql-yoga';
 import { ErrorCode } from '../domain/errors.ts';
 import type { OperationLimits } from '../config.ts';
-import { bodyLimitFor, useUploadErrors } from './uploads.ts';
+import { bodyLimitFor, isMultipart, useUploadErrors } from './uploads.ts';
 
 /** The header a browser page must send on "simple" requests (GET, form posts) when CSRF prevention is on. */
 export const CSRF_HEADER = 'x-graphql-csrf';
@@ -88,7 +88,7 @@ function bodySizeLimit(limitFor: (request: Request) => number): Plugin {
       if (declared > maxBytes) {
         endResponse(
           Response.json(
-            { errors: [{ message: `The request body is larger than ${maxBytes} bytes.`, extensions: { code: 'BAD_USER_INPUT' } }] },
+            { errors: [{ message: `The request body is larger than ${maxBytes} bytes.`, extensions: { code: 'BAD_USER_INPUT', ...(isMultipart(request) ? { field: 'image' } : {}) } }] },
             { status: 413 },
           ),
         );

@@ -34,16 +34,22 @@ export function useUploadErrors(maxUploadBytes: number): Plugin {
   return {
     onRequestParse({ request, requestParser, setRequestParser }) {
       if (!requestParser || !isMultipart(request)) return;
+      const imageTooLarge = () =>
+        new GraphQLError(`image must be at most ${maxUploadBytes} bytes`, { extensions: { code: ErrorCode.BAD_USER_INPUT, field: 'image', http: { status: 413 } } });
       setRequestParser(async (req) => {
         try {
-          return await requestParser(req);
+          const parsed = await requestParser(req);
+          // The body limit (counted whatever the framing) answers 413 itself: name the field.
+          if (parsed instanceof Response && parsed.status === 413) throw imageTooLarge();
+          return parsed;
         } catch (error) {
+          if (error instanceof GraphQLError && error.extensions.field === 'image') throw error;
           const message = error instanceof Error ? error.message : String(error);
           const limit = /File size limit exceeded|Files limit exceeded|Field value size exceeded|Parts limit exceeded|Fields limit exceeded/.exec(message);
           if (!limit) throw error;
-          const tooLarge = limit[0].startsWith('File size');
-          throw new GraphQLError(tooLarge ? `image must be at most ${maxUploadBytes} bytes` : `The upload is malformed or has more than one file (${limit[0]}).`, {
-            extensions: { code: ErrorCode.BAD_USER_INPUT, field: 'image', http: { status: tooLarge ? 413 : 400 } },
+          if (limit[0].startsWith('File size')) throw imageTooLarge();
+          throw new GraphQLError(`The upload is malformed or has more than one file (${limit[0]}).`, {
+            extensions: { code: ErrorCode.BAD_USER_INPUT, field: 'image', http: { status: 400 } },
           });
         }
       });

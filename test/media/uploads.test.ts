@@ -55,6 +55,7 @@ describe('a bad upload: BAD_USER_INPUT with the field, nothing sent upstream (st
     ['an SVG', { prompt }, { bytes: svg, name: 'cat.svg', type: 'image/svg+xml' }, 'image'],
     ['a truncated PNG', { prompt }, { bytes: IMAGES.png.subarray(0, IMAGES.png.length - 20), name: 'cat.png', type: 'image/png' }, 'image'],
     ['a file over MAX_UPLOAD_BYTES', { prompt }, { bytes: Buffer.concat([IMAGES.png, Buffer.alloc(5000)]), name: 'big.png', type: 'image/png' }, 'image'],
+    ['a body far over the limit (refused before it is read)', { prompt }, { bytes: Buffer.concat([IMAGES.png, Buffer.alloc(200_000)]), name: 'huge.png', type: 'image/png' }, 'image'],
     ['both imageUrl and image', { prompt, imageUrl: 'https://images.example.com/cat.png' }, { bytes: IMAGES.png, name: 'cat.png', type: 'image/png' }, 'image'],
     ['neither imageUrl nor image', { prompt }, null, 'imageUrl'],
   ];
