@@ -28,7 +28,7 @@ it('no FAL_KEY: simulator announced, GraphiQL served, a job completes within a m
   const last = recording.events.at(-1)!.data!.jobUpdates;
   expect(last.status).toBe('COMPLETED');
   // The gateway keeps its own copy of the simulator's video by default (MEDIA_STORE=local).
-  expect(last.video).toMatchObject({ durable: true, upstreamUrl: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/files\/.+\.mp4$/) });
+  expect(last.video).toMatchObject({ durable: true, upstreamUrl: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/fal-simulator\/files\/.+\.mp4$/) });
   expect(last.video.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/media\/videos\/.+\.mp4$/);
   expect((await fetch(last.video.url)).status).toBe(200);
   expect(Date.now() - started).toBeLessThan(60_000);

@@ -42,6 +42,8 @@ export interface StorageDeps {
   url: () => string;
   isAuthorized: (authorization: string | undefined) => boolean;
   modelPath: string;
+  /** Where the simulator is mounted on another server ('' = its own). */
+  pathPrefix: string;
   /** Registers a cleanup run at close (pending delays). */
   onClose: (cleanup: () => void) => void;
 }
@@ -106,7 +108,9 @@ export function createSimulatorStorage(deps: StorageDeps): SimulatorStorage & {
 
   async function intercept(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
     const method = req.method ?? 'GET';
-    const path = new URL(req.url ?? '/', 'http://simulator.invalid').pathname;
+    const full = new URL(req.url ?? '/', 'http://simulator.invalid').pathname;
+    if (deps.pathPrefix !== '' && !full.startsWith(`${deps.pathPrefix}/`)) return false;
+    const path = full.slice(deps.pathPrefix.length);
     if (method === 'POST' && path === deps.modelPath) lifecycle.push(header(req, 'x-fal-object-lifecycle-preference'));
     if (method === 'POST' && path === '/storage/upload/initiate') return void initiate(req, res, await readBody(req)), true;
     const put_ = /^\/storage\/upload\/put\/([\w-]+)$/.exec(path);
