@@ -24,11 +24,6 @@ export function isMultipart(request: Request): boolean {
   return request.method === 'POST' && (request.headers.get('content-type') ?? '').toLowerCase().startsWith('multipart/form-data');
 }
 
-/** The largest body a request may send: uploads get room for one file. */
-export function bodyLimitFor(request: Request, maxBodyBytes: number, maxUploadBytes: number): number {
-  return isMultipart(request) ? maxUploadBytes + MULTIPART_OVERHEAD_BYTES : maxBodyBytes;
-}
-
 /** Rewrites the multipart parser's limit errors into the contract's BAD_USER_INPUT on `image`. */
 export function useUploadErrors(maxUploadBytes: number): Plugin {
   return {
@@ -39,8 +34,12 @@ export function useUploadErrors(maxUploadBytes: number): Plugin {
       setRequestParser(async (req) => {
         try {
           const parsed = await requestParser(req);
-          // The body limit (counted whatever the framing) answers 413 itself: name the field.
-          if (parsed instanceof Response && parsed.status === 413) throw imageTooLarge();
+          // The body limit (counted whatever the framing) answered 413 without reading the rest: name
+          // the field, and keep the connection closing (its unread body must not reach the next request).
+          if (parsed instanceof Response && parsed.status === 413) {
+            const { message, extensions } = imageTooLarge();
+            return Response.json({ errors: [{ message, extensions: { code: extensions.code, field: 'image' } }] }, { status: 413, headers: { connection: 'close' } });
+          }
           return parsed;
         } catch (error) {
           if (error instanceof GraphQLError && error.extensions.field === 'image') throw error;

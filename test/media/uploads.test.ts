@@ -55,7 +55,6 @@ describe('a bad upload: BAD_USER_INPUT with the field, nothing sent upstream (st
     ['an SVG', { prompt }, { bytes: svg, name: 'cat.svg', type: 'image/svg+xml' }, 'image'],
     ['a truncated PNG', { prompt }, { bytes: IMAGES.png.subarray(0, IMAGES.png.length - 20), name: 'cat.png', type: 'image/png' }, 'image'],
     ['a file over MAX_UPLOAD_BYTES', { prompt }, { bytes: Buffer.concat([IMAGES.png, Buffer.alloc(5000)]), name: 'big.png', type: 'image/png' }, 'image'],
-    ['a body far over the limit (refused before it is read)', { prompt }, { bytes: Buffer.concat([IMAGES.png, Buffer.alloc(200_000)]), name: 'huge.png', type: 'image/png' }, 'image'],
     ['both imageUrl and image', { prompt, imageUrl: 'https://images.example.com/cat.png' }, { bytes: IMAGES.png, name: 'cat.png', type: 'image/png' }, 'image'],
     ['neither imageUrl nor image', { prompt }, null, 'imageUrl'],
   ];
@@ -71,6 +70,18 @@ describe('a bad upload: BAD_USER_INPUT with the field, nothing sent upstream (st
 it('no lifecycle preference is sent to fal when MEDIA_STORE=off', () => {
   expect(gateway.simulator.storage.lifecyclePreferences().length).toBeGreaterThan(0);
   expect(gateway.simulator.storage.lifecyclePreferences().every((value) => value === null)).toBe(true);
+});
+
+it('a body far over the limit is refused before it is read (413 and the connection closed)', async () => {
+  const before = upstreamCalls();
+  const file = { bytes: Buffer.concat([IMAGES.png, Buffer.alloc(200_000)]), name: 'huge.png', type: 'image/png' };
+  // The gateway answers at once and closes the connection; a client still sending may see the reset instead.
+  const response = await postUpload(gateway.httpUrl, { prompt }, file).catch((error: Error) => ({ status: 0, errors: undefined, reset: error }));
+  if (response.status !== 0) {
+    expect(response.status).toBe(413);
+    expect(response.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'image' });
+  }
+  expect(upstreamCalls()).toBe(before);
 });
 
 it('an image that is not an upload (JSON) is BAD_USER_INPUT on image', async () => {
