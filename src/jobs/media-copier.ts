@@ -13,6 +13,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Transform } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { Job, Video } from '../domain/job.ts';
 import type { MediaStore } from '../store/media-store.ts';
@@ -106,7 +107,8 @@ export function createMediaCopier(deps: MediaCopierDeps) {
           return false;
         }
         if (attempt >= retries) return false; // the record stays: a restart tries again
-        await new Promise((resolve) => setTimeout(resolve, Math.min(retryDelayMs * 2 ** attempt, 30_000)).unref());
+        const slept = await sleep(Math.min(retryDelayMs * 2 ** attempt, 30_000), true, { signal, ref: false }).catch(() => false);
+        if (!slept) return false; // stopped while waiting: the record stays
       }
     }
   }
