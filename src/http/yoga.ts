@@ -12,6 +12,7 @@ import type { JobsService } from '../jobs/service.ts';
 import type { GraphQLContext } from '../schema/context.ts';
 import { maskError } from '../schema/errors.ts';
 import type { Authenticator } from './auth.ts';
+import { useDistinctResults } from './distinct-results.ts';
 
 /** What a transport hands Yoga to build a context from: an HTTP request, or a WebSocket's params. */
 export interface ServerContext {
@@ -124,6 +125,7 @@ export function createYogaHandler(options: YogaOptions): GatewayYoga {
         },
       }),
       ...(options.plugins ?? []),
+      useDistinctResults(), // rule 5: no two identical payloads in a row, on every transport
     ],
   });
 }
