@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { GraphQLSchema } from 'graphql';
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { createYoga, useReadinessCheck, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import { UnauthenticatedError } from '../domain/errors.ts';
@@ -13,6 +14,7 @@ import type { GraphQLContext } from '../schema/context.ts';
 import { maskError } from '../schema/errors.ts';
 import type { Authenticator } from './auth.ts';
 import { useDistinctResults } from './distinct-results.ts';
+import { useDashboard } from './dashboard.ts';
 
 /** What a transport hands Yoga to build a context from: an HTTP request, or a WebSocket's params. */
 export interface ServerContext {
@@ -94,7 +96,10 @@ export function createYogaHandler(options: YogaOptions): GatewayYoga {
     healthCheckEndpoint: '/healthz',
     landingPage: false,
     cors: corsOption(options.cors ?? ['*']),
-    graphiql: { title: 'fal video gateway', defaultQuery: EXAMPLE, subscriptionsProtocol: 'WS' },
+    // GraphiQL with every asset inlined by the gateway (no CDN, works offline). Subscriptions over SSE,
+    // so the headers of its Headers tab (Authorization) reach them when keys are on.
+    graphiql: { title: 'fal video gateway', defaultQuery: EXAMPLE, subscriptionsProtocol: 'SSE' },
+    renderGraphiQL,
     maskedErrors: { maskError },
     logging: {
       debug: (...args) => log.debug(args.map(String).join(' ')),
@@ -113,6 +118,7 @@ export function createYogaHandler(options: YogaOptions): GatewayYoga {
     plugins: [
       accessLog,
       metricsEndpoint,
+      useDashboard(), // /dashboard: the built-in dashboard (dashboard.ts)
       useReadinessCheck({
         endpoint: '/readyz',
         check: async () => {
