@@ -208,4 +208,31 @@ describe('jobEvents', () => {
     globex.stop();
     await gateway.dispose();
   });
+
+  it('counts against the tenant\'s subscription quota, like jobUpdates, on both transports', async () => {
+    const gateway = await startTestGateway({ env: { TENANT_MAX_SUBSCRIPTIONS: '1' } });
+    const first = subscribeSse(gateway.httpUrl, EVENTS);
+    expect(await first.status).toBe(200);
+    await submitJob(gateway);
+    await first.waitForEvents(1); // the first one holds the tenant's only slot
+    const client = wsClient(gateway.wsUrl);
+    toDispose.push(() => void client.dispose());
+    const second = subscribeWs(client, EVENTS);
+    const ended = await second.done;
+    const codes = [...second.events.flatMap((e) => e.errors ?? []), ...(typeof ended === 'object' ? (ended.error as Array<{ extensions?: Record<string, unknown> }>) : [])].map((e) => e.extensions?.code);
+    expect(codes).toContain('RATE_LIMITED');
+    first.stop();
+    await gateway.dispose();
+  });
+
+  it('logs a refused WebSocket at info, with its reason', async () => {
+    const gateway = await startTestGateway({ env: { GATEWAY_API_KEYS: 'acme:key-acme', LOG_LEVEL: 'info' } });
+    const client = wsClient(gateway.wsUrl, { authorization: 'Bearer wrong' });
+    const refused = subscribeWs(client, EVENTS);
+    expect((await client.closed).code).toBe(4403);
+    await refused.done;
+    const line = await waitFor(() => gateway.logs.map((l) => JSON.parse(l)).find((l) => /WebSocket refused/.test(l.msg)), { message: 'the refusal in the log' });
+    expect(line).toMatchObject({ level: 30, reason: 'authorization not accepted', closeCode: 4403 });
+    await gateway.dispose();
+  });
 });
