@@ -155,8 +155,16 @@ export function createJobEvents(target: JobEventTarget, hooks: JobEventHooks = {
       const topic = tenantTopicOf(tenant);
       const listener = () => onRing();
       target.addEventListener(topic, listener);
+      listeners++;
+      let stopped = false;
       const ready = target.listening?.(topic) ?? Promise.resolve();
-      return { ready, stop: () => target.removeEventListener(topic, listener) };
+      const stop = () => {
+        if (stopped) return;
+        stopped = true;
+        target.removeEventListener(topic, listener);
+        listeners--;
+      };
+      return { ready, stop };
     },
     listenerCount: () => listeners,
     async resync(read) {

@@ -235,4 +235,25 @@ describe('jobEvents', () => {
     expect(line).toMatchObject({ level: 30, reason: 'authorization not accepted', closeCode: 4403 });
     await gateway.dispose();
   });
+
+  it('WebSocket subscribers share one execution, and a late joiner gets only what happens after it joined', async () => {
+    const gateway = await startTestGateway();
+    const clients = [wsClient(gateway.wsUrl), wsClient(gateway.wsUrl)];
+    toDispose.push(() => clients.forEach((c) => void c.dispose()));
+    const early = subscribeWs(clients[0]!, EVENTS);
+    const a = await submitJob(gateway);
+    await waitFor(completed(early, [a.id]), { timeoutMs: 20_000, message: 'the first job COMPLETED' });
+    const late = subscribeWs(clients[1]!, EVENTS);
+    await waitFor(async () => {
+      const text = await (await fetch(`${gateway.baseUrl}/metrics`)).text();
+      return /^gateway_websocket_cohorts 1$/m.test(text) && /^gateway_job_subscriptions 2$/m.test(text);
+    }, { message: 'two subscribers in one cohort' });
+    const b = await submitJob(gateway);
+    await waitFor(() => completed(early, [b.id])() && completed(late, [b.id])(), { timeoutMs: 20_000, message: 'the second job COMPLETED on both' });
+    expect(new Set(eventsOf(late).map((e) => e.job.id))).toEqual(new Set([b.id]));
+    expect(eventsOf(late)).toEqual(eventsOf(early).filter((e) => e.job.id === b.id));
+    early.stop();
+    late.stop();
+    await gateway.dispose();
+  });
 });
