@@ -42,7 +42,8 @@ export async function detectFeatures() {
     const data = await request(FEATURES);
     const jobFields = new Set((data.job?.fields ?? []).map((f) => f.name));
     const queryFields = new Set((data.query?.fields ?? []).map((f) => f.name));
-    return { cost: jobFields.has('cost'), usage: queryFields.has('usage') };
+    const usageFields = new Set((data.usage?.fields ?? []).map((f) => f.name));
+    return { cost: jobFields.has('cost'), usage: queryFields.has('usage'), dailyBudget: usageFields.has('dailyBudget') };
   } catch (error) {
     if (error.code === 'UNAUTHENTICATED') throw error;
     return { cost: false, usage: false };

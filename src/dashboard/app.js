@@ -95,8 +95,8 @@ async function loadUsage() {
   const from = new Date();
   from.setUTCHours(0, 0, 0, 0);
   try {
-    const { usage } = await request(Q.USAGE, { from: from.toISOString() });
-    const budget = usage.dailyBudget && Number(usage.dailyBudget.amount) > 0 ? ` of ${money(usage.dailyBudget)}` : '';
+    const { usage } = await request(Q.usage(state.features), { from: from.toISOString() });
+    const budget = usage.dailyBudget && Number(usage.dailyBudget.amount) > 0 ? ` of ${money(usage.dailyBudget)} budget` : '';
     $('#usage').textContent = `Today: ${money(usage.spent)}${budget}`;
     $('#usage').hidden = false;
   } catch {

@@ -12,6 +12,7 @@ export function jobFields(features = {}) {
 export const FEATURES = `query Features {
   job: __type(name: "Job") { fields { name } }
   query: __type(name: "Query") { fields { name } }
+  usage: __type(name: "Usage") { fields { name } }
 }`;
 
 export const jobsPage = (features) => `query Jobs($first: Int, $after: String, $status: JobStatus) {
@@ -33,6 +34,6 @@ export const cancel = (features) => `mutation Cancel($id: ID!) {
   cancelJob(id: $id) { ${jobFields(features)} }
 }`;
 
-export const USAGE = `query Usage($from: DateTime) {
-  usage(from: $from) { spent { amount currency } dailyBudget { amount currency } }
+export const usage = (features) => `query Usage($from: DateTime) {
+  usage(from: $from) { spent { amount currency }${features.dailyBudget ? ' dailyBudget { amount currency }' : ''} }
 }`;

@@ -153,9 +153,12 @@ describe.skipIf(!present)('dashboard in Chromium', () => {
     const gateway = await startTestGateway({ env: { GATEWAY_API_KEYS: 'acme:key-acme-123' } });
     const { page, outside } = await gatewayOnlyPage(gateway);
     await page.goto(`${gateway.baseUrl}/graphql`);
-    await page.waitForSelector('.graphiql-container', { timeout: 30_000 });
+    await page.waitForSelector('.graphiql-container', { timeout: 45_000 });
     await page.waitForFunction(() => /mutation\s+Submit[\s\S]*subscription\s+Follow[\s\S]*query\s+Recent/.test(document.body.innerText), null, { timeout: 30_000 });
     expect(outside).toEqual([]);
+    // Subscriptions go over SSE (fetch), so the Headers tab's Authorization reaches them with keys on.
+    const html = await (await fetch(`${gateway.baseUrl}/graphql`, { headers: { accept: 'text/html' } })).text();
+    expect(html).toContain('"subscriptionsProtocol":"SSE"');
     await page.context().close();
     await gateway.dispose();
   });
