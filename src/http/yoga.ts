@@ -5,7 +5,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { GraphQLSchema } from 'graphql';
-import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { createYoga, useReadinessCheck, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import { UnauthenticatedError } from '../domain/errors.ts';
@@ -99,7 +98,7 @@ export function createYogaHandler(options: YogaOptions): GatewayYoga {
     // GraphiQL with every asset inlined by the gateway (no CDN, works offline). Subscriptions over SSE,
     // so the headers of its Headers tab (Authorization) reach them when keys are on.
     graphiql: { title: 'fal video gateway', defaultQuery: EXAMPLE, subscriptionsProtocol: 'SSE' },
-    renderGraphiQL,
+    renderGraphiQL: offlineGraphiQL(),
     maskedErrors: { maskError },
     logging: {
       debug: (...args) => log.debug(args.map(String).join(' ')),
@@ -134,6 +133,18 @@ export function createYogaHandler(options: YogaOptions): GatewayYoga {
       useDistinctResults(), // rule 5: no two identical payloads in a row, on every transport
     ],
   });
+}
+
+/**
+ * GraphiQL's page with every asset inlined (@graphql-yoga/render-graphiql). Its 9 MB module is loaded
+ * on the first GraphiQL request, not at start-up, and the page (always the same options) is built once.
+ */
+function offlineGraphiQL(): (options: unknown) => Promise<string> {
+  let page: Promise<string> | null = null;
+  return (options) => {
+    page ??= import('@graphql-yoga/render-graphiql').then(({ renderGraphiQL }) => renderGraphiQL(options as never));
+    return page;
+  };
 }
 
 function corsOption(origins: string[]): false | { origin: string | string[]; credentials: boolean; allowedHeaders: string[]; methods: string[] } {
