@@ -8,7 +8,8 @@
 import { existsSync } from 'node:fs';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestGateway, submitJob, type TestGateway } from '../helpers/start-gateway.ts';
+import { createServer } from 'node:net';
+import { startSimulator, startTestGateway, submitJob, tempSqlitePath, type TestGateway } from '../helpers/start-gateway.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
@@ -96,6 +97,14 @@ async function followToVideo(page: Page, gateway: TestGateway, id: string, heade
   return job.video.url as string;
 }
 
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
 describe.skipIf(!present)('dashboard in Chromium', () => {
   it('submits through the form and follows the job live to its video, with nothing loaded from elsewhere', { timeout: 60_000 }, async () => {
     const gateway = await startTestGateway({ simulator: { timing: SLOW } });
@@ -147,6 +156,40 @@ describe.skipIf(!present)('dashboard in Chromium', () => {
     expect(await page.evaluate(() => sessionStorage.length)).toBe(1); // kept for the tab only
     await page.context().close();
     await gateway.dispose();
+  });
+
+  it('after the gateway restarts, the page reconnects and resumes from its last cursor', { timeout: 60_000 }, async () => {
+    const simulator = await startSimulator({ timing: SLOW });
+    const env = { PORT: String(await freePort()) };
+    const sqlitePath = tempSqlitePath();
+    const first = await startTestGateway({ sharedSimulator: simulator, sqlitePath, env });
+    const { page } = await gatewayOnlyPage(first);
+    // Every WebSocket the page opens, with the frames it sent and received.
+    const sockets: Array<{ sent: any[]; received: any[] }> = [];
+    page.on('websocket', (socket) => {
+      const log = { sent: [] as any[], received: [] as any[] };
+      sockets.push(log);
+      socket.on('framesent', (frame) => log.sent.push(JSON.parse(String(frame.payload))));
+      socket.on('framereceived', (frame) => log.received.push(JSON.parse(String(frame.payload))));
+    });
+    await page.goto(`${first.baseUrl}/dashboard`);
+    await page.waitForSelector('#connection[data-state="live"]', { timeout: 10_000 });
+    await recordStatuses(page);
+    const job = await submitJob(first, { prompt: 'A hot air balloon over a desert canyon', imageUrl: IMAGE });
+    await page.waitForSelector(`#jobs tbody tr[data-id="${job.id}"]`, { timeout: 10_000 });
+    await first.dispose(); // the socket drops mid-job
+    await page.waitForSelector('#connection[data-state="reconnecting"]', { timeout: 10_000 });
+    const second = await startTestGateway({ sharedSimulator: simulator, sqlitePath, env });
+    await page.waitForSelector(`#jobs tbody tr[data-id="${job.id}"][data-status="COMPLETED"]`, { timeout: 30_000 });
+    expect(await page.locator(`#jobs tbody tr[data-id="${job.id}"]`).count()).toBe(1);
+    const seen = await page.evaluate((id) => (window as unknown as { seen: Record<string, string[]> }).seen[id], job.id);
+    expect(seen?.at(-1)).toBe('COMPLETED');
+    // The first socket's last event cursor is what the next socket subscribed with.
+    const lastCursor = sockets[0]!.received.filter((m) => m.type === 'next').at(-1).payload.data.jobEvents.cursor;
+    const resubscribe = sockets.slice(1).flatMap((s) => s.sent).find((m) => m.type === 'subscribe');
+    expect(resubscribe.payload.variables.after).toBe(lastCursor);
+    await page.context().close();
+    await second.dispose();
   });
 
   it('GraphiQL renders from the gateway alone, with the three starter operations', { timeout: 60_000 }, async () => {
