@@ -44,7 +44,7 @@ afterAll(() => toDispose.forEach((stop) => stop()));
 
 describe('jobEvents', () => {
   it('delivers a new job and its every change, in order, alike over WebSocket and SSE', async () => {
-    const gateway = await startTestGateway();
+    const gateway = await startTestGateway({ simulator: { timing: { initialQueuePosition: 3, queueStepMs: 250, runMs: 600, logEveryMs: 100, logWindowMs: 300 } } });
     const client = wsClient(gateway.wsUrl);
     toDispose.push(() => void client.dispose());
     const ws = subscribeWs(client, EVENTS);
@@ -63,6 +63,7 @@ describe('jobEvents', () => {
     // Queue positions went down one by one while IN_QUEUE: the changes are all there.
     const positions = fromWs.filter((e) => e.job.status === 'IN_QUEUE' && e.job.queuePosition !== null).map((e) => e.job.queuePosition);
     expect(positions.length).toBeGreaterThan(1);
+    expect([...positions].sort().reverse()).toEqual(positions);
     ws.stop();
     sse.stop();
     await gateway.dispose();
@@ -168,7 +169,7 @@ describe('jobEvents', () => {
   });
 
   it('never sends two identical payloads in a row, on either subscription and either transport', async () => {
-    const gateway = await startTestGateway();
+    const gateway = await startTestGateway({ simulator: { timing: { initialQueuePosition: 3, queueStepMs: 250, runMs: 600, logEveryMs: 60, logWindowMs: 200 } } });
     const client = wsClient(gateway.wsUrl);
     toDispose.push(() => void client.dispose());
     const narrowEvents = 'subscription { jobEvents { job { id status } } }';
