@@ -16,6 +16,12 @@ export function el(tag, attributes = {}, ...children) {
   return node;
 }
 
+/** An image that cannot load (an expired or private URL) keeps its place but shows nothing. */
+function hideWhenBroken(image) {
+  image.addEventListener('error', () => image.classList.add('broken'), { once: true });
+  return image;
+}
+
 export const statusLabel = (status) => LABEL[status] ?? status;
 
 export function elapsed(job, now = Date.now()) {
@@ -42,8 +48,7 @@ export function statusBadge(status) {
 
 /** One table row; `showCost` adds the cost cell. */
 export function jobRow(job, { showCost, selected }) {
-  const image = el('img', { src: job.input.imageUrl, alt: '', loading: 'lazy', width: 64, height: 36, referrerpolicy: 'no-referrer' });
-  image.addEventListener('error', () => image.classList.add('broken'), { once: true });
+  const image = hideWhenBroken(el('img', { src: job.input.imageUrl, alt: '', loading: 'lazy', width: 64, height: 36, referrerpolicy: 'no-referrer' }));
   const row = el(
     'tr',
     { 'data-id': job.id, 'data-status': job.status, tabindex: 0, 'aria-selected': selected ? 'true' : 'false' },
@@ -88,7 +93,7 @@ export function jobDetail(job, { showCost }) {
       'section',
       { class: 'input' },
       el('h3', { text: 'Input' }),
-      el('img', { src: job.input.imageUrl, alt: 'Input image', class: 'input-image', referrerpolicy: 'no-referrer' }),
+      hideWhenBroken(el('img', { src: job.input.imageUrl, alt: 'Input image', class: 'input-image', referrerpolicy: 'no-referrer' })),
       el('dl', { class: 'facts' }, field('Prompt', job.input.prompt), field('Image URL', job.input.imageUrl), field('Duration', job.input.duration === 'SECONDS_10' ? '10 s' : '5 s'), field('Negative prompt', job.input.negativePrompt), field('CFG scale', job.input.cfgScale)),
     ),
   );
