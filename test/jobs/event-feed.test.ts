@@ -53,3 +53,24 @@ it('replays after a fresh cursor, and answers CURSOR_EXPIRED once the cursor is 
   await expect(lenient.open(caller, { after: first.value!.cursor, statuses: null })).rejects.toBeInstanceOf(CursorExpiredError);
   await store.close();
 });
+
+it('a signed-in user sees only its own jobs in the feed; an admin (or key) sees the whole tenant', async () => {
+  const store = createSqliteJobStore({ path: tempSqlitePath() });
+  const events = createJobEvents(new EventTarget());
+  const feeds = createEventFeeds({ store, events, retentionMs: 0, now: () => new Date() });
+  const user = await feeds.open({ tenant: 'tenant-a', userId: 'ada', seesTenant: false }, { after: null, statuses: null });
+  const admin = await feeds.open({ tenant: 'tenant-a', userId: 'root', seesTenant: true }, { after: null, statuses: null });
+  const theirs = makeJob({ minute: 0, userId: 'bob' });
+  const mine = makeJob({ minute: 1, userId: 'ada' });
+  for (const job of [theirs, mine]) {
+    await store.create(job);
+    events.announce(job.tenant);
+  }
+  expect((await within(user.next(), 5_000, "the user's event")).value?.job.id).toBe(mine.id);
+  expect((await within(admin.next(), 5_000, 'the first admin event')).value?.job.id).toBe(theirs.id);
+  expect((await within(admin.next(), 5_000, 'the second admin event')).value?.job.id).toBe(mine.id);
+  await user.return?.();
+  await admin.return?.();
+  expect(events.listenerCount()).toBe(0);
+  await store.close();
+});
