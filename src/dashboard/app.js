@@ -111,8 +111,9 @@ function startLive() {
     document: Q.jobEvents(state.features),
     authorization: () => credential.header(),
     onStatus: setConnection,
-    onEvent: ({ job }) => {
-      upsert(job);
+    onEvent: ({ job, deleted }) => {
+      if (deleted) state.jobs.delete(job.id); // refused at once, or purged: gone
+      else upsert(job);
       render();
       if (job.status === 'COMPLETED') void loadUsage();
     },

@@ -23,7 +23,7 @@ export const jobsPage = (features) => `query Jobs($first: Int, $after: String, $
 }`;
 
 export const jobEvents = (features) => `subscription Events($after: String) {
-  jobEvents(after: $after) { cursor job { ${jobFields(features)} } }
+  jobEvents(after: $after) { cursor deleted job { ${jobFields(features)} } }
 }`;
 
 export const submit = (features) => `mutation Submit($input: GenerateVideoInput!) {

@@ -17,6 +17,8 @@ export interface JobEventItem {
   /** Opaque: hand it back as `after` to continue right after this event. */
   cursor: string;
   job: Job;
+  /** The job is gone (a submission refused at once, or purged by retention); `job` is its last state. */
+  deleted: boolean;
 }
 
 export interface EventFeedOptions {
@@ -113,7 +115,7 @@ export function createEventFeeds({ store, events, retentionMs, now, pageSize = 2
             const event = buffer.shift();
             if (event) {
               position = event.seq;
-              if (wanted(event.job)) return { value: { cursor: encodeEventCursor(event), job: event.job }, done: false };
+              if (wanted(event.job)) return { value: { cursor: encodeEventCursor(event), job: event.job, deleted: event.deleted }, done: false };
               continue;
             }
             if (!rung) await waitForRing();

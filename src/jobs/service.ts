@@ -99,6 +99,7 @@ export function createJobsService(deps: JobsServiceDeps) {
         );
       }
       await store.delete(job.id);
+      events.announce(job.tenant); // the event log has the deletion (jobEvents)
       throw toCallError(error);
     }
   }
@@ -109,6 +110,7 @@ export function createJobsService(deps: JobsServiceDeps) {
       await quotas.admitSubmission(job.tenant);
     } catch (error) {
       await store.delete(job.id);
+      events.announce(job.tenant); // the event log has the deletion (jobEvents)
       throw error;
     }
     return submitUpstream(job, requestId);

@@ -9,6 +9,9 @@ const JobEventRef = builder.objectRef<JobEventItem>('JobEvent').implement({
   fields: (t) => ({
     cursor: t.exposeString('cursor', { description: 'Pass it as jobEvents(after:) to continue right after this event.' }),
     job: t.field({ type: JobRef, resolve: (event) => event.job }),
+    deleted: t.exposeBoolean('deleted', {
+      description: 'True when the job is gone: a submission refused at once (a quota, the upstream) or a finished job purged by retention. `job` is its last state.',
+    }),
   }),
 });
 

@@ -3,6 +3,8 @@
  * appends one entry, in the same transaction (SQLite) or the same script (Redis) as the change itself,
  * so the log and the jobs can never disagree. `jobEvents` replays it from a cursor and tails it live.
  *
+ * A deletion (`delete`, `purgeFinished`) appends an entry too, marked `deleted`, so a feed can drop the job.
+ *
  * Sequences are opaque strings, totally ordered by the store; a store never reuses one, also after a
  * trim or a restart. The log is trimmed from its oldest end only (a prefix), so every sequence at or
  * after the trim point still has all its successors.
@@ -12,8 +14,10 @@ import type { Job } from '../domain/job.ts';
 export interface StoredJobEvent {
   /** This entry's position in the log. */
   seq: string;
-  /** The job as stored by the change (a snapshot, not the job's current state). */
+  /** The job as stored by the change (a snapshot, not the job's current state); for a deletion, its last state. */
   job: Job;
+  /** The change removed the job (a submission refused at once, or a finished job purged by retention). */
+  deleted: boolean;
 }
 
 export interface JobEventLog {

@@ -9,18 +9,27 @@ import { eventTime, type JobEventLog, type StoredJobEvent } from './job-event-lo
 import type { Job } from '../domain/job.ts';
 
 /**
- * Lua, prepended to the CREATE and UPDATE scripts: append_event(stream key, trimmed key, job data, at ms).
+ * Lua, prepended to the CREATE, UPDATE, DELETE and PURGE scripts: append_event(stream key, trimmed key,
+ * job data, at ms, deleted). A deletion passes at = nil: the server's clock.
  */
 export const APPEND_EVENT = `
-local function append_event(stream, trimmed, data, at)
-  local ms = tonumber(at) or 0
+local function append_event(stream, trimmed, data, at, deleted)
+  local ms = tonumber(at)
+  if not ms then
+    local now = redis.call('TIME')
+    ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+  end
   local last = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)[1]
   local top = last and last[1] or redis.call('GET', trimmed)
   if top then
     local top_ms = tonumber(string.match(top, '^(%d+)'))
     if top_ms > ms then ms = top_ms end
   end
-  redis.call('XADD', stream, string.format('%.0f', ms) .. '-*', 'job', data)
+  if deleted then
+    redis.call('XADD', stream, string.format('%.0f', ms) .. '-*', 'job', data, 'deleted', '1')
+  else
+    redis.call('XADD', stream, string.format('%.0f', ms) .. '-*', 'job', data)
+  end
 end
 `;
 
@@ -80,7 +89,7 @@ export function redisEventLog(keys: RedisEventLogKeys, script: (source: string) 
     async eventsAfter(after, limit) {
       const entries = (await scripts.after(both, [after, limit])) as [string, string[]][] | null;
       if (!entries) return null;
-      return entries.map(([seq, fields]) => ({ seq, job: JSON.parse(fields[1] as string) as Job }) satisfies StoredJobEvent);
+      return entries.map(([seq, fields]) => ({ seq, job: JSON.parse(fields[1] as string) as Job, deleted: fields[3] === '1' }) satisfies StoredJobEvent);
     },
     async lastEventSeq() {
       return (await scripts.head(both, [])) as string;

@@ -66,9 +66,10 @@ return 1`;
 
 // Shared by DELETE and PURGE, so a purged job goes exactly as a deleted one does: the job hash, its
 // tenant and status index entries, the unfinished and finished sets, and its idempotency claim (only
-// while the claim still names this job). Returns 1, or 0 when the job was not there.
-const REMOVE_JOB = `
-local function remove_job(job_key, unfinished_key, finished_key, id)
+// while the claim still names this job). Returns 1, or 0 when the job was not there. The event log gets a
+// deletion entry (the job's last state) in the same script: DELETE's ARGV 2-3, PURGE's ARGV 4-5 name it.
+const REMOVE_JOB = `${APPEND_EVENT}
+local function remove_job(job_key, unfinished_key, finished_key, id, stream, trimmed)
   redis.call('ZREM', finished_key, id)
   local stored = redis.call('HMGET', job_key, 'status', 'member', 'idx', 'idem')
   if not stored[2] then return 0 end
@@ -76,6 +77,7 @@ local function remove_job(job_key, unfinished_key, finished_key, id)
   redis.call('ZREM', stored[3] .. ':' .. stored[1], stored[2])
   redis.call('ZREM', unfinished_key, stored[2])
   if stored[4] ~= '' and redis.call('GET', stored[4]) == id then redis.call('DEL', stored[4]) end
+  append_event(stream, trimmed, redis.call('HGET', job_key, 'data'), nil, true)
   redis.call('DEL', job_key)
   return 1
 end
@@ -83,7 +85,7 @@ end
 
 // KEYS: job, unfinished, finished. ARGV: id.
 const DELETE = `${REMOVE_JOB}
-return remove_job(KEYS[1], KEYS[2], KEYS[3], ARGV[1])`;
+return remove_job(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3])`;
 
 // KEYS: finished, unfinished. ARGV: job key prefix, cutoff (epoch ms, exclusive), limit (> 0). Returns the
 // ids deleted, oldest first (score, then id). A member whose job is gone or, against the invariant, still
@@ -101,7 +103,7 @@ while #out < limit do
     local member = redis.call('HGET', job_key, 'member')
     if member and redis.call('ZSCORE', KEYS[2], member) then
       redis.call('ZREM', KEYS[1], id)
-    elseif remove_job(job_key, KEYS[2], KEYS[1], id) == 1 then
+    elseif remove_job(job_key, KEYS[2], KEYS[1], id, ARGV[4], ARGV[5]) == 1 then
       out[#out + 1] = id
     end
   end
@@ -216,13 +218,13 @@ export function createRedisJobStore({ redis, keyPrefix }: RedisJobStoreOptions):
     },
 
     async delete(id: string) {
-      await scripts.remove([`${jobPrefix}${id}`, unfinishedKey, finishedKey], [id]);
+      await scripts.remove([`${jobPrefix}${id}`, unfinishedKey, finishedKey], [id, eventKeys.stream, eventKeys.trimmed]);
     },
 
     async purgeFinished(completedBefore: string, limit: number) {
       const cutoff = purgeCutoff(completedBefore, limit);
       if (limit === 0) return [];
-      return (await scripts.purge([finishedKey, unfinishedKey], [jobPrefix, cutoff, limit])) as string[];
+      return (await scripts.purge([finishedKey, unfinishedKey], [jobPrefix, cutoff, limit, eventKeys.stream, eventKeys.trimmed])) as string[];
     },
 
     async ping() {

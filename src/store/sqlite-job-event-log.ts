@@ -1,6 +1,6 @@
 /**
  * The SQLite store's event log (job-event-log.ts): a table appended to by triggers on `jobs`, so an
- * entry is written by the very statement that creates or changes the job (same transaction, whatever
+ * entry is written by the very statement that creates, changes or deletes the job (same transaction, whatever
  * else the store's create/update do). AUTOINCREMENT never reuses a sequence, also after a trim or a
  * restart; the trim point is kept in `job_events_trim` so an emptied log still knows where it stands.
  */
@@ -15,7 +15,8 @@ export const EVENT_LOG_SCHEMA = `
 CREATE TABLE IF NOT EXISTS job_events (
   seq  INTEGER PRIMARY KEY AUTOINCREMENT,
   at   INTEGER,
-  data TEXT NOT NULL
+  data TEXT NOT NULL,
+  deleted INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS job_events_at ON job_events (at);
 CREATE TABLE IF NOT EXISTS job_events_trim (id INTEGER PRIMARY KEY CHECK (id = 1), through INTEGER NOT NULL);
@@ -24,6 +25,8 @@ CREATE TRIGGER IF NOT EXISTS job_events_on_insert AFTER INSERT ON jobs
 BEGIN INSERT INTO job_events (at, data) VALUES (${AT}, NEW.data); END;
 CREATE TRIGGER IF NOT EXISTS job_events_on_update AFTER UPDATE ON jobs WHEN NEW.version <> OLD.version
 BEGIN INSERT INTO job_events (at, data) VALUES (${AT}, NEW.data); END;
+CREATE TRIGGER IF NOT EXISTS job_events_on_delete AFTER DELETE ON jobs
+BEGIN INSERT INTO job_events (at, data, deleted) VALUES (CAST(round((julianday('now') - 2440587.5) * 86400000) AS INTEGER), OLD.data, 1); END;
 `;
 
 const toSeq = (value: string): number | null => (/^(0|[1-9]\d{0,15})$/.test(value) ? Number(value) : null);
@@ -31,7 +34,7 @@ const toSeq = (value: string): number | null => (/^(0|[1-9]\d{0,15})$/.test(valu
 /** The log's reads and trim over an open database whose schema includes EVENT_LOG_SCHEMA. */
 export function sqliteEventLog(db: DatabaseSync): JobEventLog {
   const statements = {
-    after: db.prepare('SELECT seq, data FROM job_events WHERE seq > ? ORDER BY seq LIMIT ?'),
+    after: db.prepare('SELECT seq, data, deleted FROM job_events WHERE seq > ? ORDER BY seq LIMIT ?'),
     bounds: db.prepare(
       `SELECT (SELECT through FROM job_events_trim WHERE id = 1) AS trimmed,
               coalesce((SELECT max(seq) FROM job_events), (SELECT seq FROM sqlite_sequence WHERE name = 'job_events'), 0) AS head`,
@@ -52,8 +55,8 @@ export function sqliteEventLog(db: DatabaseSync): JobEventLog {
       const { trimmed, head } = bounds();
       if (seq < trimmed || seq > head) return null;
       return statements.after.all(seq, limit).map((row) => {
-        const { seq: n, data } = row as { seq: number; data: string };
-        return { seq: String(n), job: JSON.parse(data) as Job } satisfies StoredJobEvent;
+        const { seq: n, data, deleted } = row as { seq: number; data: string; deleted: number };
+        return { seq: String(n), job: JSON.parse(data) as Job, deleted: deleted === 1 } satisfies StoredJobEvent;
       });
     },
     async lastEventSeq() {

@@ -257,4 +257,19 @@ describe('jobEvents', () => {
     late.stop();
     await gateway.dispose();
   });
+
+  it('a submission refused at once (quota) shows up as created, then deleted', async () => {
+    const gateway = await startTestGateway({ env: { TENANT_MAX_ACTIVE_JOBS: '1' }, simulator: { timing: { initialQueuePosition: 3, queueStepMs: 2_000 } } });
+    const sse = subscribeSse(gateway.httpUrl, 'subscription { jobEvents { cursor deleted job { id status } } }');
+    expect(await sse.status).toBe(200);
+    const kept = await submitJob(gateway);
+    const refused = await gateway.gql(`mutation { generateVideo(input: { prompt: "one too many", imageUrl: "https://images.example.com/x.png" }) { id } }`);
+    expect(refused.errors?.[0]?.extensions?.code).toBe('RATE_LIMITED');
+    const gone = await waitFor(() => sse.events.map((e) => e.data!.jobEvents).find((e) => e.deleted), { message: 'the deletion event' });
+    expect(gone.job.id).not.toBe(kept.id);
+    const ofRefused = sse.events.map((e) => e.data!.jobEvents).filter((e) => e.job.id === gone.job.id);
+    expect(ofRefused.map((e) => e.deleted)).toEqual([false, true]);
+    sse.stop();
+    await gateway.dispose();
+  });
 });

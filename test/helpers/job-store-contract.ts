@@ -393,6 +393,7 @@ export function describeJobStoreContract(name: string, makeStore: () => Promise<
       await store.create({ ...makeJob({ idempotencyKey: 'k' }) });
       await store.create({ ...makeJob({ idempotencyKey: 'k' }) }); // the existing job: nothing appended
       const all = (await store.eventsAfter(start, 100)) ?? [];
+      expect(all.every((e) => !e.deleted)).toBe(true);
       expect(all.map((e) => [e.job.id, e.job.version])).toEqual([[a.id, 1], [b.id, 1], [a.id, 2], [all[3]?.job.id, 1]]);
       expect(all[2]?.job).toEqual(a2);
       expect(await store.lastEventSeq()).toBe(all[3]?.seq);
@@ -400,6 +401,21 @@ export function describeJobStoreContract(name: string, makeStore: () => Promise<
       expect(rest?.map((e) => e.seq)).toEqual([all[2]?.seq, all[3]?.seq]);
       expect((await store.eventsAfter(start, 2))?.map((e) => e.seq)).toEqual([all[0]?.seq, all[1]?.seq]);
       expect(await store.eventsAfter(all[3]?.seq as string, 100)).toEqual([]);
+    });
+
+    it('event log: a delete and a purge append the job\'s last state, marked deleted', async () => {
+      const start = await store.lastEventSeq();
+      const refused = makeJob({ minute: 1 });
+      const done = makeJob({ minute: 2, status: 'COMPLETED', completedAt: '2025-01-01T00:03:00.000Z' });
+      await store.create(refused);
+      await store.create(done);
+      await store.delete(refused.id);
+      expect(await store.purgeFinished('2030-01-01T00:00:00.000Z', 10)).toEqual([done.id]);
+      const events = (await store.eventsAfter(start, 10)) ?? [];
+      expect(events.map((e) => [e.job.id, e.deleted])).toEqual([[refused.id, false], [done.id, false], [refused.id, true], [done.id, true]]);
+      expect(events[3]?.job).toEqual(done);
+      await store.delete(refused.id); // already gone: nothing appended
+      expect(await store.lastEventSeq()).toBe(events[3]?.seq);
     });
 
     it('event log: a sequence it never issued, or not a sequence at all, cannot be continued', async () => {
