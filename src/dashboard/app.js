@@ -2,7 +2,8 @@
 import { credential, detectFeatures, GraphQLRequestError, request, wsUrl } from './api.js';
 import { followEvents } from './live.js';
 import * as Q from './queries.js';
-import { elapsed, el, jobDetail, jobRow, money, STATUSES, TERMINAL } from './render.js';
+import { jobDetail, jobRow, money, STATUSES, TERMINAL } from './render.js';
+import { wireTable } from './table-controls.js';
 
 const $ = (selector) => document.querySelector(selector);
 const state = { features: { cost: false, usage: false }, jobs: new Map(), selected: null, statuses: new Set(), search: '', endCursor: null, hasOlder: false, live: null };
@@ -177,38 +178,7 @@ function wire() {
       button.disabled = false;
     }
   });
-  $('#status-filters').addEventListener('click', (event) => {
-    const button = event.target.closest('button[data-status]');
-    if (!button) return;
-    const status = button.dataset.status;
-    if (status === 'ALL') state.statuses.clear();
-    else if (state.statuses.has(status)) state.statuses.delete(status);
-    else state.statuses.add(status);
-    for (const b of document.querySelectorAll('#status-filters button')) {
-      b.setAttribute('aria-pressed', String(b.dataset.status === 'ALL' ? state.statuses.size === 0 : state.statuses.has(b.dataset.status)));
-    }
-    renderTable();
-  });
-  $('#search').addEventListener('input', (event) => {
-    state.search = event.target.value.trim().toLowerCase();
-    renderTable();
-  });
   $('#older').addEventListener('click', () => void loadPage(state.endCursor).catch((error) => say(error.message, 'error')));
-  $('#jobs tbody').addEventListener('click', (event) => {
-    const row = event.target.closest('tr[data-id]');
-    if (row) select(row.dataset.id);
-  });
-  $('#jobs tbody').addEventListener('keydown', (event) => {
-    const row = event.target.closest('tr[data-id]');
-    if (!row) return;
-    if (event.key === 'Enter' || event.key === ' ') {
-      event.preventDefault();
-      select(row.dataset.id);
-    } else if (event.key === 'ArrowDown' || event.key === 'ArrowUp') {
-      event.preventDefault();
-      (event.key === 'ArrowDown' ? row.nextElementSibling : row.previousElementSibling)?.focus();
-    }
-  });
   $('#close-detail').addEventListener('click', () => select(null));
   $('#cancel').addEventListener('click', async () => {
     const job = state.jobs.get(state.selected);
@@ -220,19 +190,7 @@ function wire() {
       say(error.message, 'error');
     }
   });
-  document.addEventListener('keydown', (event) => {
-    if (event.key === 'Escape' && state.selected) select(null);
-    if (event.key === '/' && !['INPUT', 'TEXTAREA', 'SELECT'].includes(document.activeElement?.tagName)) {
-      event.preventDefault();
-      $('#search').focus();
-    }
-  });
-  setInterval(() => {
-    for (const cell of document.querySelectorAll('#jobs tbody tr')) {
-      const job = state.jobs.get(cell.dataset.id);
-      if (job && !TERMINAL.has(job.status)) cell.querySelector('.elapsed').textContent = elapsed(job);
-    }
-  }, 1000);
+  wireTable({ state, renderTable, select });
 }
 
 wire();

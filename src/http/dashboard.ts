@@ -50,7 +50,7 @@ function asset(path: string): Asset {
 /** Every file the dashboard serves, by URL path, read once at start-up. */
 function loadAssets(): Map<string, Asset> {
   const folder = join(dirname(fileURLToPath(import.meta.url)), '..', 'dashboard');
-  const files = ['index.html', 'app.js', 'api.js', 'queries.js', 'render.js', 'live.js', 'styles.css', 'sample.png'];
+  const files = ['index.html', 'app.js', 'api.js', 'queries.js', 'render.js', 'live.js', 'table-controls.js', 'styles.css', 'sample.png'];
   const assets = new Map(files.map((file) => [`/dashboard/${file}`, asset(join(folder, file))]));
   assets.set('/dashboard', assets.get('/dashboard/index.html') as Asset);
   assets.set('/dashboard/', assets.get('/dashboard/index.html') as Asset);

@@ -159,6 +159,26 @@ describe.skipIf(!present)('dashboard in Chromium', () => {
     await gateway.dispose();
   });
 
+  it('cancels a queued job from its detail, after a confirmation', { timeout: 60_000 }, async () => {
+    const gateway = await startTestGateway({ simulator: { timing: { initialQueuePosition: 3, queueStepMs: 20_000 } } });
+    const { page } = await gatewayOnlyPage(gateway);
+    await page.goto(`${gateway.baseUrl}/dashboard`);
+    await page.waitForSelector('#connection[data-state="live"]', { timeout: 10_000 });
+    const job = await submitJob(gateway, { prompt: 'A snail crossing a garden path', imageUrl: IMAGE });
+    await page.click(`#jobs tbody tr[data-id="${job.id}"]`);
+    const dialogs: string[] = [];
+    page.on('dialog', (dialog) => {
+      dialogs.push(dialog.message());
+      void dialog.accept();
+    });
+    await page.click('#cancel');
+    await page.waitForSelector(`#jobs tbody tr[data-id="${job.id}"][data-status="CANCELLED"]`, { timeout: 10_000 });
+    expect(dialogs[0]).toContain('Cancel this job?');
+    expect(await page.isHidden('#cancel')).toBe(true);
+    await page.context().close();
+    await gateway.dispose();
+  });
+
   it('after the gateway restarts, the page reconnects and resumes from its last cursor', { timeout: 60_000 }, async () => {
     const simulator = await startSimulator({ timing: SLOW });
     const env = { PORT: String(await freePort()) };
