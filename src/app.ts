@@ -166,6 +166,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     store,
     logger: logger.child({ component: 'retention' }),
     retentionMs: config.jobRetentionMs,
+    eventsRetentionMs: config.jobEventsRetentionMs,
     onPurged: (count) => metrics.jobsPurged.inc(count),
   });
   const files = createFalStorageClient({
@@ -177,7 +178,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   });
   const jobs = createJobsService({
     store, upstream, events, scheduler: poller, quotas, model: config.falModel, logger: logger.child({ component: 'jobs' }),
-    files, maxUploadBytes: config.media.maxUploadBytes,
+    files, maxUploadBytes: config.media.maxUploadBytes, eventsRetentionMs: config.jobEventsRetentionMs,
   });
   metrics.sources.polledJobs = () => poller.trackedCount();
   metrics.sources.subscriptions = () => {

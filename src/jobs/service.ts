@@ -23,6 +23,7 @@ import type { JobCursor, JobStore } from '../store/job-store.ts';
 import { UpstreamError, type UpstreamQueue } from '../upstream/upstream-queue.ts';
 import type { JobEvents, JobFeed } from './events.ts';
 import { createJobWriter } from './job-writer.ts';
+import { createEventFeeds, type EventFeedOptions, type JobEventItem } from './event-feed.ts';
 import type { Quotas } from './quotas.ts';
 import { validateVideoInput, type RawVideoInput } from './validate-input.ts';
 import type { FileStorage } from '../upstream/file-storage.ts';
@@ -51,6 +52,8 @@ export interface JobsServiceDeps {
   /** Where uploaded images are stored upstream; without it, `image` is refused. */
   files?: FileStorage;
   maxUploadBytes?: number;
+  /** How far back `jobEvents(after:)` may replay (0 = as far as the event log goes). */
+  eventsRetentionMs?: number;
 }
 
 export interface JobPage {
@@ -64,6 +67,7 @@ export function createJobsService(deps: JobsServiceDeps) {
   const { store, upstream, events, scheduler, quotas, model, logger, now = () => new Date(), newId = uuidv7, duplicateWaitMs = 30_000 } = deps;
   const { files, maxUploadBytes = 10 * 1024 * 1024 } = deps;
   const { save } = createJobWriter({ store, events, now });
+  const feeds = createEventFeeds({ store, events, retentionMs: deps.eventsRetentionMs ?? 0, now });
   /** Submissions in flight in this process, by job id: duplicates await these. */
   const submitting = new Map<string, Promise<Job>>();
 
@@ -102,6 +106,7 @@ export function createJobsService(deps: JobsServiceDeps) {
         );
       }
       await store.delete(job.id);
+      events.announce(job.tenant); // the event log has the deletion (jobEvents)
       throw toCallError(error);
     }
   }
@@ -113,6 +118,7 @@ export function createJobsService(deps: JobsServiceDeps) {
       if (upload) job = await storeUpload(job, upload, requestId);
     } catch (error) {
       await store.delete(job.id);
+      events.announce(job.tenant); // the event log has the deletion (jobEvents)
       throw error instanceof UpstreamError ? toCallError(error) : error;
     }
     return submitUpstream(job, requestId);
@@ -167,6 +173,7 @@ export function createJobsService(deps: JobsServiceDeps) {
         version: 1,
       };
       const { job: stored, created } = await store.create(job);
+      if (created) events.announce(stored.tenant); // the event log has it (jobEvents)
       if (!created) {
         if (inputIdentity(stored.input) !== inputIdentity(input)) {
           throw new ConflictError('This idempotencyKey was already used with different input.');
@@ -209,6 +216,12 @@ export function createJobsService(deps: JobsServiceDeps) {
       const feed = events.follow(id, () => findOwn(caller, id), release);
       if (!(await feed.ready)) throw new JobNotFoundError(id);
       return feed;
+    },
+
+    /** Every change of every job the caller may see (jobEvents); CursorExpiredError for a cursor past retention. */
+    async watchAll(caller: Caller, options: EventFeedOptions, { takeSlot = true }: { takeSlot?: boolean } = {}): Promise<AsyncIterableIterator<JobEventItem>> {
+      const release = takeSlot ? quotas.openSubscription(caller.tenant) : undefined;
+      return feeds.open(caller, options, release);
     },
 
     async cancel(caller: Caller, id: string, requestId?: string): Promise<Job> {
