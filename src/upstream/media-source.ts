@@ -27,7 +27,7 @@ export class MediaSourceError extends Error {
   }
 }
 
-export const DEFAULT_MEDIA_HOSTS: readonly string[] = ['*.fal.media'];
+export const DEFAULT_MEDIA_HOSTS: readonly string[] = ['fal.media', '*.fal.media'];
 
 /**
  * Whether `url` may be downloaded: http(s), no credentials, and a host matching one pattern:

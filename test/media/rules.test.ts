@@ -26,6 +26,7 @@ it('downloads media only from allowed hosts, over http(s)', () => {
   const hosts = [...DEFAULT_MEDIA_HOSTS, '127.0.0.1:4010', 'cdn.reseller.example'];
   const allowed = (url: string) => isAllowedMediaUrl(new URL(url), hosts);
   expect(allowed('https://v3b.fal.media/files/x/output.mp4')).toBe(true);
+  expect(allowed('https://fal.media/files/x/output.mp4')).toBe(true);
   expect(allowed('http://127.0.0.1:4010/files/x/output.mp4')).toBe(true);
   expect(allowed('https://cdn.reseller.example:8443/v.mp4')).toBe(true);
   expect(allowed('https://fal.media.evil.example/v.mp4')).toBe(false);
