@@ -14,6 +14,10 @@ import { createQuotas } from './jobs/quotas.ts';
 import { createRetention } from './jobs/retention.ts';
 import { createBackends } from './backends.ts';
 import { createFalQueueClient } from './upstream/fal-queue-client.ts';
+import { createFalStatusStreams } from './upstream/fal-status-stream.ts';
+import { createFalWebhookVerifier } from './upstream/fal-webhook-verifier.ts';
+import { createWebhookIntake, webhookUrlFor } from './jobs/webhook-intake.ts';
+import { falWebhookPlugin, WEBHOOK_PATH } from './http/fal-webhook.ts';
 import { DEFAULT_SIMULATOR_TIMING, startFalSimulator, type FalSimulator } from './upstream/fal-simulator.ts';
 import { instrumentUpstream } from './upstream/instrumented.ts';
 import { withCircuitBreaker } from './upstream/circuit-breaker.ts';
@@ -59,7 +63,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   }
   const key = credential;
 
-  const pool = createUpstreamPool({ baseUrl: queueUrl });
+  const { updates } = config;
+  const maxStreams = updates.mode === 'stream' ? updates.maxStreams : 0;
+  // Streams hold their connection for a job's life: the pool gets room for them on top of the calls.
+  const pool = createUpstreamPool({ baseUrl: queueUrl, connections: 64 + maxStreams });
   const upstream = withCircuitBreaker(instrumentUpstream(
     createFalQueueClient({
       dispatcher: pool,
@@ -113,7 +120,19 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     concurrency: config.pollConcurrency,
     onPoll: (outcome) => metrics.polls.inc({ outcome }),
     onPollLag: (seconds) => metrics.pollLag.observe(seconds),
+    streams: maxStreams > 0 ? createFalStatusStreams({ dispatcher: pool, baseUrl: queueUrl, credential: () => key.reveal(), authScheme: config.falAuthScheme, modelId: config.falModel, timeoutMs: config.upstreamTimeoutMs }) : null,
+    stream: { maxStreams, stallMs: updates.streamStallMs, safetyNetMs: updates.safetyNetPollMs, reconnectBaseMs: updates.streamReconnectMs, reconnectMaxMs: Math.max(updates.streamReconnectMs, 30_000) },
+    onStream: (event) => metrics.streamEvents.inc({ event }),
   });
+  metrics.sources.openStreams = () => poller.openStreams();
+  const webhooks = updates.webhook
+    ? falWebhookPlugin({
+        verify: createFalWebhookVerifier({ jwksUrl: updates.webhookJwksUrl }).verify,
+        accept: createWebhookIntake({ poller, logger: logger.child({ component: 'webhook' }), onOutcome: (outcome) => metrics.webhooks.inc({ outcome }) }).accept,
+        onRejected: (reason) => metrics.webhooksRejected.inc({ reason }),
+        logger: logger.child({ component: 'webhook' }),
+      })
+    : null;
   const quotas = createQuotas({
     limits: config.quotas,
     store,
@@ -126,7 +145,16 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     retentionMs: config.jobRetentionMs,
     onPurged: (count) => metrics.jobsPurged.inc(count),
   });
-  const jobs = createJobsService({ store, upstream, events, scheduler: poller, quotas, model: config.falModel, logger: logger.child({ component: 'jobs' }) });
+  const jobs = createJobsService({
+    store,
+    upstream,
+    events,
+    scheduler: poller,
+    quotas,
+    model: config.falModel,
+    logger: logger.child({ component: 'jobs' }),
+    ...(updates.webhook ? { webhookUrl: (jobId: string) => webhookUrlFor(config.publicUrl, WEBHOOK_PATH, jobId) } : {}),
+  });
   metrics.sources.polledJobs = () => poller.trackedCount();
   metrics.sources.subscriptions = () => {
     // One feed per SSE subscriber and per WebSocket cohort; a cohort stands for its members.
@@ -146,7 +174,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       return { upstream: upstream.circuit(), backend: backends.kind };
     },
     metrics: { contentType: metrics.registry.contentType, render: () => metrics.registry.metrics() },
-    plugins: limitPlugins(config.limits),
+    plugins: [...(webhooks ? [webhooks] : []), ...limitPlugins(config.limits)],
     cors: config.limits.corsOrigins,
   });
   const http = createHttpServer(yoga);
