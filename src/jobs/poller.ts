@@ -113,6 +113,7 @@ export function createPoller(deps: PollerDeps): Poller {
           push(id, { kind: 'status', status, result: null });
         },
         onOpen: (id, reconnect) => {
+          logger.debug({ jobId: id, reconnect }, 'status stream open');
           deps.onStream?.('open');
           setStreaming(id, true);
           // Poll once on every reconnect, so nothing that happened while it was down is missed.
@@ -120,8 +121,10 @@ export function createPoller(deps: PollerDeps): Poller {
         },
         onDown: (id, end) => {
           deps.onStream?.(end.reason);
+          // After COMPLETED only the result is left to fetch (events still queued must not speed polls up).
+          if (end.reason === 'completed') return;
           setStreaming(id, false);
-          if (end.reason !== 'completed' && tracking.has(id)) scheduler.schedule(id, Math.round(policy.intervalMs * 0.75));
+          if (tracking.has(id)) scheduler.schedule(id, Math.round(policy.intervalMs * 0.75));
         },
       })
     : null;
@@ -134,7 +137,9 @@ export function createPoller(deps: PollerDeps): Poller {
     logger,
     held: () => [...tracking.keys()],
     onLost: (id) => untrack(id, { release: false }),
-    adopt: claimAndAdd,
+    // A job still being submitted belongs to its submitter (it tracks it once fal answers); only
+    // past the grace period is it an orphan another replica adopts.
+    adopt: (jobs) => claimAndAdd(jobs.filter((job) => job.requestId !== null || now().getTime() - Date.parse(job.createdAt) >= policy.submitGraceMs), { reread: true }),
   });
 
   function setStreaming(id: string, streaming: boolean) {
@@ -153,21 +158,32 @@ export function createPoller(deps: PollerDeps): Poller {
   function add(job: Job) {
     if (stopped || tracking.has(job.id) || isTerminal(job.status)) return;
     tracking.set(job.id, { ...NEW_TRACKING });
-    const streamed = job.requestId !== null && follower !== null && follower.follow(job.id, job.requestId);
-    scheduler.schedule(job.id, firstPollDelay(job, { ...NEW_TRACKING, streaming: streamed }, policy, random));
+    scheduler.schedule(job.id, firstPollDelay(job, { ...NEW_TRACKING, streaming: follow(job) }, policy, random));
   }
 
-  async function claimAndAdd(jobs: Job[]) {
+  /** Holds the job's status stream (stream mode, once it has a request id); false when none can be held now. */
+  function follow(job: Job): boolean {
+    return job.requestId !== null && follower !== null && tracking.has(job.id) && follower.follow(job.id, job.requestId);
+  }
+
+  /** `reread`: the listing may be older than the lease just won (its holder may have finished the job and let go). */
+  async function claimAndAdd(jobs: Job[], { reread = false } = {}) {
     const candidates = jobs.filter((job) => !tracking.has(job.id) && !isTerminal(job.status));
     if (candidates.length === 0) return;
     const held = new Set(await leases.claim(candidates.map((job) => job.id)));
-    for (const job of candidates) if (held.has(job.id)) add(job);
+    for (const listed of candidates) {
+      if (!held.has(listed.id)) continue;
+      const job = reread ? await store.get(listed.id) : listed;
+      if (job && !isTerminal(job.status)) add(job);
+      else await leases.release([listed.id]);
+    }
   }
 
   async function pollOnce(id: string): Promise<void> {
     const job = await store.get(id);
     if (!job || isTerminal(job.status)) return untrack(id);
     if (job.requestId === null) return void (await execute(job, decideUnconfirmed(job, trackingOf(id), ctx()), null));
+    follow(job);
     let answer: UpstreamAnswer;
     try {
       answer = { kind: 'status', status: await upstream.status(job.requestId), result: null };

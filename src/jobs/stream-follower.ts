@@ -53,6 +53,8 @@ export function createStreamFollower(deps: StreamFollowerDeps): StreamFollower {
   const { streams, clock, logger, maxStreams } = deps;
   const active = new Map<string, Entry>();
   const waiting = new Map<string, string>();
+  /** Jobs whose stream delivered COMPLETED: never streamed again (only the result is left to fetch). */
+  const finished = new Set<string>();
   let open = 0;
   let stopped = false;
 
@@ -86,6 +88,7 @@ export function createStreamFollower(deps: StreamFollowerDeps): StreamFollower {
       refusals = isOpen ? 0 : refusals + 1;
       const permanent = end.reason === 'refused' && end.httpStatus !== null && end.httpStatus < 500 && end.httpStatus !== 429;
       const retrying = end.reason !== 'completed' && !permanent && refusals < MAX_REFUSALS;
+      if (end.reason === 'completed') finished.add(jobId);
       deps.onDown(jobId, end, retrying);
       if (!retrying) {
         if (end.reason !== 'completed') logger.warn({ jobId, reason: end.reason, ...('httpStatus' in end ? { httpStatus: end.httpStatus } : {}) }, 'status stream unavailable; polling this job instead');
@@ -93,7 +96,7 @@ export function createStreamFollower(deps: StreamFollowerDeps): StreamFollower {
       }
       attempt = isOpen ? 1 : attempt + 1;
       const delayMs = backoffDelayMs(attempt, { maxRetries: 0, baseDelayMs: deps.reconnectBaseMs, maxDelayMs: deps.reconnectMaxMs }, null, deps.random);
-      logger.debug({ jobId, reason: end.reason, delayMs }, 'status stream disconnected; reconnecting');
+      logger.info({ jobId, reason: end.reason, delayMs }, 'status stream disconnected; reconnecting');
       await pause(delayMs, signal);
     }
   }
@@ -119,7 +122,7 @@ export function createStreamFollower(deps: StreamFollowerDeps): StreamFollower {
 
   return {
     follow(jobId, requestId) {
-      if (stopped || active.has(jobId)) return active.has(jobId);
+      if (stopped || finished.has(jobId) || active.has(jobId)) return active.has(jobId);
       if (active.size >= maxStreams) {
         waiting.set(jobId, requestId);
         return false;
@@ -129,6 +132,7 @@ export function createStreamFollower(deps: StreamFollowerDeps): StreamFollower {
     },
     unfollow(jobId) {
       waiting.delete(jobId);
+      finished.delete(jobId);
       active.get(jobId)?.controller.abort();
     },
     openCount: () => open,
