@@ -18,7 +18,7 @@ import { createFalStatusStreams } from './upstream/fal-status-stream.ts';
 import { createFalWebhookVerifier } from './upstream/fal-webhook-verifier.ts';
 import { createWebhookIntake, webhookUrlFor } from './jobs/webhook-intake.ts';
 import { falWebhookPlugin, WEBHOOK_PATH } from './http/fal-webhook.ts';
-import { DEFAULT_SIMULATOR_TIMING, startFalSimulator, type FalSimulator } from './upstream/fal-simulator.ts';
+import type { FalSimulator } from './fal-simulator/index.ts';
 import { instrumentUpstream } from './upstream/instrumented.ts';
 import { withCircuitBreaker } from './upstream/circuit-breaker.ts';
 import { createUpstreamPool } from './upstream/pool.ts';
@@ -56,6 +56,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   let queueUrl = config.falQueueUrl;
   let credential = config.falKey;
   if (!credential) {
+    // Loaded only here, so a gateway with a real key never loads the simulator.
+    const { DEFAULT_SIMULATOR_TIMING, startFalSimulator } = await import('./fal-simulator/index.ts');
     simulator = await startFalSimulator({ modelId: config.falModel, timing: DEFAULT_SIMULATOR_TIMING, apiKey: 'simulator-key' });
     queueUrl = simulator.url;
     credential = secret('simulator-key');

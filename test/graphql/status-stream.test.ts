@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { subscribeWs, wsClient } from '../helpers/clients.ts';
 import { FOLLOW, startTestGateway, submitJob, type TestGateway } from '../helpers/start-gateway.ts';
-import type { SimulatorFault } from '../../src/upstream/fal-simulator.ts';
+import type { SimulatorFault } from '../../src/fal-simulator/index.ts';
 
 /** ~1.2 s per job: long enough for polling to cost dozens of calls at 25 ms. */
 const TIMING = { initialQueuePosition: 2, queueStepMs: 100, runMs: 800, logEveryMs: 50, logWindowMs: 2000 };

@@ -19,7 +19,7 @@ const T0 = Date.parse('2026-01-01T00:00:00Z');
 const policy: PollPolicy = { intervalMs: 1000, maxBackoffMs: 30_000, notFoundLimit: 3, submitGraceMs: 60_000, maxQueueMs: 10_000, maxTotalMs: 0, safetyNetMs: 30_000 };
 const ctx = (at = T0) => ({ policy, now: new Date(at), random: () => 0.5 });
 const job = (over: Partial<Job> = {}): Job => ({
-  id: 'job-1', tenant: 't', requestId: 'req-1', model: 'm', status: 'IN_QUEUE', queuePosition: 2, logs: [], video: null, error: null,
+  id: 'job-1', tenant: 't', userId: null, requestId: 'req-1', model: 'm', status: 'IN_QUEUE', queuePosition: 2, logs: [], video: null, error: null,
   input: { prompt: 'p', imageUrl: 'https://x/y.png', duration: '5', negativePrompt: null, cfgScale: null },
   idempotencyKey: null, cancelRequested: false, createdAt: new Date(T0).toISOString(), updatedAt: new Date(T0).toISOString(), completedAt: null, version: 1, ...over,
 });
