@@ -10,8 +10,9 @@ import type { Logger } from 'pino';
 import { isTerminal, type Job } from '../domain/job.ts';
 import { createLocalLeases, type JobLeases } from '../store/job-leases.ts';
 import type { JobStore } from '../store/job-store.ts';
-import { UpstreamError, type StreamEnd, type UpstreamQueue, type UpstreamStreams } from '../upstream/upstream-queue.ts';
-import { decide, decideUnconfirmed, firstPollDelay, NEW_TRACKING, type Decision, type PollPolicy, type Tracking, type UpstreamAnswer } from './decisions.ts';
+import type { StreamEnd, UpstreamQueue, UpstreamStreams } from '../upstream/upstream-queue.ts';
+import { decide, decideUnconfirmed, firstPollDelay, NEW_TRACKING, type PollPolicy, type Tracking, type UpstreamAnswer } from './decisions.ts';
+import { createEffects } from './effects.ts';
 import type { JobEvents } from './events.ts';
 import { createJobWriter } from './job-writer.ts';
 import { createLeaseSweeper } from './lease-sweeper.ts';
@@ -142,6 +143,21 @@ export function createPoller(deps: PollerDeps): Poller {
     adopt: (jobs) => claimAndAdd(jobs.filter((job) => job.requestId !== null || now().getTime() - Date.parse(job.createdAt) >= policy.submitGraceMs), { reread: true }),
   });
 
+  const { execute, pollStatus } = createEffects({
+    upstream,
+    save,
+    logger,
+    decideAgain: (job, answer) => decide(job, trackingOf(job.id), answer, ctx()),
+    remember: (id, decision) => {
+      const current = tracking.get(id);
+      if (current) tracking.set(id, { ...decision.tracking, streaming: current.streaming });
+    },
+    schedule: (id, delayMs) => {
+      if (tracking.has(id)) scheduler.schedule(id, delayMs);
+    },
+    stop: (id) => untrack(id),
+  });
+
   function setStreaming(id: string, streaming: boolean) {
     const current = tracking.get(id);
     if (current) tracking.set(id, { ...current, streaming });
@@ -184,12 +200,7 @@ export function createPoller(deps: PollerDeps): Poller {
     if (!job || isTerminal(job.status)) return untrack(id);
     if (job.requestId === null) return void (await execute(job, decideUnconfirmed(job, trackingOf(id), ctx()), null));
     follow(job);
-    let answer: UpstreamAnswer;
-    try {
-      answer = { kind: 'status', status: await upstream.status(job.requestId), result: null };
-    } catch (error) {
-      answer = failureAnswer(error);
-    }
+    const answer = await pollStatus(job.requestId);
     const changed = await execute(job, decide(job, trackingOf(id), answer, ctx()), answer);
     deps.onPoll?.(answer.kind === 'failure' ? 'error' : changed ? 'changed' : 'unchanged');
   }
@@ -206,58 +217,6 @@ export function createPoller(deps: PollerDeps): Poller {
     chains.set(id, run);
     void run.finally(() => chains.get(id) === run && chains.delete(id));
     return run;
-  }
-
-  /** Carries out a decision's effects in order; true when it stored a visible change. */
-  async function execute(job: Job, decision: Decision, answer: UpstreamAnswer | null): Promise<boolean> {
-    const current = tracking.get(job.id);
-    if (current) tracking.set(job.id, { ...decision.tracking, streaming: current.streaming });
-    let changed = false;
-    for (const effect of decision.effects) {
-      switch (effect.type) {
-        case 'fetch-result':
-          if (answer?.kind !== 'status' || job.requestId === null) break;
-          return execute(job, decide(job, trackingOf(job.id), await fetchResult(job.requestId, answer), ctx()), null);
-        case 'write': {
-          const saved = await save(job.id, effect.change, job);
-          changed = saved !== null && saved.version !== job.version;
-          if (!saved || isTerminal(saved.status)) {
-            untrack(job.id);
-            return changed;
-          }
-          break;
-        }
-        case 'cancel-upstream':
-          await cancelQuietly(job);
-          break;
-        case 'warn':
-          logger.warn({ jobId: job.id, ...effect.details }, effect.message);
-          break;
-        case 'poll-in':
-          if (tracking.has(job.id)) scheduler.schedule(job.id, effect.delayMs);
-          break;
-        case 'stop':
-          untrack(job.id);
-          break;
-      }
-    }
-    return changed;
-  }
-
-  async function fetchResult(requestId: string, answer: Extract<UpstreamAnswer, { kind: 'status' }>): Promise<UpstreamAnswer> {
-    try {
-      return { ...answer, result: await upstream.result(requestId) };
-    } catch (error) {
-      return failureAnswer(error);
-    }
-  }
-
-  async function cancelQuietly(job: Job) {
-    try {
-      if (job.requestId) await upstream.cancel(job.requestId);
-    } catch (error) {
-      logger.warn({ jobId: job.id, err: (error as Error).message }, 'could not cancel an overdue job upstream');
-    }
   }
 
   return {
@@ -298,9 +257,3 @@ export function createPoller(deps: PollerDeps): Poller {
     openStreams: () => follower?.openCount() ?? 0,
   };
 }
-
-function failureAnswer(error: unknown): UpstreamAnswer {
-  if (!(error instanceof UpstreamError)) throw error;
-  return { kind: 'failure', failure: { kind: error.kind, retryAfterSeconds: error.retryAfterSeconds } };
-}
-

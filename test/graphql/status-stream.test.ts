@@ -5,11 +5,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import { subscribeWs, wsClient } from '../helpers/clients.ts';
-import { FOLLOW, startTestGateway, submitJob, type TestGateway } from '../helpers/start-gateway.ts';
+import { FOLLOW, startSimulator, startTestGateway, submitJob, type TestGateway } from '../helpers/start-gateway.ts';
 import type { SimulatorFault } from '../../src/fal-simulator/index.ts';
 
-/** ~1.2 s per job: long enough for polling to cost dozens of calls at 25 ms. */
+/** ~1.2 s per job (the comparison: ~3 s, long enough for polling to cost dozens of calls at 25 ms). */
 const TIMING = { initialQueuePosition: 2, queueStepMs: 100, runMs: 800, logEveryMs: 50, logWindowMs: 2000 };
+const LONG_TIMING = { initialQueuePosition: 2, queueStepMs: 300, runMs: 2400, logEveryMs: 150, logWindowMs: 5000 };
 const LOG_LINES = Math.ceil(TIMING.runMs / TIMING.logEveryMs);
 const STREAM_ENV = { FAL_UPDATES: 'stream', STREAM_SAFETY_POLL_MS: '30000', STREAM_STALL_MS: '300', STREAM_RECONNECT_MS: '20' };
 
@@ -21,10 +22,15 @@ async function followToEnd(gateway: TestGateway) {
   return { job, states, last: states.at(-1)! };
 }
 
-function expectEveryLogOnce(last: { logs: Array<{ message: string }> }) {
-  const expected = ['Starting image-to-video generation', ...Array.from({ length: LOG_LINES - 1 }, (_, k) => `Generating video: step ${k + 1}`)];
+function expectEveryLogOnce(last: { logs: Array<{ message: string }> }, lines = LOG_LINES) {
+  const expected = ['Starting image-to-video generation', ...Array.from({ length: lines - 1 }, (_, k) => `Generating video: step ${k + 1}`)];
   expect(last.logs.map((l) => l.message)).toEqual(expected);
 }
+
+/** Mid-stream faults ('drop' after N events, 'stall', 'end-early') come with push-sim's simulator (src/fal-simulator/). */
+const probe = await startSimulator();
+const MID_STREAM_FAULTS = 'jwksUrl' in probe;
+await probe.close();
 
 function statusGets(gateway: TestGateway, requestId: string): number {
   return gateway.simulator.statusCalls(requestId);
@@ -32,18 +38,18 @@ function statusGets(gateway: TestGateway, requestId: string): number {
 
 describe('status streams', () => {
   it('a job followed by stream completes with at most 3 status GETs, where polling made dozens', { timeout: 30_000 }, async () => {
-    const streamed = await startTestGateway({ env: STREAM_ENV, simulator: { timing: TIMING } });
-    const polled = await startTestGateway({ env: { FAL_UPDATES: 'poll' }, simulator: { timing: TIMING } });
+    const streamed = await startTestGateway({ env: STREAM_ENV, simulator: { timing: LONG_TIMING } });
+    const polled = await startTestGateway({ env: { FAL_UPDATES: 'poll' }, simulator: { timing: LONG_TIMING } });
     const [viaStream, viaPoll] = await Promise.all([followToEnd(streamed), followToEnd(polled)]);
     for (const { last } of [viaStream, viaPoll]) {
       expect(last).toMatchObject({ status: 'COMPLETED', error: null });
       expect(last.video.url).toBeTruthy();
-      expectEveryLogOnce(last);
+      expectEveryLogOnce(last, LONG_TIMING.runMs / LONG_TIMING.logEveryMs);
     }
     const streamCalls = statusGets(streamed, viaStream.job.requestId);
     const pollCalls = statusGets(polled, viaPoll.job.requestId);
     expect(streamCalls).toBeLessThanOrEqual(3);
-    expect(pollCalls).toBeGreaterThanOrEqual(12); // ~40 on an idle machine; fewer when it is loaded
+    expect(pollCalls).toBeGreaterThanOrEqual(12); // ~100 on an idle machine; fewer when it is loaded
     expect(streamed.simulator.stats.stream).toBeGreaterThanOrEqual(1);
     // Every visible change still reached the subscriber: queue positions, then IN_PROGRESS, then the end.
     expect(viaStream.states.map((s) => s.status)).toContain('IN_PROGRESS');
@@ -64,6 +70,24 @@ describe('status streams', () => {
       const { last } = await followToEnd(gateway);
       expect(last).toMatchObject({ status: 'COMPLETED', error: null });
       expectEveryLogOnce(last);
+      await gateway.dispose();
+    });
+  }
+
+  const midStream: Array<[string, Record<string, unknown>]> = [
+    ['dropped mid-job', { operation: 'stream', kind: 'drop', afterEvents: 6 }],
+    ['stalled mid-job (no keep-alive either)', { operation: 'stream', kind: 'stall', afterEvents: 6 }],
+    ['ended early (a clean end without COMPLETED)', { operation: 'stream', kind: 'end-early', afterEvents: 6 }],
+  ];
+  for (const [name, fault] of midStream) {
+    it.runIf(MID_STREAM_FAULTS)(`a stream ${name}: reconnected, polled once, and the job ends COMPLETED with every log line once`, { timeout: 30_000 }, async () => {
+      const gateway = await startTestGateway({ env: STREAM_ENV, simulator: { timing: TIMING } });
+      gateway.simulator.addFault(fault as unknown as SimulatorFault);
+      const { job, last } = await followToEnd(gateway);
+      expect(last).toMatchObject({ status: 'COMPLETED', error: null });
+      expectEveryLogOnce(last);
+      expect(gateway.simulator.stats.stream).toBeGreaterThanOrEqual(2);
+      expect(statusGets(gateway, job.requestId)).toBeGreaterThanOrEqual(1); // the poll on reconnect
       await gateway.dispose();
     });
   }

@@ -5,7 +5,8 @@
  * the job within the test.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GET_JOB, startTestGateway, submitJob, TEST_FAL_KEY, type TestGateway } from '../helpers/start-gateway.ts';
+import { freePort } from '../helpers/gateway-process.ts';
+import { GET_JOB, startSimulator, startTestGateway, submitJob, TEST_FAL_KEY, type TestGateway } from '../helpers/start-gateway.ts';
 import { waitFor, within } from '../helpers/wait-for.ts';
 import { startWebhookSigner, type WebhookSigner } from '../helpers/webhook-signer.ts';
 
@@ -54,7 +55,8 @@ describe('fal webhooks', () => {
     expect(hook).toBe(`${PUBLIC_URL}/fal/webhook?job=${job.id}`);
 
     const started = Date.now();
-    const answer = await within(deliver(job.id, okBody(job.requestId), signer.sign(okBody(job.requestId), { requestId: job.requestId })), 2000, 'the webhook answer');
+    const signedAt = Math.floor(Date.now() / 1000);
+    const answer = await within(deliver(job.id, okBody(job.requestId), signer.sign(okBody(job.requestId), { requestId: job.requestId, timestamp: signedAt })), 2000, 'the webhook answer');
     expect(answer.status).toBe(200);
     const done = await waitFor(async () => {
       const current = await jobNow(job.id);
@@ -65,8 +67,8 @@ describe('fal webhooks', () => {
     expect(gateway.simulator.statusCalls(job.requestId)).toBe(0);
     expect(gateway.simulator.requests.filter((r) => r.at >= started && r.path.includes('/status'))).toEqual([]);
 
-    // fal retries (freshly signed): accepted, idempotent, nothing changes.
-    const again = await deliver(job.id, okBody(job.requestId), signer.sign(okBody(job.requestId), { requestId: job.requestId, timestamp: Math.floor(Date.now() / 1000) - 1 }));
+    // fal retries (signed anew, another timestamp): accepted, idempotent, nothing changes.
+    const again = await deliver(job.id, okBody(job.requestId), signer.sign(okBody(job.requestId), { requestId: job.requestId, timestamp: signedAt + 1 }));
     expect(again.status).toBe(200);
     await waitFor(async () => (await metric('gateway_fal_webhooks_total', 'outcome="duplicate"')) === 1, { message: 'the repeat counted as a duplicate' });
     expect(await jobNow(job.id)).toEqual(done);
@@ -114,4 +116,56 @@ describe('fal webhooks', () => {
   it('GET on the webhook path: 405', async () => {
     expect((await fetch(`${gateway.baseUrl}/fal/webhook`)).status).toBe(405);
   });
+});
+
+/** fal's side, played by the simulator itself: signed deliveries, its JWKS, its faults and retries (push-sim's src/fal-simulator/). */
+interface WebhookSimulator {
+  jwksUrl: string;
+  webhookDeliveries: Array<{ requestId: string; attempt: number; status: number | null; at: number }>;
+}
+const probe = await startSimulator();
+const SIMULATOR_WEBHOOKS = 'jwksUrl' in probe;
+await probe.close();
+
+describe.runIf(SIMULATOR_WEBHOOKS)('fal webhooks from the simulator, end to end', () => {
+  async function webhookGateway() {
+    const port = await freePort();
+    const simulator = await startSimulator({ webhookRetryMs: 100 } as Record<string, unknown>);
+    const hooks = simulator as unknown as WebhookSimulator;
+    const env = { PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}`, FAL_UPDATES: 'poll', POLL_INTERVAL_MS: '60000', FAL_WEBHOOK: 'on', FAL_WEBHOOK_JWKS_URL: hooks.jwksUrl };
+    const gw = await startTestGateway({ env, sharedSimulator: simulator });
+    return { gw, simulator, hooks };
+  }
+  const deliveries = (hooks: WebhookSimulator, requestId: string) => hooks.webhookDeliveries.filter((d) => d.requestId === requestId);
+
+  it('webhook on: a job completes with no status GET after the webhook (nor before: polling is a minute here)', { timeout: 30_000 }, async () => {
+    const { gw, simulator, hooks } = await webhookGateway();
+    const job = await submitJob(gw);
+    const done = await waitFor(async () => {
+      const current = (await gw.gql(GET_JOB, { id: job.id })).data!.job;
+      return current.status === 'COMPLETED' ? current : null;
+    }, { message: 'the job to complete through the webhook' });
+    expect(done.video.url).toBeTruthy();
+    expect(deliveries(hooks, job.requestId).map((d) => d.status)).toEqual([200]);
+    expect(simulator.statusCalls(job.requestId)).toBe(0);
+    await gw.dispose();
+    await simulator.close();
+  });
+
+  for (const kind of ['bad-signature', 'unsigned', 'late-timestamp', 'replay'] as const) {
+    it(`a delivery with fault '${kind}' gets 401 and changes nothing; fal's next attempt completes the job once`, { timeout: 30_000 }, async () => {
+      const { gw, simulator, hooks } = await webhookGateway();
+      simulator.addFault({ operation: 'webhook', kind } as unknown as Parameters<typeof simulator.addFault>[0]);
+      const job = await submitJob(gw);
+      await waitFor(async () => (await gw.gql(GET_JOB, { id: job.id })).data!.job.status === 'COMPLETED', { message: 'the job to complete through a later delivery' });
+      const statuses = deliveries(hooks, job.requestId).map((d) => d.status);
+      expect(statuses).toContain(401);
+      expect(statuses).toContain(200);
+      expect(simulator.statusCalls(job.requestId)).toBe(0);
+      const text = await (await fetch(`${gw.baseUrl}/metrics`)).text();
+      expect(text).toMatch(/gateway_fal_webhooks_rejected_total\{reason="[a-z_]+"\} 1/);
+      await gw.dispose();
+      await simulator.close();
+    });
+  }
 });
