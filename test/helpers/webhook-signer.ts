@@ -24,6 +24,8 @@ export interface WebhookSigner {
   sign(body: string, options: SignOptions): Record<string, string>;
   /** A key pair fal does not publish. */
   strangerKey(): KeyObject;
+  /** fal rotates its key: a new pair is published (and used by `sign`) in place of the old one. */
+  rotate(): void;
   close(): Promise<void>;
 }
 
@@ -33,8 +35,8 @@ afterAll(async () => {
 });
 
 export async function startWebhookSigner(): Promise<WebhookSigner> {
-  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
-  const jwk = { ...publicKey.export({ format: 'jwk' }), kid: 'test-key-1', use: 'sig' };
+  let { publicKey, privateKey } = generateKeyPairSync('ed25519');
+  let jwk = { ...publicKey.export({ format: 'jwk' }), kid: 'test-key-1', use: 'sig' };
   // A second, unrelated key first: the verifier must try every key.
   const other = generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' });
   let fetches = 0;
@@ -50,9 +52,9 @@ export async function startWebhookSigner(): Promise<WebhookSigner> {
   return {
     jwksUrl: `http://127.0.0.1:${port}/.well-known/jwks.json`,
     jwksFetches: () => fetches,
-    sign(body, { requestId, userId = 'user-1', timestamp = Math.floor(Date.now() / 1000), key = privateKey }) {
+    sign(body, { requestId, userId = 'user-1', timestamp = Math.floor(Date.now() / 1000), key }) {
       const digest = createHash('sha256').update(body).digest('hex');
-      const signature = ed25519Sign(null, Buffer.from(`${requestId}\n${userId}\n${timestamp}\n${digest}`), key).toString('hex');
+      const signature = ed25519Sign(null, Buffer.from(`${requestId}\n${userId}\n${timestamp}\n${digest}`), key ?? privateKey).toString('hex');
       return {
         'x-fal-webhook-request-id': requestId,
         'x-fal-webhook-user-id': userId,
@@ -61,6 +63,10 @@ export async function startWebhookSigner(): Promise<WebhookSigner> {
       };
     },
     strangerKey: () => generateKeyPairSync('ed25519').privateKey,
+    rotate() {
+      ({ publicKey, privateKey } = generateKeyPairSync('ed25519'));
+      jwk = { ...publicKey.export({ format: 'jwk' }), kid: `test-key-${Date.now()}`, use: 'sig' };
+    },
     close,
   };
 }
