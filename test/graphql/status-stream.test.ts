@@ -80,14 +80,15 @@ describe('status streams', () => {
     ['ended early (a clean end without COMPLETED)', { operation: 'stream', kind: 'end-early', afterEvents: 6 }],
   ];
   for (const [name, fault] of midStream) {
-    it.runIf(MID_STREAM_FAULTS)(`a stream ${name}: reconnected, polled once, and the job ends COMPLETED with every log line once`, { timeout: 30_000 }, async () => {
+    it.runIf(MID_STREAM_FAULTS)(`a stream ${name}: polled while down, reconnected, and the job ends COMPLETED with every log line once`, { timeout: 30_000 }, async () => {
       const gateway = await startTestGateway({ env: STREAM_ENV, simulator: { timing: TIMING } });
       gateway.simulator.addFault(fault as unknown as SimulatorFault);
       const { job, last } = await followToEnd(gateway);
       expect(last).toMatchObject({ status: 'COMPLETED', error: null });
       expectEveryLogOnce(last);
-      expect(gateway.simulator.stats.stream).toBeGreaterThanOrEqual(2);
-      expect(statusGets(gateway, job.requestId)).toBeGreaterThanOrEqual(1); // the poll on reconnect
+      // The gap was covered by polling (and, unless the job finished first, by a second stream).
+      expect(statusGets(gateway, job.requestId)).toBeGreaterThanOrEqual(1);
+      expect(gateway.simulator.stats.stream).toBeGreaterThanOrEqual(1);
       await gateway.dispose();
     });
   }
