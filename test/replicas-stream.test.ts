@@ -70,6 +70,7 @@ it('killing the replica that holds the stream: the stream moves with the lease a
   simulator.setTiming({ runMs: 3000 });
   const job = (await post(replicas[0]!.httpUrl, SUBMIT, { input: validInput() })).data!.generateVideo;
   await waitFor(() => streamOpens(job.requestId) === 1, { message: 'the first stream to open' });
+  expect(simulator.openStreams(job.requestId), 'one stream open, not three').toBe(1);
   const ownerPid = await waitFor(() => leaseOwnerPid(job.id), { message: 'a lease owner' });
   const owner = replicas.find((r) => r.child.pid === ownerPid)!;
   const survivors = replicas.filter((r) => r !== owner);
@@ -79,6 +80,8 @@ it('killing the replica that holds the stream: the stream moves with the lease a
   owner.child.kill('SIGKILL');
   await owner.exited;
   replicas = survivors;
+  await waitFor(() => streamOpens(job.requestId) === 2, { message: 'a survivor to open the stream' });
+  expect(simulator.openStreams(job.requestId), 'again one stream open').toBeLessThanOrEqual(1);
 
   expect(await follower.done).toBe('complete');
   expectCompleteLogs(follower.events.at(-1)!.data!.jobUpdates, 30);
