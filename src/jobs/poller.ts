@@ -219,6 +219,12 @@ export function createPoller(deps: PollerDeps): Poller {
     return run;
   }
 
+  async function pollNow(id: string): Promise<void> {
+    if (tracking.has(id)) return scheduler.runNow(id);
+    // Another replica polls it: one poll here, outside any schedule.
+    await pollOnce(id).catch((error: unknown) => logger.warn({ err: error, jobId: id }, 'one-off poll failed'));
+  }
+
   return {
     async start() {
       stopped = false;
@@ -229,16 +235,12 @@ export function createPoller(deps: PollerDeps): Poller {
     track(job: Job) {
       claimAndAdd([job]).catch((error: unknown) => logger.warn({ err: error, jobId: job.id }, 'could not claim a job; a sweep will retry'));
     },
-    async pollNow(id: string) {
-      if (tracking.has(id)) return scheduler.runNow(id);
-      // Another replica polls it: one poll here, outside any schedule.
-      await pollOnce(id).catch((error: unknown) => logger.warn({ err: error, jobId: id }, 'one-off poll failed'));
-    },
+    pollNow,
     async webhookCompleted(jobId, requestId, ok) {
       const job = await store.get(jobId);
       if (!job || job.requestId !== requestId) return 'unknown';
       if (isTerminal(job.status)) return 'finished';
-      if (!ok) await this.pollNow(jobId);
+      if (!ok) await pollNow(jobId);
       else await push(jobId, { kind: 'status', status: { status: 'COMPLETED', queuePosition: null, logs: [], error: null }, result: null });
       return 'updated';
     },
