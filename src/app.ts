@@ -3,7 +3,7 @@
  * Config, wires them, and returns { start, stop }; stop unwinds in reverse order.
  */
 import type { DestinationStream, Logger } from 'pino';
-import { secret, type Config } from './config.ts';
+import { FAL_WEBHOOK_JWKS_DEFAULT, secret, type Config } from './config.ts';
 import { createLogger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
 import { createJobEvents } from './jobs/events.ts';
@@ -151,7 +151,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   metrics.sources.openStreams = () => poller.openStreams();
   const webhooks = updates.webhook
     ? falWebhookPlugin({
-        verify: createFalWebhookVerifier({ jwksUrl: updates.webhookJwksUrl }).verify,
+        verify: createFalWebhookVerifier({ jwksUrl: updates.webhookJwksUrl ?? simulator?.jwksUrl ?? FAL_WEBHOOK_JWKS_DEFAULT }).verify,
         accept: createWebhookIntake({ poller, logger: logger.child({ component: 'webhook' }), onOutcome: (outcome) => metrics.webhooks.inc({ outcome }) }).accept,
         onRejected: (reason) => metrics.webhooksRejected.inc({ reason }),
         logger: logger.child({ component: 'webhook' }),

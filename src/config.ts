@@ -64,8 +64,11 @@ export interface UpstreamUpdates {
   safetyNetPollMs: number;
   streamReconnectMs: number;
   webhook: boolean;
-  webhookJwksUrl: string;
+  /** null: fal's (FAL_WEBHOOK_JWKS_DEFAULT), or the built-in simulator's when no FAL_KEY is set. */
+  webhookJwksUrl: string | null;
 }
+
+export const FAL_WEBHOOK_JWKS_DEFAULT = 'https://rest.alpha.fal.ai/.well-known/jwks.json';
 
 /** Per-tenant quotas (0 = no limit) and the global cap on unfinished upstream jobs. */
 export interface Quotas {
@@ -173,7 +176,7 @@ const envSchema = z.object({
   PUBLIC_URL: httpUrl('PUBLIC_URL').optional(),
   FAL_UPDATES: z.enum(['stream', 'poll'], { error: 'FAL_UPDATES must be stream or poll' }).default('stream'),
   FAL_WEBHOOK: z.enum(['on', 'off'], { error: 'FAL_WEBHOOK must be on or off' }).default('off'),
-  FAL_WEBHOOK_JWKS_URL: httpUrl('FAL_WEBHOOK_JWKS_URL').default('https://rest.alpha.fal.ai/.well-known/jwks.json'),
+  FAL_WEBHOOK_JWKS_URL: httpUrl('FAL_WEBHOOK_JWKS_URL').optional(),
   UPSTREAM_MAX_STREAMS: integer('UPSTREAM_MAX_STREAMS', 0, 100_000).default(256),
   STREAM_STALL_MS: integer('STREAM_STALL_MS', 50, 600_000).default(20_000),
   STREAM_SAFETY_POLL_MS: integer('STREAM_SAFETY_POLL_MS', 10, 3_600_000).default(30_000),
@@ -261,7 +264,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       safetyNetPollMs: e.STREAM_SAFETY_POLL_MS,
       streamReconnectMs: e.STREAM_RECONNECT_MS,
       webhook: e.FAL_WEBHOOK === 'on',
-      webhookJwksUrl: e.FAL_WEBHOOK_JWKS_URL,
+      webhookJwksUrl: e.FAL_WEBHOOK_JWKS_URL ?? null,
     }),
   });
 }

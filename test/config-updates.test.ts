@@ -1,9 +1,9 @@
 /** The push settings: defaults as the contract says, and every mistake reported at once. */
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../src/config.ts';
+import { ConfigError, FAL_WEBHOOK_JWKS_DEFAULT, loadConfig } from '../src/config.ts';
 
 describe('FAL_UPDATES, FAL_WEBHOOK and their tuning', () => {
-  it('defaults: streams on, webhooks off, fal\'s JWKS, PUBLIC_URL from PORT', () => {
+  it('defaults: streams on, webhooks off, fal\'s JWKS (or the built-in simulator\'s), PUBLIC_URL from PORT', () => {
     const config = loadConfig({ PORT: '4321' });
     expect(config.publicUrl).toBe('http://localhost:4321');
     expect(config.updates).toEqual({
@@ -13,8 +13,9 @@ describe('FAL_UPDATES, FAL_WEBHOOK and their tuning', () => {
       safetyNetPollMs: 30_000,
       streamReconnectMs: 500,
       webhook: false,
-      webhookJwksUrl: 'https://rest.alpha.fal.ai/.well-known/jwks.json',
+      webhookJwksUrl: null,
     });
+    expect(FAL_WEBHOOK_JWKS_DEFAULT).toBe('https://rest.alpha.fal.ai/.well-known/jwks.json');
   });
 
   it('set: poll mode, webhooks on, a public URL without its trailing slash', () => {
