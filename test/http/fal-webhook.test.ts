@@ -9,6 +9,7 @@ import { freePort } from '../helpers/gateway-process.ts';
 import { GET_JOB, startSimulator, startTestGateway, submitJob, TEST_FAL_KEY, type TestGateway } from '../helpers/start-gateway.ts';
 import { waitFor, within } from '../helpers/wait-for.ts';
 import { startWebhookSigner, type WebhookSigner } from '../helpers/webhook-signer.ts';
+import type { FalSimulator } from '../../src/fal-simulator/index.ts';
 
 const PUBLIC_URL = 'https://gateway.example.test';
 let signer: WebhookSigner;
@@ -118,25 +119,17 @@ describe('fal webhooks', () => {
   });
 });
 
-/** fal's side, played by the simulator itself: signed deliveries, its JWKS, its faults and retries (push-sim's src/fal-simulator/). */
-interface WebhookSimulator {
-  jwksUrl: string;
-  webhookDeliveries: Array<{ requestId: string; attempt: number; status: number | null; at: number }>;
-}
-const probe = await startSimulator();
-const SIMULATOR_WEBHOOKS = 'jwksUrl' in probe;
-await probe.close();
-
-describe.runIf(SIMULATOR_WEBHOOKS)('fal webhooks from the simulator, end to end', () => {
+/** fal's side, played by the simulator itself: signed deliveries, its JWKS, its faults and retries. */
+describe('fal webhooks from the simulator, end to end', () => {
   async function webhookGateway() {
     const port = await freePort();
-    const simulator = await startSimulator({ webhookRetryMs: 100 } as Record<string, unknown>);
-    const hooks = simulator as unknown as WebhookSimulator;
+    const simulator = await startSimulator({ webhookRetryMs: 100 });
+    const hooks = simulator;
     const env = { PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}`, FAL_UPDATES: 'poll', POLL_INTERVAL_MS: '60000', FAL_WEBHOOK: 'on', FAL_WEBHOOK_JWKS_URL: hooks.jwksUrl };
     const gw = await startTestGateway({ env, sharedSimulator: simulator });
     return { gw, simulator, hooks };
   }
-  const deliveries = (hooks: WebhookSimulator, requestId: string) => hooks.webhookDeliveries.filter((d) => d.requestId === requestId);
+  const deliveries = (hooks: FalSimulator, requestId: string) => hooks.webhookDeliveries.filter((d) => d.requestId === requestId);
 
   it('webhook on: a job completes with no status GET after the webhook (nor before: polling is a minute here)', { timeout: 30_000 }, async () => {
     const { gw, simulator, hooks } = await webhookGateway();
@@ -152,10 +145,25 @@ describe.runIf(SIMULATOR_WEBHOOKS)('fal webhooks from the simulator, end to end'
     await simulator.close();
   });
 
+  it('payload null with payload_error: only a hint, the video comes from fal\'s result', { timeout: 30_000 }, async () => {
+    const { gw, simulator, hooks } = await webhookGateway();
+    simulator.addFault({ operation: 'webhook', kind: 'payload-error' });
+    const job = await submitJob(gw);
+    const done = await waitFor(async () => {
+      const current = (await gw.gql(GET_JOB, { id: job.id })).data!.job;
+      return current.status === 'COMPLETED' ? current : null;
+    }, { message: 'the job to complete through the webhook' });
+    expect(done.video.url).toMatch(/output\.mp4$/);
+    expect(deliveries(hooks, job.requestId).map((d) => d.status)).toEqual([200]);
+    expect(simulator.statusCalls(job.requestId)).toBe(0);
+    await gw.dispose();
+    await simulator.close();
+  });
+
   for (const kind of ['bad-signature', 'unsigned', 'late-timestamp', 'replay'] as const) {
     it(`a delivery with fault '${kind}' gets 401 and changes nothing; fal's next attempt completes the job once`, { timeout: 30_000 }, async () => {
       const { gw, simulator, hooks } = await webhookGateway();
-      simulator.addFault({ operation: 'webhook', kind } as unknown as Parameters<typeof simulator.addFault>[0]);
+      simulator.addFault({ operation: 'webhook', kind });
       const job = await submitJob(gw);
       await waitFor(async () => (await gw.gql(GET_JOB, { id: job.id })).data!.job.status === 'COMPLETED', { message: 'the job to complete through a later delivery' });
       const statuses = deliveries(hooks, job.requestId).map((d) => d.status);
