@@ -167,6 +167,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     store,
     logger: logger.child({ component: 'retention' }),
     retentionMs: config.jobRetentionMs,
+    eventsRetentionMs: config.jobEventsRetentionMs,
     onPurged: (count) => metrics.jobsPurged.inc(count),
   });
   const jobs = createJobsService({
@@ -177,6 +178,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     quotas,
     model: config.falModel,
     logger: logger.child({ component: 'jobs' }),
+    eventsRetentionMs: config.jobEventsRetentionMs,
     ...(updates.webhook ? { webhookUrl: (jobId: string) => webhookUrlFor(config.publicUrl, WEBHOOK_PATH, jobId) } : {}),
   });
   metrics.sources.polledJobs = () => poller.trackedCount();

@@ -22,6 +22,7 @@ import type { JobCursor, JobStore } from '../store/job-store.ts';
 import { UpstreamError, type UpstreamQueue } from '../upstream/upstream-queue.ts';
 import type { JobEvents, JobFeed } from './events.ts';
 import { createJobWriter } from './job-writer.ts';
+import { createEventFeeds, type EventFeedOptions, type JobEventItem } from './event-feed.ts';
 import type { Quotas } from './quotas.ts';
 import { validateVideoInput, type RawVideoInput } from './validate-input.ts';
 
@@ -47,6 +48,8 @@ export interface JobsServiceDeps {
   duplicateWaitMs?: number;
   /** FAL_WEBHOOK=on: the webhook URL fal is given for a job. */
   webhookUrl?: (jobId: string) => string;
+  /** How far back `jobEvents(after:)` may replay (0 = as far as the event log goes). */
+  eventsRetentionMs?: number;
 }
 
 export interface JobPage {
@@ -59,6 +62,7 @@ export type JobsService = ReturnType<typeof createJobsService>;
 export function createJobsService(deps: JobsServiceDeps) {
   const { store, upstream, events, scheduler, quotas, model, logger, now = () => new Date(), newId = uuidv7, duplicateWaitMs = 30_000 } = deps;
   const { save } = createJobWriter({ store, events, now });
+  const feeds = createEventFeeds({ store, events, retentionMs: deps.eventsRetentionMs ?? 0, now });
   /** Submissions in flight in this process, by job id: duplicates await these. */
   const submitting = new Map<string, Promise<Job>>();
 
@@ -97,6 +101,7 @@ export function createJobsService(deps: JobsServiceDeps) {
         );
       }
       await store.delete(job.id);
+      events.announce(job.tenant); // the event log has the deletion (jobEvents)
       throw toCallError(error);
     }
   }
@@ -107,6 +112,7 @@ export function createJobsService(deps: JobsServiceDeps) {
       await quotas.admitSubmission(job.tenant);
     } catch (error) {
       await store.delete(job.id);
+      events.announce(job.tenant); // the event log has the deletion (jobEvents)
       throw error;
     }
     return submitUpstream(job, requestId);
@@ -149,6 +155,7 @@ export function createJobsService(deps: JobsServiceDeps) {
         version: 1,
       };
       const { job: stored, created } = await store.create(job);
+      if (created) events.announce(stored.tenant); // the event log has it (jobEvents)
       if (!created) {
         if (JSON.stringify(stored.input) !== JSON.stringify(input)) {
           throw new ConflictError('This idempotencyKey was already used with different input.');
@@ -191,6 +198,12 @@ export function createJobsService(deps: JobsServiceDeps) {
       const feed = events.follow(id, () => findOwn(caller, id), release);
       if (!(await feed.ready)) throw new JobNotFoundError(id);
       return feed;
+    },
+
+    /** Every change of every job the caller may see (jobEvents); CursorExpiredError for a cursor past retention. */
+    async watchAll(caller: Caller, options: EventFeedOptions, { takeSlot = true }: { takeSlot?: boolean } = {}): Promise<AsyncIterableIterator<JobEventItem>> {
+      const release = takeSlot ? quotas.openSubscription(caller.tenant) : undefined;
+      return feeds.open(caller, options, release);
     },
 
     async cancel(caller: Caller, id: string, requestId?: string): Promise<Job> {
