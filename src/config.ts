@@ -54,6 +54,9 @@ export interface Config {
   quotas: Quotas;
   limits: OperationLimits;
   media: MediaConfig;
+  /** The gateway's public base URL (webhook URL given to fal). */
+  publicUrl: string;
+  updates: UpstreamUpdates;
 }
 
 /** Uploads and durable copies of generated videos (README "Media"). */
@@ -82,6 +85,20 @@ export interface MediaConfig {
   /** Base of the URLs in Video.url; null = the listening address. */
   publicUrl: string | null;
 }
+
+/** How job changes reach the gateway from fal (FAL_UPDATES, FAL_WEBHOOK and their tuning). */
+export interface UpstreamUpdates {
+  mode: 'stream' | 'poll';
+  maxStreams: number;
+  streamStallMs: number;
+  safetyNetPollMs: number;
+  streamReconnectMs: number;
+  webhook: boolean;
+  /** null: fal's (FAL_WEBHOOK_JWKS_DEFAULT), or the built-in simulator's when no FAL_KEY is set. */
+  webhookJwksUrl: string | null;
+}
+
+export const FAL_WEBHOOK_JWKS_DEFAULT = 'https://rest.alpha.fal.ai/.well-known/jwks.json';
 
 /** Per-tenant quotas (0 = no limit) and the global cap on unfinished upstream jobs. */
 export interface Quotas {
@@ -207,6 +224,13 @@ const envSchema = z.object({
   MEDIA_COPY_RETRIES: integer('MEDIA_COPY_RETRIES', 0, 100).default(3),
   MEDIA_SOURCE_HOSTS: z.string().default(''),
   FAL_MEDIA_EXPIRATION_SECONDS: integer('FAL_MEDIA_EXPIRATION_SECONDS', 0, 10 * 365 * 86_400).default(86_400),
+  FAL_UPDATES: z.enum(['stream', 'poll'], { error: 'FAL_UPDATES must be stream or poll' }).default('stream'),
+  FAL_WEBHOOK: z.enum(['on', 'off'], { error: 'FAL_WEBHOOK must be on or off' }).default('off'),
+  FAL_WEBHOOK_JWKS_URL: httpUrl('FAL_WEBHOOK_JWKS_URL').optional(),
+  UPSTREAM_MAX_STREAMS: integer('UPSTREAM_MAX_STREAMS', 0, 100_000).default(256),
+  STREAM_STALL_MS: integer('STREAM_STALL_MS', 50, 600_000).default(20_000),
+  STREAM_SAFETY_POLL_MS: integer('STREAM_SAFETY_POLL_MS', 10, 3_600_000).default(30_000),
+  STREAM_RECONNECT_MS: integer('STREAM_RECONNECT_MS', 1, 600_000).default(500),
 });
 
 export class ConfigError extends Error {
@@ -307,6 +331,16 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       sourceHosts: e.MEDIA_SOURCE_HOSTS.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean),
       falExpirationSeconds: e.MEDIA_STORE === 'off' ? 0 : e.FAL_MEDIA_EXPIRATION_SECONDS,
       publicUrl: e.PUBLIC_URL?.replace(/\/+$/, '') ?? null,
+    }),
+    publicUrl: (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ''),
+    updates: Object.freeze({
+      mode: e.FAL_UPDATES,
+      maxStreams: e.UPSTREAM_MAX_STREAMS,
+      streamStallMs: e.STREAM_STALL_MS,
+      safetyNetPollMs: e.STREAM_SAFETY_POLL_MS,
+      streamReconnectMs: e.STREAM_RECONNECT_MS,
+      webhook: e.FAL_WEBHOOK === 'on',
+      webhookJwksUrl: e.FAL_WEBHOOK_JWKS_URL ?? null,
     }),
   });
 }

@@ -52,6 +52,8 @@ export interface JobsServiceDeps {
   /** Where uploaded images are stored upstream; without it, `image` is refused. */
   files?: FileStorage;
   maxUploadBytes?: number;
+  /** FAL_WEBHOOK=on: the webhook URL fal is given for a job. */
+  webhookUrl?: (jobId: string) => string;
   /** How far back `jobEvents(after:)` may replay (0 = as far as the event log goes). */
   eventsRetentionMs?: number;
 }
@@ -79,7 +81,7 @@ export function createJobsService(deps: JobsServiceDeps) {
 
   async function submitUpstream(job: Job, requestId?: string): Promise<Job> {
     try {
-      const accepted = await upstream.submit(job.input, requestId ? { requestId } : {});
+      const accepted = await upstream.submit(job.input, { ...(requestId ? { requestId } : {}), ...(deps.webhookUrl ? { webhookUrl: deps.webhookUrl(job.id) } : {}) });
       const saved = await save(job.id, (current) => ({
         ...current,
         requestId: accepted.requestId,

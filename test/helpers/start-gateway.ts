@@ -96,6 +96,8 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
     MEDIA_STORE: 'off',
     MEDIA_DIR: join(dirname(sqlitePath), 'media'),
     MEDIA_SOURCE_HOSTS: new URL(simulator.url).host,
+    // The first release's tests measure polling; stream and webhook tests opt in (FAL_UPDATES: 'stream').
+    FAL_UPDATES: 'poll',
     ...options.env,
   });
   const app = await createApp(config, { logDestination: destination, upstreamRetry: { maxRetries: 2, baseDelayMs: 20, maxDelayMs: 200 } });
