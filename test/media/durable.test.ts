@@ -81,6 +81,16 @@ describe('copied before the terminal event', () => {
   });
 });
 
+it('the copy does not depend on how the completion arrived: over fal\'s status stream too', async () => {
+  const gateway = await startTestGateway({ env: { MEDIA_STORE: 'local', FAL_UPDATES: 'stream' } });
+  const { job, last } = await complete(gateway);
+  expect(gateway.simulator.stats.stream).toBeGreaterThan(0);
+  expect(last.video.durable).toBe(true);
+  expect(last.video.url.startsWith(`${gateway.baseUrl}/media/videos/${job.id}/`)).toBe(true);
+  expect((await fetch(last.video.url)).status).toBe(200);
+  await gateway.dispose();
+});
+
 describe('a slow media host', () => {
   it('completes with durable: false, then job shows the durable URL once copied', async () => {
     const gateway = await startTestGateway({ env: { MEDIA_STORE: 'local', MEDIA_COPY_WAIT_MS: '100' } });
