@@ -11,9 +11,17 @@ import { hasVisibleCharacter, textProblem } from './text-input.ts';
 
 export { MAX_URL_CHARS } from './image-url.ts';
 
+/** An uploaded file as the multipart parser hands it over (a WHATWG File). */
+export interface UploadBlob {
+  size: number;
+  arrayBuffer(): Promise<ArrayBuffer>;
+}
+
 export interface RawVideoInput {
   prompt: string;
-  imageUrl: string;
+  /** Exactly one of imageUrl and image. */
+  imageUrl?: string | null;
+  image?: UploadBlob | null;
   duration?: VideoDuration | null;
   negativePrompt?: string | null;
   cfgScale?: number | null;
@@ -45,7 +53,7 @@ const schema = z.object({
     if (check.ok) return check.href;
     ctx.addIssue({ code: 'custom', message: check.problem });
     return z.NEVER;
-  }),
+  }).nullish(),
   duration: z.enum(['5', '10']).nullish(),
   negativePrompt: checked(promptProblem('negativePrompt', false)).nullish(),
   cfgScale: z.number().refine((v) => Number.isFinite(v) && v >= 0 && v <= 1, 'cfgScale must be between 0 and 1').nullish(),
@@ -61,7 +69,10 @@ const schema = z.object({
  * InvalidInputError for one bad field, an InvalidInputsError holding one per bad field for several.
  */
 export function validateVideoInput(raw: RawVideoInput): { input: VideoInput; idempotencyKey: string | null } {
-  const parsed = schema.safeParse(raw);
+  const hasImage = raw.image !== undefined && raw.image !== null;
+  if (hasImage && raw.imageUrl != null) throw new InvalidInputError('image', 'Give either imageUrl or image, not both.');
+  if (!hasImage && raw.imageUrl == null) throw new InvalidInputError('imageUrl', 'imageUrl (a public image URL) or image (an uploaded file) is required.');
+  const parsed = schema.safeParse({ ...raw, image: undefined });
   if (!parsed.success) {
     const byField = new Map<string, string>();
     for (const issue of parsed.error.issues) {
@@ -75,7 +86,7 @@ export function validateVideoInput(raw: RawVideoInput): { input: VideoInput; ide
   return {
     input: {
       prompt: v.prompt,
-      imageUrl: v.imageUrl,
+      imageUrl: v.imageUrl ?? '',
       duration: v.duration ?? '5',
       negativePrompt: v.negativePrompt ?? null,
       cfgScale: v.cfgScale ?? null,

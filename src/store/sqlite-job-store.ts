@@ -12,6 +12,7 @@ import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { isTerminal, type Job } from '../domain/job.ts';
 import { describeOpenError } from './store-file.ts';
+import { EVENT_LOG_SCHEMA, sqliteEventLog } from './sqlite-job-event-log.ts';
 import { completionTime, purgeCutoff, type CreateOutcome, type JobStore, type ListQuery } from './job-store.ts';
 
 const SCHEMA = `
@@ -74,6 +75,7 @@ function openDatabase(path: string): DatabaseSync {
       db.exec(SCHEMA);
       migrate(db);
       db.exec(FINISHED_INDEX);
+      db.exec(EVENT_LOG_SCHEMA); // the event log, appended by triggers on jobs (sqlite-job-event-log.ts)
     });
   } catch (error) {
     db.close();
@@ -135,6 +137,8 @@ export function createSqliteJobStore({ path }: SqliteJobStoreOptions): JobStore 
   const parse = (row: unknown): Job | null => (row ? (JSON.parse((row as { data: string }).data) as Job) : null);
 
   return {
+    ...sqliteEventLog(db),
+
     async create(job: Job): Promise<CreateOutcome> {
       const result = statements.insert.run({
         id: job.id,

@@ -6,6 +6,7 @@
  * ordinary text).
  */
 import type { JobError, JobLog, Video } from '../domain/job.ts';
+import type { UpstreamStatus } from './upstream-queue.ts';
 
 export type Redact = (text: string) => string;
 
@@ -30,4 +31,9 @@ export function redactError(error: JobError | null, redact: Redact): JobError | 
 
 export function redactVideo(video: Video, redact: Redact): Video {
   return { ...video, url: redact(video.url), fileName: video.fileName === null ? null : redact(video.fileName), contentType: video.contentType === null ? null : redact(video.contentType) };
+}
+
+/** A status answer (poll or stream event) with its log lines and error text redacted. */
+export function redactStatus(status: UpstreamStatus, redact: Redact): UpstreamStatus {
+  return { ...status, logs: redactLogs(status.logs, redact), error: redactError(status.error, redact) };
 }

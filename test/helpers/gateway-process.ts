@@ -58,7 +58,7 @@ export async function startGatewayProcess(env: Record<string, string>, { waitFor
     void exited.then((code) => reject(new Error(`gateway exited (${code}) before listening:\n${output.join('')}`)));
   });
   if (waitForListening) {
-    await within(listening, 30_000, 'gateway start-up').catch((error: Error) => {
+    await within(listening, 45_000, 'gateway start-up').catch((error: Error) => {
       // An early exit already carries the output; a timeout says what the process printed so far.
       throw /before listening/.test(error.message) ? error : new Error(`${error.message}; its output so far:\n${output.join('') || '(none)'}`);
     });
