@@ -67,13 +67,20 @@ describe('import direction', () => {
     }
   });
 
+  it('cli/ is a client of the public interface only: it imports cli/ and packages, nothing else of ours', () => {
+    const cli = inDir('cli');
+    expect(cli.length).toBeGreaterThan(0);
+    for (const f of cli) expect(local(f.imports).filter((i) => !i.target.startsWith('cli/')).map((i) => i.target), f.file).toEqual([]);
+    for (const f of all.filter((g) => !g.file.startsWith('cli/'))) expect(local(f.imports).filter((i) => i.target.startsWith('cli/')).map((i) => i.target), f.file).toEqual([]);
+  });
+
   it('libraries stay in their corner: undici in upstream/, ioredis in Redis adapters, process.env in main', () => {
     for (const f of all) {
       const packages = f.imports.map((i) => i.target);
       if (packages.includes('undici')) expect(f.file.startsWith('upstream/'), f.file).toBe(true);
       if (packages.includes('ioredis')) expect(/^(store\/redis-|pubsub\/|backends\.ts)/.test(f.file), f.file).toBe(true);
       const text = readFileSync(join(SRC, f.file), 'utf8');
-      if (/process\.env/.test(text)) expect(['main.ts', 'simulator-main.ts']).toContain(f.file);
+      if (/process\.env/.test(text)) expect(['main.ts', 'simulator-main.ts', 'cli/main.ts']).toContain(f.file);
     }
   });
 });

@@ -1,0 +1,12 @@
+/** `fal-video` / `npm run cli --`: the only CLI file that touches process.* (env, streams, signals, exit). */
+import { runCli } from './program.ts';
+
+const code = await runCli(process.argv.slice(2), {
+  env: process.env,
+  stdout: process.stdout,
+  stderr: process.stderr,
+  signals: process,
+  exitNow: (exitCode) => process.exit(exitCode),
+});
+// Open sockets or timers left by a library must not keep a finished command alive.
+process.stdout.write('', () => process.exit(code));
