@@ -38,6 +38,8 @@ export interface JobError {
 export interface Job {
   id: string;
   tenant: string;
+  /** Who submitted it: the signed-in user, or null for an API key (see domain/caller.ts). */
+  userId: string | null;
   /** The upstream request id; null only while the submission is in flight (or its outcome is unknown). */
   requestId: string | null;
   model: string;

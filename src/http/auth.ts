@@ -4,12 +4,13 @@
  * SHA-256 digest, so neither the lookup nor a comparison runs in time that depends on a key's bytes.
  */
 import { createHash } from 'node:crypto';
+import { tenantCaller, type Caller } from '../domain/caller.ts';
 
 export const OPEN_TENANT = 'public';
 
 export interface Authenticator {
-  /** The tenant for an Authorization value, or null when keys are configured and it matches none. */
-  tenantFor(authorization: unknown): string | null;
+  /** The caller for an Authorization value, or null when keys are configured and it matches none. */
+  callerFor(authorization: unknown): Caller | null;
   readonly open: boolean;
 }
 
@@ -17,15 +18,16 @@ const digest = (value: string) => createHash('sha256').update(value).digest('bas
 
 /** `keys`: key -> tenant, or null for one open tenant. */
 export function createAuthenticator(keys: ReadonlyMap<string, string> | null): Authenticator {
-  if (keys === null) return { tenantFor: () => OPEN_TENANT, open: true };
+  if (keys === null) return { callerFor: () => tenantCaller(OPEN_TENANT), open: true };
   const byDigest = new Map([...keys].map(([key, tenant]) => [digest(key), tenant]));
   return {
     open: false,
-    tenantFor(authorization: unknown) {
+    callerFor(authorization: unknown) {
       if (typeof authorization !== 'string') return null;
       const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
       if (!match?.[1]) return null;
-      return byDigest.get(digest(match[1])) ?? null;
+      const tenant = byDigest.get(digest(match[1]));
+      return tenant === undefined ? null : tenantCaller(tenant);
     },
   };
 }

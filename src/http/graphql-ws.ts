@@ -11,6 +11,7 @@ import type { Context } from 'graphql-ws';
 import { useServer, type Extra } from 'graphql-ws/use/ws';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Logger } from 'pino';
+import { visibilityKey, type Caller } from '../domain/caller.ts';
 import { GatewayError } from '../domain/errors.ts';
 import { toGraphQLError } from '../schema/errors.ts';
 import type { Authenticator } from './auth.ts';
@@ -128,11 +129,11 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
     }
   }
 
-  /** Subscribers of one tenant with the same operation and variables share a cohort; null for non-subscriptions. */
-  function cohortKeyOf(tenant: string, params: SubscribePayload): string | null {
+  /** Subscribers who see the same jobs, with the same operation and variables, share a cohort; null for non-subscriptions. */
+  function cohortKeyOf(caller: Caller, params: SubscribePayload): string | null {
     if (!/\bsubscription\b/.test(params.query)) return null; // a cheap pre-filter; the operation type is checked once parsed
     // A digest, so that each subscriber holds 44 bytes rather than its own copy of the whole document.
-    return createHash('sha256').update(JSON.stringify([tenant, params.operationName ?? null, params.query, params.variables ?? null])).digest('base64');
+    return createHash('sha256').update(JSON.stringify([visibilityKey(caller), params.operationName ?? null, params.query, params.variables ?? null])).digest('base64');
   }
 
   /** A cohort member's frames go straight to its socket, as shared bytes; a congested socket gets the latest later. */
@@ -176,9 +177,10 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
       },
       connectionInitWaitTimeout: options.initTimeoutMs ?? 3_000,
       onConnect: (ctx) => {
-        const tenant = auth.tenantFor(ctx.connectionParams?.authorization);
-        if (tenant === null) return false; // 4403 Forbidden
-        (ctx.extra as { tenant?: string }).tenant = tenant;
+        const caller = auth.callerFor(ctx.connectionParams?.authorization);
+        if (caller === null) return false; // 4403 Forbidden
+        const tenant = caller.tenant;
+        (ctx.extra as { caller?: Caller }).caller = caller;
         // The upgrade request (and its headers) is not needed after the handshake: the context comes
         // from connection params. Dropping it saves about a kilobyte per open socket.
         (ctx.extra as { request?: unknown }).request = undefined;
@@ -190,8 +192,9 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
         return true;
       },
       onSubscribe: async (ctx, id, params) => {
-        const tenant = (ctx.extra as { tenant?: string }).tenant as string;
-        const key = cohortKeyOf(tenant, params);
+        const caller = (ctx.extra as { caller?: Caller }).caller as Caller;
+        const tenant = caller.tenant;
+        const key = cohortKeyOf(caller, params);
         const template = key === null ? undefined : (cohorts.meta(key) as CohortTemplate | undefined);
         if (key !== null && template) {
           // A live cohort for the same tenant, document and variables: nothing to parse, validate or build.
@@ -200,7 +203,7 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
           return {
             ...template,
             variableValues: params.variables ?? null,
-            contextValue: { tenant, quotaHeld: true },
+            contextValue: { caller, quotaHeld: true },
             cohortKey: key,
             releaseSlot,
             socket: ctx.extra.socket,

@@ -104,10 +104,10 @@ export function createYogaHandler(options: YogaOptions): GatewayYoga {
     context: async (initial): Promise<GraphQLContext> => {
       const request = (initial as { request?: Request }).request;
       const authorization = initial.connectionParams ? initial.connectionParams.authorization : request?.headers.get('authorization');
-      const tenant = auth.tenantFor(authorization);
-      if (tenant === null) throw new UnauthenticatedError();
+      const caller = auth.callerFor(authorization);
+      if (caller === null) throw new UnauthenticatedError();
       const requestId = (request && requestIds.get(request)?.id) || randomUUID();
-      return { jobs, tenant, requestId };
+      return { jobs, caller, requestId };
     },
     plugins: [
       accessLog,

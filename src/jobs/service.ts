@@ -8,6 +8,7 @@
  */
 import type { Logger } from 'pino';
 import { randomBytes } from 'node:crypto';
+import { canSee, type Caller } from '../domain/caller.ts';
 import { isTerminal, type Job, type JobStatus } from '../domain/job.ts';
 import {
   ConflictError,
@@ -59,9 +60,10 @@ export function createJobsService(deps: JobsServiceDeps) {
   /** Submissions in flight in this process, by job id: duplicates await these. */
   const submitting = new Map<string, Promise<Job>>();
 
-  async function findOwn(tenant: string, id: string): Promise<Job | null> {
+  /** The job when the caller may see it; null when it does not exist or belongs to someone else. */
+  async function findOwn(caller: Caller, id: string): Promise<Job | null> {
     const job = await store.get(id);
-    return job && job.tenant === tenant ? job : null;
+    return job && canSee(caller, job) ? job : null;
   }
 
   async function submitUpstream(job: Job, requestId?: string): Promise<Job> {
@@ -122,12 +124,13 @@ export function createJobsService(deps: JobsServiceDeps) {
   }
 
   return {
-    async submit(tenant: string, raw: RawVideoInput, requestId?: string): Promise<Job> {
+    async submit(caller: Caller, raw: RawVideoInput, requestId?: string): Promise<Job> {
       const { input, idempotencyKey } = validateVideoInput(raw);
       const at = now().toISOString();
       const job: Job = {
         id: newId(),
-        tenant,
+        tenant: caller.tenant,
+        userId: caller.userId,
         requestId: null,
         model,
         status: 'IN_QUEUE',
@@ -172,8 +175,8 @@ export function createJobsService(deps: JobsServiceDeps) {
       clearTimeout(timer);
     },
 
-    async list(tenant: string, options: { first: number; after: JobCursor | null; status: JobStatus | null }): Promise<JobPage> {
-      const rows = await store.list({ tenant, limit: options.first + 1, after: options.after, status: options.status });
+    async list(caller: Caller, options: { first: number; after: JobCursor | null; status: JobStatus | null }): Promise<JobPage> {
+      const rows = await store.list({ tenant: caller.tenant, limit: options.first + 1, after: options.after, status: options.status });
       return { jobs: rows.slice(0, options.first), hasNextPage: rows.length > options.first };
     },
 
@@ -181,15 +184,15 @@ export function createJobsService(deps: JobsServiceDeps) {
      * Follows a job: its current state first, then each change, ending after the terminal one.
      * `takeSlot: false` when the transport already holds the subscriber's quota slot.
      */
-    async watch(tenant: string, id: string, { takeSlot = true }: { takeSlot?: boolean } = {}): Promise<JobFeed> {
-      const release = takeSlot ? quotas.openSubscription(tenant) : undefined;
-      const feed = events.follow(id, () => findOwn(tenant, id), release);
+    async watch(caller: Caller, id: string, { takeSlot = true }: { takeSlot?: boolean } = {}): Promise<JobFeed> {
+      const release = takeSlot ? quotas.openSubscription(caller.tenant) : undefined;
+      const feed = events.follow(id, () => findOwn(caller, id), release);
       if (!(await feed.ready)) throw new JobNotFoundError(id);
       return feed;
     },
 
-    async cancel(tenant: string, id: string, requestId?: string): Promise<Job> {
-      const job = await findOwn(tenant, id);
+    async cancel(caller: Caller, id: string, requestId?: string): Promise<Job> {
+      const job = await findOwn(caller, id);
       if (!job) throw new JobNotFoundError(id);
       if (isTerminal(job.status)) throw new ConflictError(`The job is already ${job.status}.`);
       if (job.requestId === null) throw new ConflictError('The job is still being submitted; cancel it in a moment.');

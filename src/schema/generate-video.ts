@@ -25,6 +25,6 @@ builder.mutationField('generateVideo', (t) =>
     type: JobRef,
     description: 'Submits an image-to-video job to the upstream queue; follow it with jobUpdates.',
     args: { input: t.arg({ type: GenerateVideoInput, required: true }) },
-    resolve: (_root, { input }, ctx) => ctx.jobs.submit(ctx.tenant, input, ctx.requestId),
+    resolve: (_root, { input }, ctx) => ctx.jobs.submit(ctx.caller, input, ctx.requestId),
   }),
 );

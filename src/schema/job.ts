@@ -62,6 +62,7 @@ export const JobRef = builder.objectRef<Job>('Job').implement({
       resolve: (job) => job.requestId ?? '',
     }),
     model: t.exposeString('model'),
+    userId: t.string({ nullable: true, description: 'Who submitted it: the signed-in user; null for API keys.', resolve: (job) => job.userId ?? null }),
     status: t.expose('status', { type: JobStatusEnum }),
     queuePosition: t.int({
       nullable: true,
@@ -137,7 +138,7 @@ builder.queryField('job', (t) =>
     nullable: true,
     description: "A job by id; null when unknown (or another tenant's).",
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, args, ctx) => ctx.jobs.get(ctx.tenant, String(args.id)),
+    resolve: (_root, args, ctx) => ctx.jobs.get(ctx.caller, String(args.id)),
   }),
 );
 
@@ -154,7 +155,7 @@ builder.queryField('jobs', (t) =>
       const first = args.first ?? DEFAULT_PAGE_SIZE;
       if (first < 0 || first > MAX_PAGE_SIZE) throw new InvalidInputError('first', `first must be between 0 and ${MAX_PAGE_SIZE}`);
       const after = args.after ? decodeCursor(args.after) : null;
-      const page = await ctx.jobs.list(ctx.tenant, { first, after, status: args.status ?? null });
+      const page = await ctx.jobs.list(ctx.caller, { first, after, status: args.status ?? null });
       const edges = page.jobs.map((node) => ({ node, cursor: encodeCursor(node) }));
       return {
         edges,

@@ -16,6 +16,7 @@ export function makeJob(overrides: Partial<Job> & { minute?: number } = {}): Job
   return {
     id: randomUUID(),
     tenant: 'tenant-a',
+    userId: null,
     requestId: null,
     model: 'fal-ai/kling-video/v2.1/standard/image-to-video',
     status: 'IN_QUEUE',

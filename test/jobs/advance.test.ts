@@ -4,7 +4,7 @@ import type { Job } from '../../src/domain/job.ts';
 import { advance } from '../../src/jobs/poller.ts';
 
 const base: Job = {
-  id: 'j', tenant: 't', requestId: 'r', model: 'm', status: 'IN_QUEUE', queuePosition: 3, logs: [], video: null, error: null,
+  id: 'j', tenant: 't', userId: null, requestId: 'r', model: 'm', status: 'IN_QUEUE', queuePosition: 3, logs: [], video: null, error: null,
   input: { prompt: 'p', imageUrl: 'https://x/y.png', duration: '5', negativePrompt: null, cfgScale: null },
   idempotencyKey: null, cancelRequested: false, createdAt: '', updatedAt: '', completedAt: null, version: 1,
 };

@@ -4,7 +4,7 @@ import type { Job } from '../../src/domain/job.ts';
 import { createJobEvents } from '../../src/jobs/events.ts';
 
 const job = (version: number, status: Job['status'] = 'IN_QUEUE'): Job => ({
-  id: 'j1', tenant: 't', requestId: 'r', model: 'm', status, queuePosition: null, logs: [], video: null, error: null,
+  id: 'j1', tenant: 't', userId: null, requestId: 'r', model: 'm', status, queuePosition: null, logs: [], video: null, error: null,
   input: { prompt: 'p', imageUrl: 'https://x/y.png', duration: '5', negativePrompt: null, cfgScale: null },
   idempotencyKey: null, cancelRequested: false, createdAt: '', updatedAt: '', completedAt: null, version,
 });
