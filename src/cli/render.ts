@@ -16,7 +16,8 @@ export function formatElapsed(ms: number): string {
 }
 
 export function elapsedOf(job: Job, now: number): number {
-  const end = job.completedAt ? Date.parse(job.completedAt) : now;
+  const finished = job.status === 'COMPLETED' || job.status === 'FAILED' || job.status === 'CANCELLED';
+  const end = job.completedAt ? Date.parse(job.completedAt) : finished ? Date.parse(job.updatedAt) : now;
   return end - Date.parse(job.createdAt);
 }
 
@@ -62,7 +63,8 @@ export function details(out: Pick<Output, 'paint'>, job: Job, now: number): stri
 
 const clip = (text: string, width: number) => (text.length > width ? `${text.slice(0, width - 1)}…` : text);
 
-export function table(out: Pick<Output, 'paint'>, jobs: Job[], width = 100): string[] {
+export function table(out: Pick<Output, 'paint'>, jobs: Job[], columns?: number): string[] {
+  const width = columns || 100;
   const header = `${'ID'.padEnd(36)}  ${'STATUS'.padEnd(11)} ${'CREATED'.padEnd(20)}  PROMPT`;
   const promptWidth = Math.max(10, width - 72);
   return [

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../helpers/gateway-process.ts';
-import { runCli } from '../helpers/cli.ts';
+import { runCli, spawnCli } from '../helpers/cli.ts';
 import { startTestGateway, type TestGateway } from '../helpers/start-gateway.ts';
 
 const IMAGE = 'https://images.example.com/cat.png';
@@ -98,13 +98,20 @@ describe('fal-video submit', () => {
     expect(readdirSync(dir)).toEqual(['video.mp4']);
   });
 
-  it('--wait --idempotency-key is safe to rerun: the second run follows the same job', async () => {
+  it('--wait --idempotency-key is safe to rerun after a crash: the next run follows the same job', async () => {
     const args = ['submit', '--prompt', 'Rerun me', '--image-url', IMAGE, '--idempotency-key', `key-${Date.now()}`, '--wait'];
-    const first = await runCli(args, env);
+    const submitsBefore = gateway.simulator.stats.submit;
+    const crashed = spawnCli(args, env);
+    const seen = await crashed.waitForLine((job) => Boolean(job.id), 'the submitted job');
+    crashed.child.kill('SIGKILL');
+    await crashed.exited;
     const second = await runCli(args, env);
-    expect([first.code, second.code]).toEqual([0, 0]);
-    expect(second.lines.at(-1).id).toBe(first.lines.at(-1).id);
-    // The job had finished: the rerun prints its final state at once.
-    expect(second.lines).toHaveLength(1);
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.lines.every((job) => job.id === seen.id)).toBe(true);
+    expect(second.lines.at(-1).status).toBe('COMPLETED');
+    // Once it has finished, a rerun prints its final state at once.
+    const third = await runCli(args, env);
+    expect(third.lines).toEqual([expect.objectContaining({ id: seen.id, status: 'COMPLETED' })]);
+    expect(gateway.simulator.stats.submit - submitsBefore, 'upstream submissions for one key').toBe(1);
   });
 });
