@@ -51,10 +51,11 @@ export function createLiveDisplay({ out, now = Date.now, secondsPerVideoSecond =
         const { job } = payload;
         const bar = job.status === 'IN_PROGRESS' ? ` ${cliProgress.Format.BarFormat(params.progress, options)} ${String(Math.round(params.progress * 100)).padStart(3)}%` : '';
         const head = `${job.id.slice(0, 8)} ${job.status.padEnd(11)} ${formatElapsed(elapsedOf(job, now())).padStart(7)}${bar}  `;
-        const room = Math.max(0, (params.maxWidth || 80) - 1 - head.length);
+        const painted = head.replace(job.status.padEnd(11), statusLabel(out, job));
+        // cli-progress clips the line at the terminal width counting escape codes: leave room for them.
+        const room = Math.max(0, (params.maxWidth || 80) - 1 - painted.length);
         const text = progressText(job);
-        const tail = text.length > room ? `${text.slice(0, Math.max(0, room - 1))}…` : text;
-        return `${head.replace(job.status.padEnd(11), statusLabel(out, job))}${tail}`;
+        return `${painted}${text.length > room ? `${text.slice(0, Math.max(0, room - 1))}…` : text}`;
       },
     },
     cliProgress.Presets.shades_classic,
@@ -75,8 +76,9 @@ export function createLiveDisplay({ out, now = Date.now, secondsPerVideoSecond =
       entry.job = job;
       if (job.status === 'IN_PROGRESS') entry.runningSince ??= now();
       redraw(entry);
-      if (TERMINAL.has(job.status)) {
-        if (keepFinished) multibar.log(`${summaryLine(out, job, now())}\n`);
+      // A finished job's line stays as its last state; with keepFinished it moves above the live lines.
+      if (TERMINAL.has(job.status) && keepFinished) {
+        multibar.log(`${summaryLine(out, job, now())}\n`);
         multibar.remove(entry.bar);
         bars.delete(job.id);
       }

@@ -4,8 +4,8 @@ import type { Output } from './output.ts';
 
 const STYLE_OF_STATUS = { IN_QUEUE: 'yellow', IN_PROGRESS: 'cyan', COMPLETED: 'green', FAILED: 'red', CANCELLED: 'magenta' } as const;
 
-export function statusLabel(out: Pick<Output, 'paint'>, job: Pick<Job, 'status'>): string {
-  return out.paint(STYLE_OF_STATUS[job.status] ?? 'white', job.status.padEnd(11));
+export function statusLabel(out: Pick<Output, 'paint'>, job: Pick<Job, 'status'>, pad = true): string {
+  return out.paint(STYLE_OF_STATUS[job.status] ?? 'white', pad ? job.status.padEnd(11) : job.status);
 }
 
 /** "1m 05s", "42s". */
@@ -46,7 +46,7 @@ export function summaryLine(out: Pick<Output, 'paint'>, job: Job, now: number): 
 export function details(out: Pick<Output, 'paint'>, job: Job, now: number): string[] {
   const rows: Array<[string, string | null | undefined]> = [
     ['job', job.id],
-    ['status', statusLabel(out, job).trimEnd()],
+    ['status', statusLabel(out, job, false)],
     ['queue position', job.queuePosition == null ? null : String(job.queuePosition)],
     ['request id', job.requestId || null],
     ['prompt', job.input.prompt],
