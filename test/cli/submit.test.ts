@@ -20,6 +20,15 @@ beforeAll(async () => {
 afterAll(() => gateway.dispose());
 
 describe('fal-video submit', () => {
+  it('--help works on every command (exit 0, usage on stdout)', async () => {
+    const commands = ['submit', 'status', 'watch', 'cancel', 'list', 'events'];
+    const runs = await Promise.all([[], ...commands.map((c) => [c])].map((args) => runCli([...args, '--help'], env)));
+    runs.forEach((run) => expect(run.code, run.stderr).toBe(0));
+    expect(runs[0]!.stdout).toMatch(/Exit codes/);
+    commands.forEach((command, i) => expect(runs[i + 1]!.stdout).toContain(`Usage: fal-video ${command}`));
+    expect(runs[1]!.stdout).toContain('--idempotency-key');
+  });
+
   it('--wait --json prints the job after each change, ending in COMPLETED, and exits 0', async () => {
     const run = await runCli(['submit', '--prompt', 'A cat surfing', '--image-url', IMAGE, '--wait', '--json'], env);
     expect(run.code, run.stderr).toBe(0);

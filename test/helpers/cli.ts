@@ -70,7 +70,8 @@ export function spawnCli(args: string[], env: Record<string, string> = {}): CliP
 export async function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 20_000): Promise<CliResult> {
   const cli = spawnCli(args, env);
   const code = await within(cli.exited, timeoutMs, `fal-video ${args.join(' ')}`);
-  return { code, stdout: cli.stdout(), stderr: cli.stderr(), lines: cli.stdout().trim() ? cli.lines() : [] };
+  const stdout = cli.stdout();
+  return { code, stdout, stderr: cli.stderr(), get lines() { return parseLines(stdout); } };
 }
 
 const quote = (arg: string) => `'${arg.replace(/'/g, `'\\''`)}'`;
