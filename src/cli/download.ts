@@ -22,20 +22,22 @@ export async function targetPath(path: string, job: Job): Promise<string> {
   return isDir ? join(path, job.video?.fileName ?? `${job.id}.mp4`) : path;
 }
 
-export async function downloadVideo(job: Job, path: string, fetchImpl: typeof fetch = fetch): Promise<Downloaded> {
+/** `signal` (Ctrl-C) stops the transfer and removes the temporary file. */
+export async function downloadVideo(job: Job, path: string, signal?: AbortSignal, fetchImpl: typeof fetch = fetch): Promise<Downloaded> {
   if (!job.video) throw new CliError(EXIT.failed, `job ${job.id} has no video to download`);
   const target = await targetPath(path, job);
   const temp = join(dirname(target), `.${basename(target)}.${randomBytes(4).toString('hex')}.part`);
   let response: Response;
   try {
     // The video URL is a capability URL (or fal's CDN): the gateway credential is not sent there.
-    response = await fetchImpl(job.video.url);
+    response = await fetchImpl(job.video.url, { signal });
   } catch (error) {
+    if (signal?.aborted) throw interrupted(job, path);
     throw new CliError(EXIT.unreachable, `could not download ${job.video.url}: ${(error as Error).message}`);
   }
   if (!response.ok || !response.body) throw new CliError(EXIT.failed, `could not download ${job.video.url}: HTTP ${response.status}`);
   try {
-    await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), createWriteStream(temp, { flags: 'wx' }));
+    await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), createWriteStream(temp, { flags: 'wx' }), { signal });
     const { size } = await stat(temp);
     const expected = job.video.fileSize;
     if (expected != null && size !== expected) {
@@ -46,6 +48,10 @@ export async function downloadVideo(job: Job, path: string, fetchImpl: typeof fe
   } catch (error) {
     await rm(temp, { force: true });
     if (error instanceof CliError) throw error;
+    if (signal?.aborted) throw interrupted(job, path);
     throw new CliError(EXIT.failed, `could not write ${target}: ${(error as Error).message}`);
   }
 }
+
+const interrupted = (job: Job, path: string) =>
+  new CliError(EXIT.interrupted, `interrupted: the video was not saved. Again with: fal-video watch ${job.id} --download ${path}`);

@@ -93,8 +93,14 @@ export async function finish(ctx: Context, job: Job, options: FollowOptions): Pr
   if (job.status === 'FAILED') throw new CliError(EXIT.failed, `job ${job.id} FAILED: ${job.error?.message ?? 'no reason given'}${job.error?.code ? ` [${job.error.code}]` : ''}`);
   if (job.status === 'CANCELLED') throw new CliError(EXIT.failed, `job ${job.id} was CANCELLED`);
   if (options.download) {
-    const saved = await downloadVideo(job, options.download);
-    ctx.out.say(`saved ${saved.path} (${saved.bytes} bytes)`);
+    const abort = new AbortController();
+    const release = onInterrupt(ctx, () => abort.abort());
+    try {
+      const saved = await downloadVideo(job, options.download, abort.signal);
+      ctx.out.say(`saved ${saved.path} (${saved.bytes} bytes)`);
+    } finally {
+      release();
+    }
   }
   return EXIT.ok;
 }

@@ -83,7 +83,8 @@ export function createLiveDisplay({ out, now = Date.now, secondsPerVideoSecond =
         bars.delete(job.id);
       }
     },
-    log: (text) => multibar.log(`${text}\n`),
+    // With no live line on screen there is nothing to redraw around: write at once.
+    log: (text) => (bars.size === 0 ? void out.stdout.write(`${text}\n`) : multibar.log(`${text}\n`)),
     stop() {
       clearInterval(ticker);
       multibar.stop();
