@@ -26,6 +26,9 @@ export interface LiveDeps {
   keepFinished?: boolean;
 }
 
+/** The id's random tail: ids made close in time (UUIDv7) share their head. */
+export const shortId = (id: string) => id.slice(-8);
+
 const PERCENT = /(\d{1,3}(?:\.\d+)?)\s?%/;
 
 /** 0..100: a percentage from the latest log line, else an estimate from time spent running (never 100 before the end). */
@@ -50,7 +53,7 @@ export function createLiveDisplay({ out, now = Date.now, secondsPerVideoSecond =
       format: (options, params, payload: { job: Job }) => {
         const { job } = payload;
         const bar = job.status === 'IN_PROGRESS' ? ` ${cliProgress.Format.BarFormat(params.progress, options)} ${String(Math.round(params.progress * 100)).padStart(3)}%` : '';
-        const head = `${job.id.slice(0, 8)} ${job.status.padEnd(11)} ${formatElapsed(elapsedOf(job, now())).padStart(7)}${bar}  `;
+        const head = `${shortId(job.id)} ${job.status.padEnd(11)} ${formatElapsed(elapsedOf(job, now())).padStart(7)}${bar}  `;
         const painted = head.replace(job.status.padEnd(11), statusLabel(out, job));
         // cli-progress clips the line at the terminal width counting escape codes: leave room for them.
         const room = Math.max(0, (params.maxWidth || 80) - 1 - painted.length);

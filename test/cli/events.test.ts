@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli, serverHas, spawnCli } from '../helpers/cli.ts';
 import { startTestGateway, submitJob } from '../helpers/start-gateway.ts';
-import { within } from '../helpers/wait-for.ts';
+import { waitFor, within } from '../helpers/wait-for.ts';
 
 const gateway = await startTestGateway({ simulator: { timing: { initialQueuePosition: 2, queueStepMs: 300, runMs: 4_000, logEveryMs: 200, logWindowMs: 400 } } });
 afterAll(() => gateway.dispose());
@@ -22,10 +22,15 @@ const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR
 
 describe('fal-video events', () => {
   it.skipIf(!hasEvents)('--json follows two jobs to their end, one JSON event per line; SIGINT stops it (130) with the resume cursor', async () => {
-    // A long job that changes often proves the CLI is subscribed before the two jobs are submitted.
-    const beacon = await submitJob(gateway, { prompt: 'Beacon' });
     const cli = spawnCli(['events', '--json'], env);
-    await cli.waitForLine((event) => event.job?.id === beacon.id, 'an event of the running beacon job');
+    // Probe jobs until one shows up: then the CLI is subscribed, before the two jobs are submitted.
+    await waitFor(
+      async () => {
+        await submitJob(gateway, { prompt: 'Probe [sim:fast]' });
+        return cli.lines().some((event) => event.job.input.prompt.startsWith('Probe'));
+      },
+      { intervalMs: 250, timeoutMs: 20_000, message: 'an event of a probe job (the CLI subscribed)' },
+    );
     const [a, b] = [await submitJob(gateway, { prompt: 'A [sim:fast]' }), await submitJob(gateway, { prompt: 'B [sim:fast]' })];
     for (const job of [a, b]) await cli.waitForLine((event) => event.job?.id === job.id && event.job.status === 'COMPLETED', `job ${job.id} COMPLETED`, 20_000);
     const events = cli.lines();
