@@ -10,7 +10,7 @@ import { downloadVideo } from './download.ts';
 import { createLiveDisplay, type LiveDisplay } from './live.ts';
 import { CANCEL, JOB_UPDATES, TERMINAL, type Job } from './queries.ts';
 import { details } from './render.ts';
-import { stream } from './stream.ts';
+import { sleep, stream } from './stream.ts';
 
 export interface FollowOptions {
   cancelOnInterrupt?: boolean;
@@ -41,12 +41,12 @@ function createPrinter(ctx: Context, live: LiveDisplay | null) {
 export async function followJob(ctx: Context, initial: Job, options: FollowOptions = {}): Promise<ExitCode> {
   const live = ctx.out.json || TERMINAL.has(initial.status) ? null : createLiveDisplay({ out: ctx.out, now: ctx.now });
   const printer = createPrinter(ctx, live);
-  printer.show(initial);
   const abort = new AbortController();
   const state: { interrupted: Promise<void> | null } = { interrupted: null };
   const release = onInterrupt(ctx, () => {
     state.interrupted = options.cancelOnInterrupt ? cancelAfterInterrupt(ctx, initial.id, printer.show, abort) : Promise.resolve(abort.abort());
   });
+  printer.show(initial); // after the handler: whoever saw this line can interrupt
   try {
     while (!TERMINAL.has(printer.latest!.status) && !abort.signal.aborted) {
       await stream<{ jobUpdates: Job }>({
@@ -59,6 +59,8 @@ export async function followJob(ctx: Context, initial: Job, options: FollowOptio
         onDrop: (reason) => (live ? live.log(`connection lost (${reason}); reconnecting…`) : ctx.out.warn(`connection lost (${reason}); reconnecting…`)),
         onResume: () => (live ? live.log('reconnected') : ctx.out.warn('reconnected')),
       });
+      // Completed before the end (a gateway shutting down): subscribe again, after a breath.
+      if (!TERMINAL.has(printer.latest!.status)) await sleep(250, abort.signal);
     }
     if (state.interrupted) await state.interrupted;
   } finally {

@@ -116,7 +116,8 @@ export async function stream<T>(options: StreamOptions<T>): Promise<'complete' |
   }
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
+/** Resolves after `ms` (false), or at once when `signal` aborts (true). */
+export function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
   return new Promise((resolve) => {
     if (signal.aborted) return resolve(true);
     const timer = setTimeout(() => {

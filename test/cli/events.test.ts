@@ -7,10 +7,13 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { runCli, serverHas, spawnCli } from '../helpers/cli.ts';
 import { startTestGateway, submitJob } from '../helpers/start-gateway.ts';
 import { waitFor, within } from '../helpers/wait-for.ts';
+
+// Each test spawns the CLI (a Node process) a few times; on a loaded machine that takes seconds each.
+vi.setConfig({ testTimeout: 120_000, hookTimeout: 60_000 });
 
 const gateway = await startTestGateway({ simulator: { timing: { initialQueuePosition: 2, queueStepMs: 300, runMs: 4_000, logEveryMs: 200, logWindowMs: 400 } } });
 afterAll(() => gateway.dispose());
@@ -37,7 +40,7 @@ describe('fal-video events', () => {
     expect(events.every((event) => typeof event.cursor === 'string' && event.job?.id)).toBe(true);
     expect(events.filter((event) => event.job.id === a.id)[0].job.status).toBe('IN_QUEUE'); // a new job is an event too
     cli.child.kill('SIGINT');
-    expect(await within(cli.exited, 10_000, 'events to stop')).toBe(130);
+    expect(await within(cli.exited, 30_000, 'events to stop')).toBe(130);
     expect(cli.stderr()).toContain(`events --after ${events.at(-1).cursor}`);
   });
 

@@ -1,14 +1,17 @@
 /**
  * Following a job: `watch` of a finished job, Ctrl-C (SIGINT) detaching or cancelling, a gateway
- * restart in the middle (the CLI reconnects and resumes), and the one-shot `status`, `list`, `cancel`.
+ * stop and start in the middle (the CLI reconnects and resumes), and the one-shot `status`, `list`, `cancel`.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { runCli, spawnCli } from '../helpers/cli.ts';
-import { freePort, startGatewayProcess } from '../helpers/gateway-process.ts';
-import { GET_JOB, startSimulator, startTestGateway, submitJob, TEST_FAL_KEY, tempSqlitePath, type TestGateway } from '../helpers/start-gateway.ts';
+import { freePort } from '../helpers/gateway-process.ts';
+import { GET_JOB, startSimulator, startTestGateway, submitJob, tempSqlitePath, type TestGateway } from '../helpers/start-gateway.ts';
 import { waitFor, within } from '../helpers/wait-for.ts';
 
-const SLOW = { initialQueuePosition: 2, queueStepMs: 300, runMs: 4_000, logEveryMs: 200, logWindowMs: 400 };
+// Each test spawns the CLI (a Node process) a few times; on a loaded machine that takes seconds each.
+vi.setConfig({ testTimeout: 120_000, hookTimeout: 60_000 });
+
+const SLOW = { initialQueuePosition: 2, queueStepMs: 300, runMs: 10_000, logEveryMs: 200, logWindowMs: 400 };
 let gateway: TestGateway;
 let env: Record<string, string>;
 beforeAll(async () => {
@@ -21,9 +24,10 @@ const statusOf = async (id: string) => (await gateway.gql<{ job: { status: strin
 
 describe('fal-video watch', () => {
   it('prints the final state of a finished job at once, exit 0', async () => {
-    const job = await submitJob(gateway, { prompt: 'Quick [sim:fast]' });
-    await waitFor(async () => (await statusOf(job.id)) === 'COMPLETED', { message: 'the job to complete' });
-    const run = await runCli(['watch', job.id], env);
+    const quick = await startTestGateway(); // the simulator's fast default timing
+    const job = await submitJob(quick);
+    await waitFor(async () => (await quick.gql<{ job: { status: string } }>(GET_JOB, { id: job.id })).data!.job.status === 'COMPLETED', { message: 'the job to complete' });
+    const run = await runCli(['watch', job.id], { GATEWAY_URL: quick.httpUrl });
     expect(run.code, run.stderr).toBe(0);
     expect(run.lines).toHaveLength(1);
     expect(run.lines[0]).toMatchObject({ id: job.id, status: 'COMPLETED' });
@@ -40,10 +44,10 @@ describe('fal-video watch', () => {
     const cli = spawnCli(['watch', job.id], env);
     await cli.waitForLine((line) => line.id === job.id, 'the first state');
     cli.child.kill('SIGINT');
-    expect(await within(cli.exited, 10_000, 'the CLI to detach')).toBe(130);
+    expect(await within(cli.exited, 30_000, 'the CLI to detach')).toBe(130);
     expect(cli.stderr()).toContain(`watch ${job.id}`);
     expect(await statusOf(job.id)).not.toBe('CANCELLED');
-    await waitFor(async () => (await statusOf(job.id)) === 'COMPLETED', { timeoutMs: 20_000, message: 'the detached job to complete' });
+    await waitFor(async () => (await statusOf(job.id)) === 'COMPLETED', { timeoutMs: 40_000, message: 'the detached job to complete' });
   });
 
   it('--cancel-on-interrupt cancels the job on SIGINT instead', async () => {
@@ -51,7 +55,7 @@ describe('fal-video watch', () => {
     const cli = spawnCli(['watch', job.id, '--cancel-on-interrupt'], env);
     await cli.waitForLine((line) => line.id === job.id, 'the first state');
     cli.child.kill('SIGINT');
-    expect(await within(cli.exited, 10_000, 'the CLI to cancel and stop')).toBe(130);
+    expect(await within(cli.exited, 30_000, 'the CLI to cancel and stop')).toBe(130);
     expect(cli.lines().at(-1).status).toBe('CANCELLED');
     expect(await statusOf(job.id)).toBe('CANCELLED');
   });
@@ -84,25 +88,18 @@ describe('fal-video status, list, cancel', () => {
   });
 });
 
-it('a dropped connection resumes: the gateway is killed and restarted mid-job, and watch still ends COMPLETED', async () => {
-  const simulator = await startSimulator({ timing: { ...SLOW, runMs: 6_000 } });
-  const port = String(await freePort());
-  const processEnv = { FAL_KEY: TEST_FAL_KEY, FAL_QUEUE_URL: simulator.url, SQLITE_PATH: tempSqlitePath(), POLL_INTERVAL_MS: '30', PORT: port };
-  const first = await startGatewayProcess(processEnv);
-  const submitted = await fetch(first.httpUrl, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ query: 'mutation { generateVideo(input: { prompt: "Survive", imageUrl: "https://images.example.com/cat.png" }) { id } }' }),
-  });
-  const id = ((await submitted.json()) as { data: { generateVideo: { id: string } } }).data.generateVideo.id;
-  const watcher = spawnCli(['watch', id, '--reconnect-timeout', '30'], { GATEWAY_URL: first.httpUrl });
+it('a dropped connection resumes: the gateway stops and starts again mid-job, and watch still ends COMPLETED', async () => {
+  const simulator = await startSimulator({ timing: { ...SLOW, runMs: 15_000 } });
+  const options = { sharedSimulator: simulator, sqlitePath: tempSqlitePath(), env: { PORT: String(await freePort()) } };
+  const first = await startTestGateway(options);
+  const job = await submitJob(first);
+  const watcher = spawnCli(['watch', job.id, '--reconnect-timeout', '60'], { GATEWAY_URL: first.httpUrl });
   await watcher.waitForLine((line) => line.status === 'IN_PROGRESS', 'the job to run');
-  first.child.kill('SIGKILL');
-  await waitFor(() => /reconnecting/.test(watcher.stderr()), { message: 'the CLI to notice the drop' });
-  const second = await startGatewayProcess(processEnv);
-  expect(await within(watcher.exited, 30_000, 'watch to finish after the restart')).toBe(0);
-  expect(watcher.lines().at(-1)).toMatchObject({ id, status: 'COMPLETED' });
+  await first.dispose();
+  await waitFor(() => /reconnecting/.test(watcher.stderr()), { timeoutMs: 30_000, message: 'the CLI to notice the drop' });
+  const second = await startTestGateway(options);
+  expect(await within(watcher.exited, 60_000, 'watch to finish after the restart')).toBe(0);
+  expect(watcher.lines().at(-1)).toMatchObject({ id: job.id, status: 'COMPLETED' });
   expect(watcher.stderr()).toMatch(/reconnected/);
-  second.child.kill('SIGTERM');
-  await second.exited;
+  await second.dispose();
 });

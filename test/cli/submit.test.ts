@@ -5,10 +5,13 @@
 import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { freePort } from '../helpers/gateway-process.ts';
 import { runCli, spawnCli } from '../helpers/cli.ts';
 import { startTestGateway, type TestGateway } from '../helpers/start-gateway.ts';
+
+// Each test spawns the CLI (a Node process) a few times; on a loaded machine that takes seconds each.
+vi.setConfig({ testTimeout: 120_000, hookTimeout: 60_000 });
 
 const IMAGE = 'https://images.example.com/cat.png';
 let gateway: TestGateway;

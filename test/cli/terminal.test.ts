@@ -3,9 +3,12 @@
  * queue position, elapsed time, a bar while running, then the video URL. Off a terminal, nothing of
  * that: stdout holds JSON lines only, with no escape codes. NO_COLOR keeps the display, drops colours.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { runCli, runCliInPty } from '../helpers/cli.ts';
 import { startTestGateway, type TestGateway } from '../helpers/start-gateway.ts';
+
+// Each test spawns the CLI (a Node process) a few times; on a loaded machine that takes seconds each.
+vi.setConfig({ testTimeout: 120_000, hookTimeout: 60_000 });
 
 const TIMING = { initialQueuePosition: 2, queueStepMs: 400, runMs: 2_500, logEveryMs: 300, logWindowMs: 600 };
 const ARGS = ['submit', '--prompt', 'A cat on a terminal', '--image-url', 'https://images.example.com/cat.png', '--wait'];

@@ -55,7 +55,7 @@ function track(child: ChildProcess): CliProcess {
     stderr: () => err,
     lines: () => parseLines(out),
     exited,
-    waitForLine: (predicate, what, timeoutMs = 15_000) =>
+    waitForLine: (predicate, what, timeoutMs = 30_000) =>
       waitFor(() => parseLines(out.slice(0, out.lastIndexOf('\n') + 1)).find(predicate), { timeoutMs, message: `${what} (stdout so far: ${out.slice(-500)}; stderr: ${err.slice(-500)})` }),
   };
 }
@@ -67,7 +67,7 @@ export function spawnCli(args: string[], env: Record<string, string> = {}): CliP
   return track(spawn(process.execPath, [CLI_BIN, ...args], { cwd: ROOT, env: envOf(env), stdio: ['ignore', 'pipe', 'pipe'] }));
 }
 
-export async function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 20_000): Promise<CliResult> {
+export async function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 45_000): Promise<CliResult> {
   const cli = spawnCli(args, env);
   const code = await within(cli.exited, timeoutMs, `fal-video ${args.join(' ')}`);
   const stdout = cli.stdout();
@@ -77,7 +77,7 @@ export async function runCli(args: string[], env: Record<string, string> = {}, t
 const quote = (arg: string) => `'${arg.replace(/'/g, `'\\''`)}'`;
 
 /** Runs the CLI under a pseudo-terminal: `script -qfec "<cmd>" /dev/null`; the transcript is stdout. */
-export async function runCliInPty(args: string[], env: Record<string, string> = {}, timeoutMs = 30_000): Promise<{ code: number | string; output: string }> {
+export async function runCliInPty(args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<{ code: number | string; output: string }> {
   const command = [process.execPath, CLI_BIN, ...args].map(quote).join(' ');
   const cli = track(spawn('script', ['-qfec', command, '/dev/null'], { cwd: ROOT, env: { ...envOf(env), TERM: 'xterm-256color' }, stdio: ['ignore', 'pipe', 'pipe'] }));
   const code = await within(cli.exited, timeoutMs, `fal-video ${args.join(' ')} under a pseudo-terminal`);

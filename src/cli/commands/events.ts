@@ -8,7 +8,7 @@ import { onInterrupt } from '../context.ts';
 import { CliError, EXIT, type ExitCode } from '../errors.ts';
 import { createLiveDisplay } from '../live.ts';
 import { JOB_EVENTS, type JobEvent } from '../queries.ts';
-import { stream } from '../stream.ts';
+import { sleep, stream } from '../stream.ts';
 import { statusOf } from './jobs.ts';
 
 export interface EventsFlags {
@@ -44,6 +44,7 @@ export async function events(ctx: Context, flags: EventsFlags): Promise<ExitCode
           onDrop: (reason) => say(`connection lost (${reason}); reconnecting from the last event…`),
           onResume: () => say('reconnected'),
         });
+        await sleep(250, abort.signal); // the gateway completed the stream (a shutdown): subscribe again
       } catch (error) {
         if (!(error instanceof CliError) || error.code !== 'CURSOR_EXPIRED') throw error;
         if (!ours) throw new CliError(EXIT.usage, `${error.message}: that cursor is no longer retained; read the current state with \`fal-video list\`, then run \`fal-video events\` without --after`, error.code);
