@@ -59,6 +59,17 @@ describe('fal-video watch', () => {
     expect(cli.lines().at(-1).status).toBe('CANCELLED');
     expect(await statusOf(job.id)).toBe('CANCELLED');
   });
+  it('a second SIGINT exits at once, even while the cancel is still on its way', async () => {
+    const job = await submitJob(gateway);
+    gateway.simulator.addFault({ operation: 'cancel', kind: 'delay', delayMs: 8_000 });
+    const cli = spawnCli(['watch', job.id, '--cancel-on-interrupt'], env);
+    await cli.waitForLine((line) => line.id === job.id, 'the first state');
+    cli.child.kill('SIGINT');
+    await waitFor(() => cli.stderr().includes(`cancelling job ${job.id}`), { timeoutMs: 20_000, message: 'the cancel to start' });
+    cli.child.kill('SIGINT');
+    expect(await within(cli.exited, 15_000, 'the CLI to exit on the second SIGINT')).toBe(130);
+    gateway.simulator.clearFaults();
+  });
 });
 
 describe('fal-video status, list, cancel', () => {
