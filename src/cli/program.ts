@@ -65,13 +65,21 @@ function common(command: Command): Command {
     .option('--reconnect-timeout <seconds>', 'how long a dropped connection keeps retrying before exit 4', '120');
 }
 
-function build(deps: CliDeps, run: (task: (ctx: Context) => Promise<number>, flags: CommonFlags) => void): Command {
+function build(deps: CliDeps, run: Run): Command {
   const program = new Command('fal-video')
     .description('Submit image-to-video jobs to the gateway, follow them, download their videos.')
     .addHelpText('after', '\nExit codes: 0 success (--wait, watch: COMPLETED), 1 job FAILED or CANCELLED (or another refusal), 2 bad usage or BAD_USER_INPUT,\n3 UNAUTHENTICATED, 4 gateway unreachable or UPSTREAM_UNAVAILABLE, 130 interrupted (detached).')
     .exitOverride()
     .configureOutput({ writeOut: (s) => void deps.stdout.write(s), writeErr: (s) => void deps.stderr.write(s) })
     .showHelpAfterError('(run with --help for usage)');
+  defineSubmit(program, run);
+  defineJobCommands(program, run);
+  return program;
+}
+
+type Run = (task: (ctx: Context) => Promise<number>, flags: CommonFlags) => void;
+
+function defineSubmit(program: Command, run: Run): void {
   common(program.command('submit').description('submit a job; with --wait, follow it to the end'))
     .requiredOption('--prompt <text>', 'what should happen in the video (1..2500 characters)')
     .option('--image-url <url>', 'http(s) URL of the first frame (jpg, png, webp, gif, avif)')
@@ -84,6 +92,9 @@ function build(deps: CliDeps, run: (task: (ctx: Context) => Promise<number>, fla
     .option('--download <path>', 'save the video there (a file, or a folder); implies --wait')
     .option('--cancel-on-interrupt', 'Ctrl-C cancels the job instead of detaching')
     .action((flags: SubmitFlags & CommonFlags) => run((ctx) => submit(ctx, flags), flags));
+}
+
+function defineJobCommands(program: Command, run: Run): void {
   common(program.command('status').argument('<id>', 'job id').description("print a job's current state"))
     .action((id: string, flags: CommonFlags) => run((ctx) => status(ctx, id), flags));
   common(program.command('watch').argument('<id>', 'job id').description('follow a job to its end (at once if it already ended)'))
@@ -101,7 +112,6 @@ function build(deps: CliDeps, run: (task: (ctx: Context) => Promise<number>, fla
     .option('--after <cursor>', 'replay from after this cursor (from an earlier event), then live')
     .option('--status <status...>', 'only events whose job has one of these statuses')
     .action((flags: CommonFlags & { after?: string; status?: string[] }) => run((ctx) => events(ctx, flags), flags));
-  return program;
 }
 
 /** Runs one command line; resolves with the exit code. */
