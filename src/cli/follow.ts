@@ -41,10 +41,12 @@ function createPrinter(ctx: Context, live: LiveDisplay | null) {
 export async function followJob(ctx: Context, initial: Job, options: FollowOptions = {}): Promise<ExitCode> {
   const live = ctx.out.json || TERMINAL.has(initial.status) ? null : createLiveDisplay({ out: ctx.out, now: ctx.now });
   const printer = createPrinter(ctx, live);
+  // Messages while the live line is on screen go above it (else to stderr).
+  const note = (text: string) => (live ? live.log(text) : ctx.out.warn(text));
   const abort = new AbortController();
   const state: { interrupted: Promise<void> | null } = { interrupted: null };
   const release = onInterrupt(ctx, () => {
-    state.interrupted = options.cancelOnInterrupt ? cancelAfterInterrupt(ctx, initial.id, printer.show, abort) : Promise.resolve(abort.abort());
+    state.interrupted = options.cancelOnInterrupt ? cancelAfterInterrupt(ctx, initial.id, { show: printer.show, note, abort }) : Promise.resolve(abort.abort());
   });
   printer.show(initial); // after the handler: whoever saw this line can interrupt
   try {
@@ -56,8 +58,8 @@ export async function followJob(ctx: Context, initial: Job, options: FollowOptio
         next: (data) => printer.show(data.jobUpdates),
         signal: abort.signal,
         reconnectTimeoutMs: ctx.reconnectTimeoutMs,
-        onDrop: (reason) => (live ? live.log(`connection lost (${reason}); reconnecting…`) : ctx.out.warn(`connection lost (${reason}); reconnecting…`)),
-        onResume: () => (live ? live.log('reconnected') : ctx.out.warn('reconnected')),
+        onDrop: (reason) => note(`connection lost (${reason}); reconnecting…`),
+        onResume: () => note('reconnected'),
       });
       // Completed before the end (a gateway shutting down): subscribe again, after a breath.
       if (!TERMINAL.has(printer.latest!.status)) await sleep(250, abort.signal);
@@ -76,16 +78,16 @@ export async function followJob(ctx: Context, initial: Job, options: FollowOptio
   return finish(ctx, printer.latest!, options);
 }
 
-async function cancelAfterInterrupt(ctx: Context, id: string, show: (job: Job) => void, abort: AbortController): Promise<void> {
-  ctx.out.warn(`cancelling job ${id}…`);
+async function cancelAfterInterrupt(ctx: Context, id: string, { show, note, abort }: { show: (job: Job) => void; note: (text: string) => void; abort: AbortController }): Promise<void> {
+  note(`cancelling job ${id}…`);
   try {
     const { cancelJob } = await ctx.http.request<{ cancelJob: Job }>(CANCEL, { id });
     abort.abort();
     show(cancelJob);
-    ctx.out.warn(`job ${id} cancelled`);
+    note(`job ${id} cancelled`);
   } catch (error) {
     abort.abort();
-    ctx.out.warn(`could not cancel job ${id}: ${(error as Error).message}`);
+    note(`could not cancel job ${id}: ${(error as Error).message}`);
   }
 }
 

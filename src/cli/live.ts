@@ -90,6 +90,7 @@ export function createLiveDisplay({ out, now = Date.now, secondsPerVideoSecond =
     log: (text) => (bars.size === 0 ? void out.stdout.write(`${text}\n`) : multibar.log(`${text}\n`)),
     stop() {
       clearInterval(ticker);
+      if (multibar.isActive) multibar.update(); // flush messages still waiting for a redraw
       multibar.stop();
     },
   };
