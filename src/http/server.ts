@@ -2,8 +2,9 @@
  * The node:http server around Yoga. It remembers its sockets so that stop() can end keep-alive
  * and SSE connections instead of waiting for them forever.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { StartupError } from '../config.ts';
 import type { GatewayYoga } from './yoga.ts';
 
 export interface HttpServerHandle {
@@ -20,8 +21,28 @@ export interface HttpServerHandle {
   streamCount(): number;
 }
 
-export function createHttpServer(yoga: GatewayYoga): HttpServerHandle {
-  const server = createServer({ requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 65_000 }, yoga);
+/** Another request handler served beside Yoga under its own path prefix (the built-in fal simulator). */
+export interface MountedHandler {
+  owns(pathname: string): boolean;
+  handle(request: IncomingMessage, response: ServerResponse): void;
+}
+
+export function createHttpServer(yoga: GatewayYoga, options: { requestTimeoutMs: number; mounted?: MountedHandler | null }): HttpServerHandle {
+  const { requestTimeoutMs, mounted = null } = options;
+  const handler = mounted === null ? yoga : (request: IncomingMessage, response: ServerResponse) => {
+    const pathname = (request.url ?? '/').split('?')[0] ?? '/';
+    if (mounted.owns(pathname)) mounted.handle(request, response);
+    else void yoga(request, response);
+  };
+  // `requestTimeout` bounds receiving a request (headers and body: a slow or stalled body gets 408);
+  // it stops once the request is in, so SSE responses and upgraded WebSockets are not cut. Node checks
+  // it every `connectionsCheckingInterval`.
+  const server = createServer({
+    requestTimeout: requestTimeoutMs,
+    headersTimeout: Math.min(30_000, requestTimeoutMs),
+    connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(requestTimeoutMs / 4))),
+    keepAliveTimeout: 65_000,
+  }, handler);
   const sockets = new Set<Socket>();
   const streams = new Set<Socket>();
   server.on('connection', (socket) => {
@@ -43,9 +64,13 @@ export function createHttpServer(yoga: GatewayYoga): HttpServerHandle {
     server,
     listen(port, host) {
       return new Promise((resolve, reject) => {
-        server.once('error', reject);
+        const onError = (error: NodeJS.ErrnoException) =>
+          reject(error.code === 'EADDRINUSE'
+            ? new StartupError(`Port ${port} on ${host} is already in use (another gateway?): stop that process, or set PORT to a free port.`)
+            : error);
+        server.once('error', onError);
         server.listen(port, host, () => {
-          server.off('error', reject);
+          server.off('error', onError);
           const address = server.address();
           resolve({ port: typeof address === 'object' && address ? address.port : port });
         });

@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import { UnauthenticatedError } from '../domain/errors.ts';
 import type { JobsService } from '../jobs/service.ts';
 import type { GraphQLContext } from '../schema/context.ts';
-import { maskError } from '../schema/errors.ts';
+import { maskError, toGraphQLError } from '../schema/errors.ts';
 import type { Authenticator } from './auth.ts';
 
 /** What a transport hands Yoga to build a context from: an HTTP request, or a WebSocket's params. */
@@ -105,8 +105,12 @@ export function createYogaHandler(options: YogaOptions): GatewayYoga {
       const request = (initial as { request?: Request }).request;
       const authorization = initial.connectionParams ? initial.connectionParams.authorization : request?.headers.get('authorization');
       const caller = auth.callerFor(authorization);
-      if (caller === null) throw new UnauthenticatedError();
       const requestId = (request && requestIds.get(request)?.id) || randomUUID();
+      if (caller === null) {
+        // An expected refusal, not a fault: one line at info, and a GraphQL error Yoga answers (401) without logging it.
+        access.info({ requestId, reason: authorization ? 'unknown key' : 'no key' }, 'credential refused (401 UNAUTHENTICATED)');
+        throw toGraphQLError(new UnauthenticatedError());
+      }
       return { jobs, caller, requestId };
     },
     plugins: [
