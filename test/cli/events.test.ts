@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { runCli, serverHas, spawnCli } from '../helpers/cli.ts';
-import { startTestGateway, submitJob } from '../helpers/start-gateway.ts';
+import { freePort } from '../helpers/gateway-process.ts';
+import { startSimulator, startTestGateway, submitJob, tempSqlitePath } from '../helpers/start-gateway.ts';
 import { waitFor, within } from '../helpers/wait-for.ts';
 
 // Each test spawns the CLI (a Node process) a few times; on a loaded machine that takes seconds each.
@@ -64,6 +65,33 @@ describe('fal-video events', () => {
     expect(run.code).toBe(2);
     expect(run.stderr).toMatch(/CURSOR_EXPIRED/);
   });
+});
+
+it.skipIf(!hasEvents)('events resumes from its last cursor across a gateway restart: on to COMPLETED, in order, no event twice', async () => {
+  const simulator = await startSimulator({ timing: { initialQueuePosition: 2, queueStepMs: 300, runMs: 12_000, logEveryMs: 400, logWindowMs: 800 } });
+  const options = { sharedSimulator: simulator, sqlitePath: tempSqlitePath(), env: { PORT: String(await freePort()) } };
+  const first = await startTestGateway(options);
+  const cli = spawnCli(['events', '--json', '--reconnect-timeout', '60'], { GATEWAY_URL: first.httpUrl });
+  await waitFor(
+    async () => {
+      await submitJob(first, { prompt: 'Probe [sim:fast]' });
+      return cli.lines().some((event) => event.job.input.prompt.startsWith('Probe'));
+    },
+    { intervalMs: 250, timeoutMs: 30_000, message: 'an event of a probe job (the CLI subscribed)' },
+  );
+  const job = await submitJob(first, { prompt: 'Across a restart' });
+  await cli.waitForLine((event) => event.job.id === job.id && event.job.status === 'IN_PROGRESS', 'the job running');
+  await first.dispose();
+  await waitFor(() => /reconnecting/.test(cli.stderr()), { timeoutMs: 30_000, message: 'the CLI to notice the drop' });
+  const second = await startTestGateway(options);
+  await cli.waitForLine((event) => event.job.id === job.id && event.job.status === 'COMPLETED', 'the job COMPLETED after the restart', 60_000);
+  const cursors = cli.lines().map((event) => event.cursor);
+  expect(new Set(cursors).size, 'no event twice').toBe(cursors.length);
+  const logCounts = cli.lines().filter((event) => event.job.id === job.id).map((event) => event.job.logs.length);
+  expect(logCounts).toEqual([...logCounts].sort((a, b) => a - b)); // in order
+  cli.child.kill('SIGINT');
+  expect(await within(cli.exited, 30_000, 'events to stop')).toBe(130);
+  await second.dispose();
 });
 
 describe('fal-video submit --image', () => {
