@@ -58,6 +58,7 @@ export async function followJob(ctx: Context, initial: Job, options: FollowOptio
         next: (data) => printer.show(data.jobUpdates),
         signal: abort.signal,
         reconnectTimeoutMs: ctx.reconnectTimeoutMs,
+        now: ctx.now,
         onDrop: (reason) => note(`connection lost (${reason}); reconnecting…`),
         onResume: () => note('reconnected'),
       });

@@ -24,6 +24,7 @@ export interface StreamOptions<T> {
   reconnectTimeoutMs?: number;
   /** Delay before retry n (1, 2, ...). */
   retryDelayMs?: (attempt: number) => number;
+  now?: () => number;
 }
 
 type Attempt = { kind: 'complete' } | { kind: 'aborted' } | { kind: 'dropped'; reason: string };
@@ -36,6 +37,9 @@ const CLOSE_MESSAGES: Record<number, [CliError['exitCode'], string]> = {
   4400: [EXIT.failed, 'the gateway rejected the subscription (WebSocket close 4400)'],
 };
 
+/** graphql-ws closes worth another try: init timeout (a busy server), terminated, internal error. */
+const RETRYABLE_CLOSE = new Set([4408, 4499, 4500]);
+
 /** A CliError for a refusal, or a reason string for a drop worth retrying. */
 function classify(error: unknown): CliError | string {
   if (Array.isArray(error)) return fromGraphQLErrors(error as WireError[]);
@@ -43,7 +47,7 @@ function classify(error: unknown): CliError | string {
   if (typeof code === 'number') {
     const known = CLOSE_MESSAGES[code];
     if (known) return new CliError(known[0], known[1]);
-    if (code >= 4000 && code !== 4500 && code !== 4499) return new CliError(EXIT.failed, `the gateway closed the subscription (${code} ${String((error as { reason?: unknown }).reason ?? '')})`);
+    if (code >= 4000 && !RETRYABLE_CLOSE.has(code)) return new CliError(EXIT.failed, `the gateway closed the subscription (${code} ${String((error as { reason?: unknown }).reason ?? '')})`);
     return `connection closed (${code})`;
   }
   return error instanceof Error ? error.message : 'connection lost';
@@ -92,7 +96,7 @@ const defaultDelay = (n: number) => Math.min(5_000, 250 * 2 ** (n - 1));
 
 /** Runs the subscription to its end: 'complete' (the server completed it) or 'aborted'. */
 export async function stream<T>(options: StreamOptions<T>): Promise<'complete' | 'aborted'> {
-  const { reconnectTimeoutMs = 120_000, retryDelayMs = defaultDelay } = options;
+  const { reconnectTimeoutMs = 120_000, retryDelayMs = defaultDelay, now = Date.now } = options;
   let droppedSince: number | null = null;
   let retries = 0;
   const onConnected = () => {
@@ -104,10 +108,10 @@ export async function stream<T>(options: StreamOptions<T>): Promise<'complete' |
     const outcome = await attempt(options, onConnected);
     if (outcome.kind !== 'dropped') return outcome.kind;
     if (droppedSince === null) {
-      droppedSince = Date.now();
+      droppedSince = now();
       options.onDrop?.(outcome.reason);
     }
-    if (Date.now() - droppedSince > reconnectTimeoutMs) {
+    if (now() - droppedSince > reconnectTimeoutMs) {
       throw new CliError(EXIT.unreachable, `lost the gateway at ${options.connection.url} (${outcome.reason}) and could not reconnect for ${Math.round(reconnectTimeoutMs / 1000)} s`);
     }
     retries += 1;

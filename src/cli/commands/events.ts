@@ -41,6 +41,7 @@ export async function events(ctx: Context, flags: EventsFlags): Promise<ExitCode
           },
           signal: abort.signal,
           reconnectTimeoutMs: ctx.reconnectTimeoutMs,
+          now: ctx.now,
           onDrop: (reason) => say(`connection lost (${reason}); reconnecting from the last event…`),
           onResume: () => say('reconnected'),
         });
