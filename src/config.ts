@@ -48,6 +48,8 @@ export interface Config {
   jobMaxTotalMs: number;
   /** How long finished jobs are kept (0 = forever). */
   jobRetentionMs: number;
+  /** How far back `jobEvents(after:)` can replay; the event log is trimmed past it. */
+  jobEventsRetentionMs: number;
   shutdownTimeoutMs: number;
   quotas: Quotas;
   limits: OperationLimits;
@@ -134,6 +136,7 @@ const envSchema = z.object({
   JOB_MAX_QUEUE_MS: integer('JOB_MAX_QUEUE_MS', 0, 30 * 86_400_000).default(3_600_000),
   JOB_MAX_TOTAL_MS: integer('JOB_MAX_TOTAL_MS', 0, 30 * 86_400_000).default(7_200_000),
   JOB_RETENTION_MS: integer('JOB_RETENTION_MS', 0, 3650 * 86_400_000).default(7 * 86_400_000),
+  JOB_EVENTS_RETENTION_MS: integer('JOB_EVENTS_RETENTION_MS', 1000, 3650 * 86_400_000).default(86_400_000),
   UPSTREAM_CIRCUIT_FAILURES: integer('UPSTREAM_CIRCUIT_FAILURES', 1, 10_000).default(5),
   UPSTREAM_CIRCUIT_OPEN_MS: integer('UPSTREAM_CIRCUIT_OPEN_MS', 100, 3_600_000).default(10_000),
   TENANT_MAX_ACTIVE_JOBS: integer('TENANT_MAX_ACTIVE_JOBS', 0, 1_000_000).default(50),
@@ -207,6 +210,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     jobMaxQueueMs: e.JOB_MAX_QUEUE_MS,
     jobMaxTotalMs: e.JOB_MAX_TOTAL_MS,
     jobRetentionMs: e.JOB_RETENTION_MS,
+    jobEventsRetentionMs: e.JOB_EVENTS_RETENTION_MS,
     quotas: Object.freeze({
       activeJobsPerTenant: e.TENANT_MAX_ACTIVE_JOBS,
       submitsPerMinutePerTenant: e.TENANT_SUBMITS_PER_MINUTE,

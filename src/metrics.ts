@@ -70,7 +70,7 @@ export function createMetrics() {
       buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
       registers: [registry],
     }),
-    subscriptions: gauge('gateway_job_subscriptions', 'Open jobUpdates subscriptions (all transports).', () => sources.subscriptions()),
+    subscriptions: gauge('gateway_job_subscriptions', 'Open jobUpdates and jobEvents subscriptions (all transports).', () => sources.subscriptions()),
     jobFeeds: gauge('gateway_job_feeds', 'Job event listeners (one per WebSocket cohort, one per SSE subscription).', () => sources.jobFeeds()),
     wsCohorts: gauge('gateway_websocket_cohorts', 'WebSocket subscription cohorts (subscribers sharing one execution).', () => sources.wsCohorts()),
     rateLimited: new Counter({

@@ -10,6 +10,7 @@ export const ErrorCode = {
   RATE_LIMITED: 'RATE_LIMITED',
   UPSTREAM_ERROR: 'UPSTREAM_ERROR',
   UPSTREAM_UNAVAILABLE: 'UPSTREAM_UNAVAILABLE',
+  CURSOR_EXPIRED: 'CURSOR_EXPIRED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -71,5 +72,13 @@ export class UpstreamUnavailableError extends GatewayError {
   override name = 'UpstreamUnavailableError';
   constructor(message: string, extensions: Record<string, unknown> = {}) {
     super(ErrorCode.UPSTREAM_UNAVAILABLE, message, extensions);
+  }
+}
+
+/** `jobEvents(after:)` with a cursor the event log no longer (or never) held: re-read `jobs`, then subscribe without `after`. */
+export class CursorExpiredError extends GatewayError {
+  override name = 'CursorExpiredError';
+  constructor(message = 'This cursor is no longer retained (or is not a cursor): re-read jobs, then subscribe to jobEvents without after.') {
+    super(ErrorCode.CURSOR_EXPIRED, message);
   }
 }

@@ -12,6 +12,8 @@ import type { JobsService } from '../jobs/service.ts';
 import type { GraphQLContext } from '../schema/context.ts';
 import { maskError, toGraphQLError } from '../schema/errors.ts';
 import type { Authenticator } from './auth.ts';
+import { useDistinctResults } from './distinct-results.ts';
+import { useDashboard } from './dashboard.ts';
 
 /** What a transport hands Yoga to build a context from: an HTTP request, or a WebSocket's params. */
 export interface ServerContext {
@@ -93,7 +95,10 @@ export function createYogaHandler(options: YogaOptions): GatewayYoga {
     healthCheckEndpoint: '/healthz',
     landingPage: false,
     cors: corsOption(options.cors ?? ['*']),
-    graphiql: { title: 'fal video gateway', defaultQuery: EXAMPLE, subscriptionsProtocol: 'WS' },
+    // GraphiQL with every asset inlined by the gateway (no CDN, works offline). Subscriptions over SSE,
+    // so the headers of its Headers tab (Authorization) reach them when keys are on.
+    graphiql: { title: 'fal video gateway', defaultQuery: EXAMPLE, subscriptionsProtocol: 'SSE' },
+    renderGraphiQL: offlineGraphiQL(),
     maskedErrors: { maskError },
     logging: {
       debug: (...args) => log.debug(args.map(String).join(' ')),
@@ -116,6 +121,7 @@ export function createYogaHandler(options: YogaOptions): GatewayYoga {
     plugins: [
       accessLog,
       metricsEndpoint,
+      useDashboard(), // /dashboard: the built-in dashboard (dashboard.ts)
       useReadinessCheck({
         endpoint: '/readyz',
         check: async () => {
@@ -128,8 +134,21 @@ export function createYogaHandler(options: YogaOptions): GatewayYoga {
         },
       }),
       ...(options.plugins ?? []),
+      useDistinctResults(), // rule 5: no two identical payloads in a row, on every transport
     ],
   });
+}
+
+/**
+ * GraphiQL's page with every asset inlined (@graphql-yoga/render-graphiql). Its 9 MB module is loaded
+ * on the first GraphiQL request, not at start-up, and the page (always the same options) is built once.
+ */
+function offlineGraphiQL(): (options: unknown) => Promise<string> {
+  let page: Promise<string> | null = null;
+  return (options) => {
+    page ??= import('@graphql-yoga/render-graphiql').then(({ renderGraphiQL }) => renderGraphiQL(options as never));
+    return page;
+  };
 }
 
 function corsOption(origins: string[]): false | { origin: string | string[]; credentials: boolean; allowedHeaders: string[]; methods: string[] } {

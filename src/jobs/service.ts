@@ -22,6 +22,7 @@ import type { JobCursor, JobStore } from '../store/job-store.ts';
 import { UpstreamError, type UpstreamQueue } from '../upstream/upstream-queue.ts';
 import type { JobEvents, JobFeed } from './events.ts';
 import { createJobWriter } from './job-writer.ts';
+import { createEventFeeds, type EventFeedOptions, type JobEventItem } from './event-feed.ts';
 import type { Quotas } from './quotas.ts';
 import { validateVideoInput, type RawVideoInput } from './validate-input.ts';
 
@@ -45,6 +46,8 @@ export interface JobsServiceDeps {
   newId?: () => string;
   /** How long a duplicate idempotent request waits for the first one's submission. */
   duplicateWaitMs?: number;
+  /** How far back `jobEvents(after:)` may replay (0 = as far as the event log goes). */
+  eventsRetentionMs?: number;
 }
 
 export interface JobPage {
@@ -57,6 +60,7 @@ export type JobsService = ReturnType<typeof createJobsService>;
 export function createJobsService(deps: JobsServiceDeps) {
   const { store, upstream, events, scheduler, quotas, model, logger, now = () => new Date(), newId = uuidv7, duplicateWaitMs = 30_000 } = deps;
   const { save } = createJobWriter({ store, events, now });
+  const feeds = createEventFeeds({ store, events, retentionMs: deps.eventsRetentionMs ?? 0, now });
   /** Submissions in flight in this process, by job id: duplicates await these. */
   const submitting = new Map<string, Promise<Job>>();
 
@@ -95,6 +99,7 @@ export function createJobsService(deps: JobsServiceDeps) {
         );
       }
       await store.delete(job.id);
+      events.announce(job.tenant); // the event log has the deletion (jobEvents)
       throw toCallError(error);
     }
   }
@@ -105,6 +110,7 @@ export function createJobsService(deps: JobsServiceDeps) {
       await quotas.admitSubmission(job.tenant);
     } catch (error) {
       await store.delete(job.id);
+      events.announce(job.tenant); // the event log has the deletion (jobEvents)
       throw error;
     }
     return submitUpstream(job, requestId);
@@ -147,6 +153,7 @@ export function createJobsService(deps: JobsServiceDeps) {
         version: 1,
       };
       const { job: stored, created } = await store.create(job);
+      if (created) events.announce(stored.tenant); // the event log has it (jobEvents)
       if (!created) {
         if (JSON.stringify(stored.input) !== JSON.stringify(input)) {
           throw new ConflictError('This idempotencyKey was already used with different input.');
@@ -189,6 +196,12 @@ export function createJobsService(deps: JobsServiceDeps) {
       const feed = events.follow(id, () => findOwn(caller, id), release);
       if (!(await feed.ready)) throw new JobNotFoundError(id);
       return feed;
+    },
+
+    /** Every change of every job the caller may see (jobEvents); CursorExpiredError for a cursor past retention. */
+    async watchAll(caller: Caller, options: EventFeedOptions, { takeSlot = true }: { takeSlot?: boolean } = {}): Promise<AsyncIterableIterator<JobEventItem>> {
+      const release = takeSlot ? quotas.openSubscription(caller.tenant) : undefined;
+      return feeds.open(caller, options, release);
     },
 
     async cancel(caller: Caller, id: string, requestId?: string): Promise<Job> {

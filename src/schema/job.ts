@@ -4,6 +4,7 @@ import { InvalidInputError } from '../domain/errors.ts';
 import type { JobCursor } from '../store/job-store.ts';
 import { builder } from './builder.ts';
 import './scalars.ts';
+import { NodeRef } from './node.ts';
 
 export const JobStatusEnum = builder.enumType('JobStatus', {
   description: 'Where a job is. COMPLETED, FAILED and CANCELLED are final.',
@@ -55,6 +56,7 @@ const JobInputRef = builder.objectRef<VideoInput>('JobInput').implement({
 
 export const JobRef = builder.objectRef<Job>('Job').implement({
   description: 'One image-to-video generation, from submission to its video (or error).',
+  interfaces: [NodeRef],
   fields: (t) => ({
     id: t.exposeID('id'),
     requestId: t.string({

@@ -20,6 +20,7 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { isTerminal, type Job } from '../domain/job.ts';
+import { APPEND_EVENT, appendArgs, redisEventLog, redisEventLogKeys } from './redis-job-event-log.ts';
 import { completionTime, purgeCutoff, type CreateOutcome, type JobStore, type ListQuery } from './job-store.ts';
 
 export interface RedisJobStoreOptions {
@@ -31,8 +32,8 @@ export interface RedisJobStoreOptions {
 
 // KEYS: job, tenant index, tenant status index, unfinished, finished, [idem claim]. ARGV: data, version,
 // status, member, terminal (1/0), id, job key prefix, completion score ('' for none). Returns {1} created,
-// {0, existing data}, or {-1} id taken.
-const CREATE = `
+// {0, existing data}, or {-1} id taken. ARGV 9-11: the event log's append_event arguments (redis-job-event-log.ts).
+const CREATE = `${APPEND_EVENT}
 if KEYS[6] then
   local existing = redis.call('GET', KEYS[6])
   if existing then return {0, redis.call('HGET', ARGV[7] .. existing, 'data')} end
@@ -45,11 +46,12 @@ redis.call('ZADD', KEYS[3], 0, ARGV[4])
 if ARGV[5] == '0' then redis.call('ZADD', KEYS[4], 0, ARGV[4]) end
 if ARGV[8] ~= '' then redis.call('ZADD', KEYS[5], ARGV[8], ARGV[6]) end
 if KEYS[6] then redis.call('SET', KEYS[6], ARGV[6]) end
+append_event(ARGV[9], ARGV[10], ARGV[1], ARGV[11])
 return {1}`;
 
 // KEYS: job, unfinished, finished. ARGV: expected version, new version, status, data, terminal (1/0), id,
-// completion score ('' for none). Returns 1 or 0.
-const UPDATE = `
+// completion score ('' for none). Returns 1 or 0. ARGV 8-10: the event log's append_event arguments.
+const UPDATE = `${APPEND_EVENT}
 local stored = redis.call('HMGET', KEYS[1], 'version', 'status', 'member', 'idx')
 if not stored[1] or tonumber(stored[1]) ~= tonumber(ARGV[1]) then return 0 end
 if stored[2] ~= ARGV[3] then
@@ -59,13 +61,15 @@ end
 if ARGV[5] == '1' then redis.call('ZREM', KEYS[2], stored[3]) else redis.call('ZADD', KEYS[2], 0, stored[3]) end
 if ARGV[7] ~= '' then redis.call('ZADD', KEYS[3], ARGV[7], ARGV[6]) else redis.call('ZREM', KEYS[3], ARGV[6]) end
 redis.call('HSET', KEYS[1], 'version', ARGV[2], 'status', ARGV[3], 'data', ARGV[4])
+append_event(ARGV[8], ARGV[9], ARGV[4], ARGV[10])
 return 1`;
 
 // Shared by DELETE and PURGE, so a purged job goes exactly as a deleted one does: the job hash, its
 // tenant and status index entries, the unfinished and finished sets, and its idempotency claim (only
-// while the claim still names this job). Returns 1, or 0 when the job was not there.
-const REMOVE_JOB = `
-local function remove_job(job_key, unfinished_key, finished_key, id)
+// while the claim still names this job). Returns 1, or 0 when the job was not there. The event log gets a
+// deletion entry (the job's last state) in the same script: DELETE's ARGV 2-3, PURGE's ARGV 4-5 name it.
+const REMOVE_JOB = `${APPEND_EVENT}
+local function remove_job(job_key, unfinished_key, finished_key, id, stream, trimmed)
   redis.call('ZREM', finished_key, id)
   local stored = redis.call('HMGET', job_key, 'status', 'member', 'idx', 'idem')
   if not stored[2] then return 0 end
@@ -73,6 +77,7 @@ local function remove_job(job_key, unfinished_key, finished_key, id)
   redis.call('ZREM', stored[3] .. ':' .. stored[1], stored[2])
   redis.call('ZREM', unfinished_key, stored[2])
   if stored[4] ~= '' and redis.call('GET', stored[4]) == id then redis.call('DEL', stored[4]) end
+  append_event(stream, trimmed, redis.call('HGET', job_key, 'data'), nil, true)
   redis.call('DEL', job_key)
   return 1
 end
@@ -80,7 +85,7 @@ end
 
 // KEYS: job, unfinished, finished. ARGV: id.
 const DELETE = `${REMOVE_JOB}
-return remove_job(KEYS[1], KEYS[2], KEYS[3], ARGV[1])`;
+return remove_job(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3])`;
 
 // KEYS: finished, unfinished. ARGV: job key prefix, cutoff (epoch ms, exclusive), limit (> 0). Returns the
 // ids deleted, oldest first (score, then id). A member whose job is gone or, against the invariant, still
@@ -98,7 +103,7 @@ while #out < limit do
     local member = redis.call('HGET', job_key, 'member')
     if member and redis.call('ZSCORE', KEYS[2], member) then
       redis.call('ZREM', KEYS[1], id)
-    elseif remove_job(job_key, KEYS[2], KEYS[1], id) == 1 then
+    elseif remove_job(job_key, KEYS[2], KEYS[1], id, ARGV[4], ARGV[5]) == 1 then
       out[#out + 1] = id
     end
   end
@@ -153,13 +158,17 @@ export function createRedisJobStore({ redis, keyPrefix }: RedisJobStoreOptions):
   const scripts = { create: script(CREATE), update: script(UPDATE), remove: script(DELETE), purge: script(PURGE), list: script(LIST) };
   /** The job's score in the finished set, or '' when it does not belong there. */
   const finishedScore = (job: Job): number | '' => completionTime(job) ?? '';
+  const eventKeys = redisEventLogKeys(keyPrefix);
 
   return {
+    ...redisEventLog(eventKeys, script),
+
     async create(job: Job): Promise<CreateOutcome> {
       const keys = [`${jobPrefix}${job.id}`, tenantKey(job.tenant), `${tenantKey(job.tenant)}:${job.status}`, unfinishedKey, finishedKey];
       if (job.idempotencyKey !== null) keys.push(`${keyPrefix}idem:${escape(job.tenant)}:${job.idempotencyKey}`);
       const terminal = isTerminal(job.status) ? 1 : 0;
       const args = [JSON.stringify(job), job.version, job.status, member(job.createdAt, job.id), terminal, job.id, jobPrefix, finishedScore(job)];
+      args.push(...appendArgs(eventKeys, job));
       const [outcome, existing] = (await scripts.create(keys, args)) as [number, string?];
       if (outcome === 1) return { job, created: true };
       if (outcome === 0) return { job: parse(existing) as Job, created: false };
@@ -173,6 +182,7 @@ export function createRedisJobStore({ redis, keyPrefix }: RedisJobStoreOptions):
     async update(job: Job) {
       const terminal = isTerminal(job.status) ? 1 : 0;
       const args = [job.version - 1, job.version, job.status, JSON.stringify(job), terminal, job.id, finishedScore(job)];
+      args.push(...appendArgs(eventKeys, job));
       return (await scripts.update([`${jobPrefix}${job.id}`, unfinishedKey, finishedKey], args)) === 1;
     },
 
@@ -208,13 +218,13 @@ export function createRedisJobStore({ redis, keyPrefix }: RedisJobStoreOptions):
     },
 
     async delete(id: string) {
-      await scripts.remove([`${jobPrefix}${id}`, unfinishedKey, finishedKey], [id]);
+      await scripts.remove([`${jobPrefix}${id}`, unfinishedKey, finishedKey], [id, eventKeys.stream, eventKeys.trimmed]);
     },
 
     async purgeFinished(completedBefore: string, limit: number) {
       const cutoff = purgeCutoff(completedBefore, limit);
       if (limit === 0) return [];
-      return (await scripts.purge([finishedKey, unfinishedKey], [jobPrefix, cutoff, limit])) as string[];
+      return (await scripts.purge([finishedKey, unfinishedKey], [jobPrefix, cutoff, limit, eventKeys.stream, eventKeys.trimmed])) as string[];
     },
 
     async ping() {

@@ -11,6 +11,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { isTerminal, type Job } from '../domain/job.ts';
+import { EVENT_LOG_SCHEMA, sqliteEventLog } from './sqlite-job-event-log.ts';
 import { completionTime, purgeCutoff, type CreateOutcome, type JobStore, type ListQuery } from './job-store.ts';
 
 const SCHEMA = `
@@ -78,6 +79,7 @@ export function createSqliteJobStore({ path }: SqliteJobStoreOptions): JobStore 
     db.exec(SCHEMA);
     migrate(db);
     db.exec(FINISHED_INDEX);
+    db.exec(EVENT_LOG_SCHEMA); // the event log, appended by triggers on jobs (sqlite-job-event-log.ts)
   });
 
   const statements = {
@@ -119,6 +121,8 @@ export function createSqliteJobStore({ path }: SqliteJobStoreOptions): JobStore 
   const parse = (row: unknown): Job | null => (row ? (JSON.parse((row as { data: string }).data) as Job) : null);
 
   return {
+    ...sqliteEventLog(db),
+
     async create(job: Job): Promise<CreateOutcome> {
       const result = statements.insert.run({
         id: job.id,
