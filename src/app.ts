@@ -3,7 +3,7 @@
  * Config, wires them, and returns { start, stop }; stop unwinds in reverse order.
  */
 import type { DestinationStream, Logger } from 'pino';
-import { secret, type Config } from './config.ts';
+import { FAL_WEBHOOK_JWKS_DEFAULT, secret, type Config } from './config.ts';
 import { createLogger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
 import { createJobEvents } from './jobs/events.ts';
@@ -14,6 +14,10 @@ import { createQuotas } from './jobs/quotas.ts';
 import { createRetention } from './jobs/retention.ts';
 import { createBackends } from './backends.ts';
 import { createFalQueueClient } from './upstream/fal-queue-client.ts';
+import { createFalStatusStreams } from './upstream/fal-status-stream.ts';
+import { createFalWebhookVerifier } from './upstream/fal-webhook-verifier.ts';
+import { createWebhookIntake, webhookUrlFor } from './jobs/webhook-intake.ts';
+import { falWebhookPlugin, WEBHOOK_PATH } from './http/fal-webhook.ts';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import type { FalSimulator, MountedFalSimulator } from './fal-simulator/index.ts';
@@ -83,7 +87,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   }
   const key = credential;
 
-  const pool = createUpstreamPool({ baseUrl: queueUrl });
+  const { updates } = config;
+  const maxStreams = updates.mode === 'stream' ? updates.maxStreams : 0;
+  // Streams hold their connection for a job's life: the pool gets room for them on top of the calls.
+  const pool = createUpstreamPool({ baseUrl: queueUrl, connections: 64 + maxStreams });
   const upstream = withCircuitBreaker(instrumentUpstream(
     createFalQueueClient({
       dispatcher: pool,
@@ -137,7 +144,19 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     concurrency: config.pollConcurrency,
     onPoll: (outcome) => metrics.polls.inc({ outcome }),
     onPollLag: (seconds) => metrics.pollLag.observe(seconds),
+    streams: maxStreams > 0 ? createFalStatusStreams({ dispatcher: pool, baseUrl: queueUrl, credential: () => key.reveal(), authScheme: config.falAuthScheme, modelId: config.falModel, timeoutMs: config.upstreamTimeoutMs }) : null,
+    stream: { maxStreams, stallMs: updates.streamStallMs, safetyNetMs: updates.safetyNetPollMs, reconnectBaseMs: updates.streamReconnectMs, reconnectMaxMs: Math.max(updates.streamReconnectMs, 30_000) },
+    onStream: (event) => metrics.streamEvents.inc({ event }),
   });
+  metrics.sources.openStreams = () => poller.openStreams();
+  const webhooks = updates.webhook
+    ? falWebhookPlugin({
+        verify: createFalWebhookVerifier({ jwksUrl: updates.webhookJwksUrl ?? simulator?.jwksUrl ?? FAL_WEBHOOK_JWKS_DEFAULT }).verify,
+        accept: createWebhookIntake({ poller, logger: logger.child({ component: 'webhook' }), onOutcome: (outcome) => metrics.webhooks.inc({ outcome }) }).accept,
+        onRejected: (reason) => metrics.webhooksRejected.inc({ reason }),
+        logger: logger.child({ component: 'webhook' }),
+      })
+    : null;
   const quotas = createQuotas({
     limits: config.quotas,
     store,
@@ -151,7 +170,17 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     eventsRetentionMs: config.jobEventsRetentionMs,
     onPurged: (count) => metrics.jobsPurged.inc(count),
   });
-  const jobs = createJobsService({ store, upstream, events, scheduler: poller, quotas, model: config.falModel, logger: logger.child({ component: 'jobs' }), eventsRetentionMs: config.jobEventsRetentionMs });
+  const jobs = createJobsService({
+    store,
+    upstream,
+    events,
+    scheduler: poller,
+    quotas,
+    model: config.falModel,
+    logger: logger.child({ component: 'jobs' }),
+    eventsRetentionMs: config.jobEventsRetentionMs,
+    ...(updates.webhook ? { webhookUrl: (jobId: string) => webhookUrlFor(config.publicUrl, WEBHOOK_PATH, jobId) } : {}),
+  });
   metrics.sources.polledJobs = () => poller.trackedCount();
   metrics.sources.subscriptions = () => {
     // One feed per SSE subscriber and per WebSocket cohort; a cohort stands for its members.
@@ -171,7 +200,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       return { upstream: upstream.circuit(), backend: backends.kind };
     },
     metrics: { contentType: metrics.registry.contentType, render: () => metrics.registry.metrics() },
-    plugins: limitPlugins(config.limits),
+    plugins: [...(webhooks ? [webhooks] : []), ...limitPlugins(config.limits)],
     cors: config.limits.corsOrigins,
   });
   const http = createHttpServer(yoga, { requestTimeoutMs: config.limits.requestTimeoutMs, mounted });

@@ -53,7 +53,24 @@ export interface Config {
   shutdownTimeoutMs: number;
   quotas: Quotas;
   limits: OperationLimits;
+  /** The gateway's public base URL (webhook URL given to fal). */
+  publicUrl: string;
+  updates: UpstreamUpdates;
 }
+
+/** How job changes reach the gateway from fal (FAL_UPDATES, FAL_WEBHOOK and their tuning). */
+export interface UpstreamUpdates {
+  mode: 'stream' | 'poll';
+  maxStreams: number;
+  streamStallMs: number;
+  safetyNetPollMs: number;
+  streamReconnectMs: number;
+  webhook: boolean;
+  /** null: fal's (FAL_WEBHOOK_JWKS_DEFAULT), or the built-in simulator's when no FAL_KEY is set. */
+  webhookJwksUrl: string | null;
+}
+
+export const FAL_WEBHOOK_JWKS_DEFAULT = 'https://rest.alpha.fal.ai/.well-known/jwks.json';
 
 /** Per-tenant quotas (0 = no limit) and the global cap on unfinished upstream jobs. */
 export interface Quotas {
@@ -159,6 +176,14 @@ const envSchema = z.object({
   GRAPHQL_FIELD_SUGGESTIONS: boolean('GRAPHQL_FIELD_SUGGESTIONS').default(true),
   CSRF_PREVENTION: boolean('CSRF_PREVENTION').default(true),
   CORS_ORIGINS: z.string().default('*'),
+  PUBLIC_URL: httpUrl('PUBLIC_URL').optional(),
+  FAL_UPDATES: z.enum(['stream', 'poll'], { error: 'FAL_UPDATES must be stream or poll' }).default('stream'),
+  FAL_WEBHOOK: z.enum(['on', 'off'], { error: 'FAL_WEBHOOK must be on or off' }).default('off'),
+  FAL_WEBHOOK_JWKS_URL: httpUrl('FAL_WEBHOOK_JWKS_URL').optional(),
+  UPSTREAM_MAX_STREAMS: integer('UPSTREAM_MAX_STREAMS', 0, 100_000).default(256),
+  STREAM_STALL_MS: integer('STREAM_STALL_MS', 50, 600_000).default(20_000),
+  STREAM_SAFETY_POLL_MS: integer('STREAM_SAFETY_POLL_MS', 10, 3_600_000).default(30_000),
+  STREAM_RECONNECT_MS: integer('STREAM_RECONNECT_MS', 1, 600_000).default(500),
 });
 
 export class ConfigError extends Error {
@@ -234,6 +259,16 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       fieldSuggestions: e.GRAPHQL_FIELD_SUGGESTIONS,
       csrfPrevention: e.CSRF_PREVENTION,
       corsOrigins: e.CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean),
+    }),
+    publicUrl: (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ''),
+    updates: Object.freeze({
+      mode: e.FAL_UPDATES,
+      maxStreams: e.UPSTREAM_MAX_STREAMS,
+      streamStallMs: e.STREAM_STALL_MS,
+      safetyNetPollMs: e.STREAM_SAFETY_POLL_MS,
+      streamReconnectMs: e.STREAM_RECONNECT_MS,
+      webhook: e.FAL_WEBHOOK === 'on',
+      webhookJwksUrl: e.FAL_WEBHOOK_JWKS_URL ?? null,
     }),
   });
 }

@@ -15,6 +15,7 @@ export interface GaugeSources {
   jobFeeds: () => number;
   wsCohorts: () => number;
   unfinishedJobs: () => Promise<number>;
+  openStreams?: () => number;
 }
 
 export function createMetrics() {
@@ -77,6 +78,25 @@ export function createMetrics() {
       name: 'gateway_rate_limited_total',
       help: 'Requests refused by a quota, by quota.',
       labelNames: ['quota'] as const,
+      registers: [registry],
+    }),
+    streamEvents: new Counter({
+      name: 'gateway_upstream_stream_events_total',
+      help: 'fal status streams: opened, events received, and how they ended (completed, ended, stalled, dropped, refused).',
+      labelNames: ['event'] as const,
+      registers: [registry],
+    }),
+    openStreams: gauge('gateway_upstream_streams_open', 'fal status streams this process holds open.', () => sources.openStreams?.() ?? 0),
+    webhooks: new Counter({
+      name: 'gateway_fal_webhooks_total',
+      help: 'Verified fal webhooks by outcome (updated, finished, duplicate, unknown, error).',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    webhooksRejected: new Counter({
+      name: 'gateway_fal_webhooks_rejected_total',
+      help: 'fal webhooks refused with 401, by reason (missing, stale, bad_signature, replayed, no_keys).',
+      labelNames: ['reason'] as const,
       registers: [registry],
     }),
     circuitOpen: new Gauge({ name: 'gateway_upstream_circuit_open', help: '1 while the upstream circuit is open or half-open.', registers: [registry] }),

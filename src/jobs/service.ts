@@ -46,6 +46,8 @@ export interface JobsServiceDeps {
   newId?: () => string;
   /** How long a duplicate idempotent request waits for the first one's submission. */
   duplicateWaitMs?: number;
+  /** FAL_WEBHOOK=on: the webhook URL fal is given for a job. */
+  webhookUrl?: (jobId: string) => string;
   /** How far back `jobEvents(after:)` may replay (0 = as far as the event log goes). */
   eventsRetentionMs?: number;
 }
@@ -72,7 +74,7 @@ export function createJobsService(deps: JobsServiceDeps) {
 
   async function submitUpstream(job: Job, requestId?: string): Promise<Job> {
     try {
-      const accepted = await upstream.submit(job.input, requestId ? { requestId } : {});
+      const accepted = await upstream.submit(job.input, { ...(requestId ? { requestId } : {}), ...(deps.webhookUrl ? { webhookUrl: deps.webhookUrl(job.id) } : {}) });
       const saved = await save(job.id, (current) => ({
         ...current,
         requestId: accepted.requestId,

@@ -90,6 +90,8 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
     SQLITE_PATH: sqlitePath,
     LOG_LEVEL: 'debug',
     SHUTDOWN_TIMEOUT_MS: '1000',
+    // The first release's tests measure polling; stream and webhook tests opt in (FAL_UPDATES: 'stream').
+    FAL_UPDATES: 'poll',
     ...options.env,
   });
   const app = await createApp(config, { logDestination: destination, upstreamRetry: { maxRetries: 2, baseDelayMs: 20, maxDelayMs: 200 } });
