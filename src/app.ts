@@ -32,6 +32,12 @@ import { createYogaHandler } from './http/yoga.ts';
 import { limitPlugins } from './http/limits.ts';
 import { createShutdownDeadline } from './shutdown.ts';
 import type { RetryPolicy } from './upstream/retry.ts';
+import { createFalStorageClient } from './upstream/fal-storage-client.ts';
+import { uploadFetchApi } from './http/uploads.ts';
+import { createMediaRoute } from './http/media-route.ts';
+import { createMediaBackend } from './media-backend.ts';
+import { withDurableMedia } from './jobs/durable-store.ts';
+import { createJobWriter, type JobWriter } from './jobs/job-writer.ts';
 
 /** How often, with replicas, followed jobs are re-read from the store (see the resync note below). */
 const RESYNC_INTERVAL_MS = 15_000;
@@ -77,11 +83,13 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   let simulator: FalSimulator | null = null;
   let mounted: MountedFalSimulator | null = null;
   let queueUrl = config.falQueueUrl;
+  let storageUrl = config.media.falStorageUrl;
   let credential = config.falKey;
   if (!credential) {
     const simulatorKey = randomBytes(24).toString('base64url');
     ({ simulator, mounted } = await startBuiltInSimulator(config, simulatorKey));
     queueUrl = simulator.url;
+    storageUrl = simulator.url;
     credential = secret(simulatorKey);
     logger.warn({ simulatorUrl: simulator.url }, 'FAL_KEY is not set: using the built-in fal simulator (fake videos, no cost). Set FAL_KEY to call fal.ai.');
   }
@@ -99,6 +107,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       authScheme: config.falAuthScheme,
       modelId: config.falModel,
       timeoutMs: config.upstreamTimeoutMs,
+      mediaExpirationSeconds: config.media.falExpirationSeconds,
       retry: options.upstreamRetry ?? { maxRetries: 2, baseDelayMs: 200, maxDelayMs: 5_000 },
       onRetry: (operation, error, delayMs) => logger.debug({ operation, kind: error.kind, delayMs }, 'retrying upstream call'),
     }),
@@ -117,13 +126,22 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   });
 
   const backends = createBackends(config, logger);
-  const { store } = backends;
+  // Durable videos (MEDIA_STORE): the store decorator copies each completed video before it is stored.
+  let mediaWriter: JobWriter | null = null;
+  const media = await createMediaBackend(config, {
+    logger: logger.child({ component: 'media' }),
+    simulatorUrl: simulator?.url ?? null,
+    save: (id, change, known) => (mediaWriter as JobWriter).save(id, change, known),
+    get: (id) => backends.store.get(id),
+  });
+  const store = media ? withDurableMedia(backends.store, media.copier) : backends.store;
   const events = createJobEvents(backends.eventTarget, {
     onDeliver: () => metrics.eventsDelivered.inc(),
     onPublish: (job) => {
       if (isTerminal(job.status)) metrics.jobsFinished.inc({ status: job.status });
     },
   });
+  mediaWriter = createJobWriter({ store, events, now: () => new Date() });
   const resync = () => {
     events.resync((id) => store.get(id)).catch((error: unknown) => logger.warn({ err: error }, 'resync of followed jobs failed'));
   };
@@ -170,6 +188,13 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     eventsRetentionMs: config.jobEventsRetentionMs,
     onPurged: (count) => metrics.jobsPurged.inc(count),
   });
+  const files = createFalStorageClient({
+    baseUrl: storageUrl,
+    credential: () => key.reveal(),
+    authScheme: config.falAuthScheme,
+    timeoutMs: config.upstreamTimeoutMs,
+    ...(config.media.falExpirationSeconds > 0 ? { expirationSeconds: config.media.falExpirationSeconds } : {}),
+  });
   const jobs = createJobsService({
     store,
     upstream,
@@ -179,6 +204,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     model: config.falModel,
     logger: logger.child({ component: 'jobs' }),
     eventsRetentionMs: config.jobEventsRetentionMs,
+    files,
+    maxUploadBytes: config.media.maxUploadBytes,
     ...(updates.webhook ? { webhookUrl: (jobId: string) => webhookUrlFor(config.publicUrl, WEBHOOK_PATH, jobId) } : {}),
   });
   metrics.sources.polledJobs = () => poller.trackedCount();
@@ -201,6 +228,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     },
     metrics: { contentType: metrics.registry.contentType, render: () => metrics.registry.metrics() },
     plugins: [...(webhooks ? [webhooks] : []), ...limitPlugins(config.limits)],
+    fetchAPI: uploadFetchApi(config.media.maxUploadBytes),
+    routes: media ? [createMediaRoute(media.store)] : [],
     cors: config.limits.corsOrigins,
   });
   const http = createHttpServer(yoga, { requestTimeoutMs: config.limits.requestTimeoutMs, mounted });
@@ -234,6 +263,11 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       started = true;
       const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
       const httpUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}/graphql`;
+      if (media) {
+        const listening = config.host === '0.0.0.0' || config.host === '::' ? `http://localhost:${port}` : httpUrl.replace(/\/graphql$/, '');
+        media.setPublicUrl(config.media.publicUrl ?? listening);
+        media.copier.resume().catch((error: unknown) => logger.warn({ err: error }, 'could not resume pending video copies'));
+      }
       logger.info({ url: httpUrl, upstream: simulator ? 'simulator' : new URL(queueUrl).origin, model: config.falModel }, 'gateway listening');
       return { httpUrl, wsUrl: httpUrl.replace(/^http/, 'ws'), port };
     },
@@ -251,12 +285,14 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       }
       await step('submissions', () => jobs.drain(left())); // submissions in flight get their request id stored
       await step('poller', () => poller.stop()); // leases handed back
+      await step('media copies', async () => media?.copier.stop()); // copies in flight stay pending: the next start finishes them
       await step('retention', () => retention.stop());
       if (resyncTimer) clearInterval(resyncTimer);
       await step('yoga', () => yoga.dispose());
       await step('upstream', () => upstream.close());
       await step('upstream pool', () => pool.close());
       await step('backends', () => backends.close());
+      await step('media store', async () => media?.store.close());
       await step('simulator', () => simulator?.close());
       logger.info('gateway stopped');
       logger.flush?.();

@@ -53,9 +53,37 @@ export interface Config {
   shutdownTimeoutMs: number;
   quotas: Quotas;
   limits: OperationLimits;
+  media: MediaConfig;
   /** The gateway's public base URL (webhook URL given to fal). */
   publicUrl: string;
   updates: UpstreamUpdates;
+}
+
+/** Uploads and durable copies of generated videos (README "Media"). */
+export interface MediaConfig {
+  /** fal's storage API base (image uploads). */
+  falStorageUrl: string;
+  /** Where durable copies live; 'off' keeps fal's URL only. */
+  store: 'local' | 's3' | 'off';
+  dir: string;
+  /** Declares MEDIA_DIR shared by every replica (needed for `local` with REDIS_URL). */
+  dirShared: boolean;
+  s3: { bucket: string | null; endpoint: string | null; region: string; prefix: string; forcePathStyle: boolean; checksums: 'when_required' | 'when_supported' };
+  /** Largest uploaded image, in bytes. */
+  maxUploadBytes: number;
+  /** Largest video copied from fal, in bytes. */
+  maxVideoBytes: number;
+  /** How long a COMPLETED job waits for its copy before completing with fal's URL. */
+  copyWaitMs: number;
+  /** Deadline of one copy attempt. */
+  copyTimeoutMs: number;
+  copyRetries: number;
+  /** Hosts the gateway downloads media from, besides `*.fal.media` (`host`, `host:port`, `*.domain`). */
+  sourceHosts: string[];
+  /** Sent to fal on submits as X-Fal-Object-Lifecycle-Preference (0 = not sent). */
+  falExpirationSeconds: number;
+  /** Base of the URLs in Video.url; null = the listening address. */
+  publicUrl: string | null;
 }
 
 /** How job changes reach the gateway from fal (FAL_UPDATES, FAL_WEBHOOK and their tuning). */
@@ -88,6 +116,8 @@ export interface OperationLimits {
   maxTokens: number;
   maxCost: number;
   maxBodyBytes: number;
+  /** Largest uploaded image (multipart bodies may be this much larger than maxBodyBytes). */
+  maxUploadBytes: number;
   maxWsMessageBytes: number;
   wsInitTimeoutMs: number;
   /** Depth of an introspection query, counted from `__schema` / `__type` (GRAPHQL_MAX_DEPTH skips `__schema`). */
@@ -177,6 +207,23 @@ const envSchema = z.object({
   CSRF_PREVENTION: boolean('CSRF_PREVENTION').default(true),
   CORS_ORIGINS: z.string().default('*'),
   PUBLIC_URL: httpUrl('PUBLIC_URL').optional(),
+  FAL_STORAGE_URL: httpUrl('FAL_STORAGE_URL').default('https://rest.fal.ai'),
+  MEDIA_STORE: z.enum(['local', 's3', 'off'], { error: 'MEDIA_STORE must be local, s3 or off' }).default('local'),
+  MEDIA_DIR: z.string().min(1).default('./data/media'),
+  MEDIA_DIR_SHARED: boolean('MEDIA_DIR_SHARED').default(false),
+  S3_BUCKET: z.string().min(1).optional(),
+  S3_ENDPOINT: httpUrl('S3_ENDPOINT').optional(),
+  S3_REGION: z.string().min(1).default('us-east-1'),
+  S3_PREFIX: z.string().regex(/^[\w!.*'()/-]*$/, 'S3_PREFIX may hold letters, digits and _ ! . * \' ( ) / - only').default(''),
+  S3_FORCE_PATH_STYLE: boolean('S3_FORCE_PATH_STYLE').default(false),
+  S3_CHECKSUMS: z.enum(['when_required', 'when_supported'], { error: 'S3_CHECKSUMS must be when_required or when_supported' }).optional(),
+  MAX_UPLOAD_BYTES: integer('MAX_UPLOAD_BYTES', 1024, 100 * 1024 * 1024).default(10 * 1024 * 1024),
+  MEDIA_MAX_VIDEO_BYTES: integer('MEDIA_MAX_VIDEO_BYTES', 1024, 10 * 1024 * 1024 * 1024).default(1024 * 1024 * 1024),
+  MEDIA_COPY_WAIT_MS: integer('MEDIA_COPY_WAIT_MS', 0, 600_000).default(10_000),
+  MEDIA_COPY_TIMEOUT_MS: integer('MEDIA_COPY_TIMEOUT_MS', 100, 3_600_000).default(120_000),
+  MEDIA_COPY_RETRIES: integer('MEDIA_COPY_RETRIES', 0, 100).default(3),
+  MEDIA_SOURCE_HOSTS: z.string().default(''),
+  FAL_MEDIA_EXPIRATION_SECONDS: integer('FAL_MEDIA_EXPIRATION_SECONDS', 0, 10 * 365 * 86_400).default(86_400),
   FAL_UPDATES: z.enum(['stream', 'poll'], { error: 'FAL_UPDATES must be stream or poll' }).default('stream'),
   FAL_WEBHOOK: z.enum(['on', 'off'], { error: 'FAL_WEBHOOK must be on or off' }).default('off'),
   FAL_WEBHOOK_JWKS_URL: httpUrl('FAL_WEBHOOK_JWKS_URL').optional(),
@@ -211,6 +258,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (present.FAL_QUEUE_URL !== undefined && present.FAL_KEY === undefined) {
     problems.push('FAL_KEY is required when FAL_QUEUE_URL is set (for `npm run simulator`: FAL_KEY=simulator-key)');
   }
+  if (parsed.success) problems.push(...mediaProblems(parsed.data));
   if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
   const e = parsed.data;
   return Object.freeze({
@@ -249,6 +297,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       maxTokens: e.GRAPHQL_MAX_TOKENS,
       maxCost: e.GRAPHQL_MAX_COST,
       maxBodyBytes: e.MAX_BODY_BYTES,
+      maxUploadBytes: e.MAX_UPLOAD_BYTES,
       maxWsMessageBytes: e.WS_MAX_MESSAGE_BYTES,
       wsInitTimeoutMs: e.WS_INIT_TIMEOUT_MS,
       maxIntrospectionDepth: e.GRAPHQL_MAX_INTROSPECTION_DEPTH,
@@ -259,6 +308,29 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       fieldSuggestions: e.GRAPHQL_FIELD_SUGGESTIONS,
       csrfPrevention: e.CSRF_PREVENTION,
       corsOrigins: e.CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean),
+    }),
+    media: Object.freeze({
+      falStorageUrl: e.FAL_STORAGE_URL,
+      store: e.MEDIA_STORE,
+      dir: e.MEDIA_DIR,
+      dirShared: e.MEDIA_DIR_SHARED,
+      s3: Object.freeze({
+        bucket: e.S3_BUCKET ?? null,
+        endpoint: e.S3_ENDPOINT ?? null,
+        region: e.S3_REGION,
+        prefix: e.S3_PREFIX,
+        forcePathStyle: e.S3_FORCE_PATH_STYLE,
+        // AWS itself handles the SDK's default checksums; many S3-compatible servers do not.
+        checksums: e.S3_CHECKSUMS ?? (e.S3_ENDPOINT ? 'when_required' : 'when_supported'),
+      }),
+      maxUploadBytes: e.MAX_UPLOAD_BYTES,
+      maxVideoBytes: e.MEDIA_MAX_VIDEO_BYTES,
+      copyWaitMs: e.MEDIA_COPY_WAIT_MS,
+      copyTimeoutMs: e.MEDIA_COPY_TIMEOUT_MS,
+      copyRetries: e.MEDIA_COPY_RETRIES,
+      sourceHosts: e.MEDIA_SOURCE_HOSTS.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean),
+      falExpirationSeconds: e.MEDIA_STORE === 'off' ? 0 : e.FAL_MEDIA_EXPIRATION_SECONDS,
+      publicUrl: e.PUBLIC_URL?.replace(/\/+$/, '') ?? null,
     }),
     publicUrl: (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ''),
     updates: Object.freeze({
@@ -271,6 +343,16 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       webhookJwksUrl: e.FAL_WEBHOOK_JWKS_URL ?? null,
     }),
   });
+}
+
+/** Media settings that only make sense together. */
+function mediaProblems(e: z.infer<typeof envSchema>): string[] {
+  const problems: string[] = [];
+  if (e.MEDIA_STORE === 's3' && !e.S3_BUCKET) problems.push('MEDIA_STORE=s3 needs S3_BUCKET');
+  if (e.MEDIA_STORE === 'local' && e.REDIS_URL && !e.MEDIA_DIR_SHARED) {
+    problems.push('MEDIA_STORE=local with REDIS_URL: replicas would each keep their own copies; use MEDIA_STORE=s3, or set MEDIA_DIR_SHARED=true if MEDIA_DIR is one folder shared by every replica');
+  }
+  return problems;
 }
 
 /**

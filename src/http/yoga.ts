@@ -14,6 +14,7 @@ import { maskError, toGraphQLError } from '../schema/errors.ts';
 import type { Authenticator } from './auth.ts';
 import { useDistinctResults } from './distinct-results.ts';
 import { useDashboard } from './dashboard.ts';
+import type { uploadFetchApi } from './uploads.ts';
 
 /** What a transport hands Yoga to build a context from: an HTTP request, or a WebSocket's params. */
 export interface ServerContext {
@@ -36,6 +37,10 @@ export interface YogaOptions {
   plugins?: Plugin[];
   /** Browser origins allowed by CORS: ['*'] any, [] none. */
   cors?: string[];
+  /** The fetch API Yoga runs on (uploads.ts sets the multipart limits). */
+  fetchAPI?: ReturnType<typeof uploadFetchApi>;
+  /** Extra routes answered before GraphQL (e.g. /media/...). */
+  routes?: Array<(request: Request, url: URL) => Promise<Response | null>>;
 }
 
 export type GatewayYoga = YogaServerInstance<ServerContext, GraphQLContext>;
@@ -89,8 +94,18 @@ export function createYogaHandler(options: YogaOptions): GatewayYoga {
     },
   };
 
+  const routes: Plugin = {
+    async onRequest({ request, url, endResponse }) {
+      for (const route of options.routes ?? []) {
+        const response = await route(request, url);
+        if (response) return endResponse(response);
+      }
+    },
+  };
+
   return createYoga<ServerContext, GraphQLContext>({
     schema,
+    ...(options.fetchAPI ? { fetchAPI: options.fetchAPI } : {}),
     graphqlEndpoint: '/graphql',
     healthCheckEndpoint: '/healthz',
     landingPage: false,
@@ -122,6 +137,7 @@ export function createYogaHandler(options: YogaOptions): GatewayYoga {
       accessLog,
       metricsEndpoint,
       useDashboard(), // /dashboard: the built-in dashboard (dashboard.ts)
+      routes,
       useReadinessCheck({
         endpoint: '/readyz',
         check: async () => {

@@ -35,6 +35,8 @@ export interface FalQueueClientOptions {
   timeoutMs?: number;
   userAgent?: string;
   onRetry?: (operation: string, error: UpstreamError, delayMs: number) => void;
+  /** Sent on submits as X-Fal-Object-Lifecycle-Preference: fal deletes the outputs after this long (0/absent: not sent). */
+  mediaExpirationSeconds?: number;
 }
 
 type Operation = 'submit' | 'status' | 'result' | 'cancel';
@@ -83,6 +85,9 @@ export function createFalQueueClient(options: FalQueueClientOptions): UpstreamQu
     };
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (call.requestId) headers['x-request-id'] = call.requestId;
+    if (operation === 'submit' && options.mediaExpirationSeconds) {
+      headers['x-fal-object-lifecycle-preference'] = JSON.stringify({ expiration_duration_seconds: options.mediaExpirationSeconds });
+    }
     let response: Dispatcher.ResponseData;
     try {
       response = await dispatcher.request({
