@@ -20,11 +20,20 @@ import { withCircuitBreaker } from './upstream/circuit-breaker.ts';
 import { createUpstreamPool } from './upstream/pool.ts';
 import { schema } from './schema/index.ts';
 import { createAuthenticator } from './http/auth.ts';
+import type { JwtOptions } from './http/jwt-auth.ts';
+import { NANOS_PER_USD } from './domain/money.ts';
 import { attachGraphQLWs } from './http/graphql-ws.ts';
 import { createHttpServer } from './http/server.ts';
 import { createYogaHandler } from './http/yoga.ts';
 import { limitPlugins } from './http/limits.ts';
 import type { RetryPolicy } from './upstream/retry.ts';
+
+/** How tokens are verified, or null when no JWT sign-in is configured. */
+function jwtOptions(config: Config): JwtOptions | null {
+  const { jwtSecret, jwksUrl, ...rest } = config.auth;
+  if (!jwtSecret && !jwksUrl) return null;
+  return { secret: jwtSecret ? jwtSecret.reveal() : null, jwksUrl, ...rest };
+}
 
 /** How often, with replicas, followed jobs are re-read from the store (see the resync note below). */
 const RESYNC_INTERVAL_MS = 15_000;
@@ -91,6 +100,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     onDeliver: () => metrics.eventsDelivered.inc(),
     onPublish: (job) => {
       if (isTerminal(job.status)) metrics.jobsFinished.inc({ status: job.status });
+      if (job.status === 'COMPLETED' && job.costNanoUsd) metrics.spend.inc({ tenant: job.tenant }, job.costNanoUsd / NANOS_PER_USD);
     },
   });
   const resync = () => {
@@ -118,6 +128,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     limits: config.quotas,
     store,
     submitLimiter: backends.submitLimiter,
+    userSubmitLimiter: backends.userSubmitLimiter,
     onLimited: (quota) => metrics.rateLimited.inc({ quota }),
   });
   const retention = createRetention({
@@ -126,7 +137,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     retentionMs: config.jobRetentionMs,
     onPurged: (count) => metrics.jobsPurged.inc(count),
   });
-  const jobs = createJobsService({ store, upstream, events, scheduler: poller, quotas, model: config.falModel, logger: logger.child({ component: 'jobs' }) });
+  const jobs = createJobsService({ store, upstream, events, scheduler: poller, quotas, model: config.falModel, logger: logger.child({ component: 'jobs' }), money: config.money });
   metrics.sources.polledJobs = () => poller.trackedCount();
   metrics.sources.subscriptions = () => {
     // One feed per SSE subscriber and per WebSocket cohort; a cohort stands for its members.
@@ -134,8 +145,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     return events.listenerCount() - cohorts + members;
   };
 
-  const auth = createAuthenticator(config.apiKeys);
-  if (auth.open) logger.warn('GATEWAY_API_KEYS is not set: the gateway is open to anyone who can reach it (one shared tenant).');
+  const auth = createAuthenticator(config.apiKeys, jwtOptions(config));
+  if (auth.open) logger.warn('Neither GATEWAY_API_KEYS nor AUTH_JWT_SECRET / AUTH_JWKS_URL is set: the gateway is open to anyone who can reach it (one shared tenant).');
   const yoga = createYogaHandler({
     schema,
     jobs,

@@ -79,6 +79,12 @@ export function createMetrics() {
       labelNames: ['quota'] as const,
       registers: [registry],
     }),
+    spend: new Counter({
+      name: 'gateway_spend_usd_total',
+      help: 'Estimated (or billed) cost of COMPLETED jobs in USD, by tenant (FAILED and CANCELLED jobs cost nothing).',
+      labelNames: ['tenant'] as const,
+      registers: [registry],
+    }),
     circuitOpen: new Gauge({ name: 'gateway_upstream_circuit_open', help: '1 while the upstream circuit is open or half-open.', registers: [registry] }),
   };
 }

@@ -12,6 +12,7 @@ import type { JobsService } from '../jobs/service.ts';
 import type { GraphQLContext } from '../schema/context.ts';
 import { maskError } from '../schema/errors.ts';
 import type { Authenticator } from './auth.ts';
+import { tokenExpiryPlugin } from './expiry.ts';
 
 /** What a transport hands Yoga to build a context from: an HTTP request, or a WebSocket's params. */
 export interface ServerContext {
@@ -104,14 +105,17 @@ export function createYogaHandler(options: YogaOptions): GatewayYoga {
     context: async (initial): Promise<GraphQLContext> => {
       const request = (initial as { request?: Request }).request;
       const authorization = initial.connectionParams ? initial.connectionParams.authorization : request?.headers.get('authorization');
-      const caller = auth.callerFor(authorization);
-      if (caller === null) throw new UnauthenticatedError();
+      const outcome = await auth.authenticate(authorization);
+      if ('refused' in outcome) throw new UnauthenticatedError(outcome.refused);
       const requestId = (request && requestIds.get(request)?.id) || randomUUID();
-      return { jobs, caller, requestId };
+      // Over HTTP (SSE), a subscription ends when the token does (expiry.ts); a WebSocket closes instead.
+      const streamEndsAt = initial.connectionParams ? undefined : outcome.caller.expiresAt;
+      return { jobs, caller: outcome.caller, requestId, ...(streamEndsAt === undefined ? {} : { streamEndsAt }) };
     },
     plugins: [
       accessLog,
       metricsEndpoint,
+      tokenExpiryPlugin(),
       useReadinessCheck({
         endpoint: '/readyz',
         check: async () => {

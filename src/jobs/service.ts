@@ -10,7 +10,9 @@ import type { Logger } from 'pino';
 import { randomBytes } from 'node:crypto';
 import { canSee, type Caller } from '../domain/caller.ts';
 import { isTerminal, type Job, type JobStatus } from '../domain/job.ts';
+import { estimateCost, secondsUntilNextUtcDay } from '../domain/money.ts';
 import {
+  BudgetExceededError,
   ConflictError,
   GatewayError,
   JobNotFoundError,
@@ -18,7 +20,7 @@ import {
   UpstreamRefusedError,
   UpstreamUnavailableError,
 } from '../domain/errors.ts';
-import type { JobCursor, JobStore } from '../store/job-store.ts';
+import type { JobCursor, JobStore, UsageTotals } from '../store/job-store.ts';
 import { UpstreamError, type UpstreamQueue } from '../upstream/upstream-queue.ts';
 import type { JobEvents, JobFeed } from './events.ts';
 import { createJobWriter } from './job-writer.ts';
@@ -45,6 +47,14 @@ export interface JobsServiceDeps {
   newId?: () => string;
   /** How long a duplicate idempotent request waits for the first one's submission. */
   duplicateWaitMs?: number;
+  /** Price and daily budgets (nano-dollars; 0 = no budget). Unset: jobs cost nothing and nothing is limited. */
+  money?: Money;
+}
+
+export interface Money {
+  pricePerSecondNanos: number;
+  tenantDailyBudgetNanos: number;
+  userDailyBudgetNanos: number;
 }
 
 export interface JobPage {
@@ -56,6 +66,8 @@ export type JobsService = ReturnType<typeof createJobsService>;
 
 export function createJobsService(deps: JobsServiceDeps) {
   const { store, upstream, events, scheduler, quotas, model, logger, now = () => new Date(), newId = uuidv7, duplicateWaitMs = 30_000 } = deps;
+  const money = deps.money ?? { pricePerSecondNanos: 0, tenantDailyBudgetNanos: 0, userDailyBudgetNanos: 0 };
+  const budget = { tenantNanos: money.tenantDailyBudgetNanos, userNanos: money.userDailyBudgetNanos };
   const { save } = createJobWriter({ store, events, now });
   /** Submissions in flight in this process, by job id: duplicates await these. */
   const submitting = new Map<string, Promise<Job>>();
@@ -102,7 +114,7 @@ export function createJobsService(deps: JobsServiceDeps) {
   /** Quotas count the stored job; a refused job is removed again, so its key may be used later. */
   async function admitAndSubmit(job: Job, requestId?: string): Promise<Job> {
     try {
-      await quotas.admitSubmission(job.tenant);
+      await quotas.admitSubmission(job);
     } catch (error) {
       await store.delete(job.id);
       throw error;
@@ -145,8 +157,10 @@ export function createJobsService(deps: JobsServiceDeps) {
         updatedAt: at,
         completedAt: null,
         version: 1,
+        costNanoUsd: estimateCost(money.pricePerSecondNanos, input.duration),
       };
-      const { job: stored, created } = await store.create(job);
+      const { job: stored, created, overBudget } = await store.create(job, budget);
+      if (overBudget) throw budgetExceeded(overBudget, now());
       if (!created) {
         if (JSON.stringify(stored.input) !== JSON.stringify(input)) {
           throw new ConflictError('This idempotencyKey was already used with different input.');
@@ -176,7 +190,7 @@ export function createJobsService(deps: JobsServiceDeps) {
     },
 
     async list(caller: Caller, options: { first: number; after: JobCursor | null; status: JobStatus | null }): Promise<JobPage> {
-      const rows = await store.list({ tenant: caller.tenant, limit: options.first + 1, after: options.after, status: options.status });
+      const rows = await store.list({ tenant: caller.tenant, userId: ownerFilter(caller), limit: options.first + 1, after: options.after, status: options.status });
       return { jobs: rows.slice(0, options.first), hasNextPage: rows.length > options.first };
     },
 
@@ -189,6 +203,16 @@ export function createJobsService(deps: JobsServiceDeps) {
       const feed = events.follow(id, () => findOwn(caller, id), release);
       if (!(await feed.ready)) throw new JobNotFoundError(id);
       return feed;
+    },
+
+    /** The caller's spend and jobs by status over [from, to) (a whole tenant for admins and API keys). */
+    usage: (caller: Caller, range: { from: Date; to: Date }): Promise<UsageTotals> =>
+      store.usage({ tenant: caller.tenant, userId: ownerFilter(caller), from: range.from.toISOString(), to: range.to.toISOString() }),
+
+    /** The daily budget that applies to the caller's usage, in nano-dollars; null for none. */
+    dailyBudgetFor(caller: Caller): number | null {
+      const limit = caller.seesTenant ? money.tenantDailyBudgetNanos : money.userDailyBudgetNanos;
+      return limit > 0 ? limit : null;
     },
 
     async cancel(caller: Caller, id: string, requestId?: string): Promise<Job> {
@@ -221,6 +245,16 @@ export function createJobsService(deps: JobsServiceDeps) {
       );
     },
   };
+}
+
+/** A plain user reads only its own jobs; admins and API keys read the tenant's. */
+function ownerFilter(caller: Caller): string | null {
+  return caller.seesTenant ? null : caller.userId;
+}
+
+function budgetExceeded(which: 'tenant' | 'user', at: Date): BudgetExceededError {
+  const whose = which === 'tenant' ? "The tenant's" : 'Your';
+  return new BudgetExceededError(`${whose} daily budget would be exceeded by this job; it resets at 00:00 UTC.`, secondsUntilNextUtcDay(at));
 }
 
 /** Maps an upstream failure to the contract's codes, in safe words (no upstream headers, no key). */

@@ -5,5 +5,6 @@ import './job.ts';
 import './generate-video.ts';
 import './cancel-job.ts';
 import './job-updates.ts';
+import './money.ts';
 
 export const schema = builder.toSchema({ sortSchema: true });
