@@ -11,6 +11,7 @@ import { createApp, type App } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
 import { startFalSimulator, type FalSimulator, type FalSimulatorOptions } from '../../src/upstream/fal-simulator.ts';
 import { post, transcript } from './clients.ts';
+import { issuedTokens } from './tokens.ts';
 
 /** The upstream credential every test gateway uses; a test asserts it never leaks. */
 export const TEST_FAL_KEY = 'fal-test-key-id:fal-test-secret-9f8e7d6c5b4a';
@@ -49,7 +50,15 @@ afterAll(async () => {
   for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
   // The upstream key appears in no response and no log line, in any test file that starts a gateway.
   assertNoCredential([...transcript, ...allLogs.flat()]);
+  assertNoToken([...transcript, ...allLogs.flat()]);
 });
+
+/** No token minted by test/helpers/tokens.ts (nor its signature) appears in `texts`. */
+export function assertNoToken(texts: string[]) {
+  const needles = [...issuedTokens].flatMap((token) => [token, token.split('.')[2] ?? '']).filter((n) => n.length >= 16);
+  const leaks = texts.filter((t) => needles.some((needle) => t.includes(needle)));
+  expect(leaks, 'a token leaked into a response, a log line or a metric').toEqual([]);
+}
 
 export function assertNoCredential(texts: string[]) {
   const [keyId, keySecret] = TEST_FAL_KEY.split(':') as [string, string];
