@@ -14,7 +14,7 @@ import { createQuotas } from './jobs/quotas.ts';
 import { createRetention } from './jobs/retention.ts';
 import { createBackends } from './backends.ts';
 import { createFalQueueClient } from './upstream/fal-queue-client.ts';
-import { DEFAULT_SIMULATOR_TIMING, startFalSimulator, type FalSimulator } from './upstream/fal-simulator.ts';
+import type { FalSimulator } from './fal-simulator/index.ts';
 import { instrumentUpstream } from './upstream/instrumented.ts';
 import { withCircuitBreaker } from './upstream/circuit-breaker.ts';
 import { createUpstreamPool } from './upstream/pool.ts';
@@ -61,6 +61,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   let queueUrl = config.falQueueUrl;
   let credential = config.falKey;
   if (!credential) {
+    // Loaded only here, so a gateway with a real key never loads the simulator.
+    const { DEFAULT_SIMULATOR_TIMING, startFalSimulator } = await import('./fal-simulator/index.ts');
     simulator = await startFalSimulator({ modelId: config.falModel, timing: DEFAULT_SIMULATOR_TIMING, apiKey: 'simulator-key' });
     queueUrl = simulator.url;
     credential = secret('simulator-key');

@@ -2,7 +2,7 @@
  * `npm run simulator`: serves the fal queue simulator on FAL_SIMULATOR_HOST:FAL_SIMULATOR_PORT
  * (default 127.0.0.1:4010) with the demo timing, until SIGINT or SIGTERM.
  */
-import { DEFAULT_SIMULATOR_TIMING, startFalSimulator } from './upstream/fal-simulator.ts';
+import { DEFAULT_SIMULATOR_TIMING, startFalSimulator } from './fal-simulator/index.ts';
 
 const port = Number(process.env.FAL_SIMULATOR_PORT ?? 4010);
 const host = process.env.FAL_SIMULATOR_HOST ?? '127.0.0.1';

@@ -59,7 +59,7 @@ describe('import direction', () => {
   });
 
   it('only the composition root imports concrete adapters', () => {
-    const concrete = /^(store\/(sqlite|redis)-|upstream\/(fal-queue-client|fal-simulator|pool|circuit-breaker|instrumented)|pubsub\/event-target)/;
+    const concrete = /^(store\/(sqlite|redis)-|upstream\/(fal-queue-client|pool|circuit-breaker|instrumented)|pubsub\/event-target)/;
     const root = new Set(['app.ts', 'backends.ts', 'simulator-main.ts']);
     for (const f of all) {
       if (root.has(f.file) || f.file.startsWith('store/') || f.file.startsWith('upstream/') || f.file.startsWith('pubsub/')) continue;
@@ -67,10 +67,19 @@ describe('import direction', () => {
     }
   });
 
+  it('fal-simulator/ imports nothing of the gateway, and only app.ts (by type, loading it with import()) and simulator-main.ts import it', () => {
+    for (const f of inDir('fal-simulator')) expect(local(f.imports).filter((i) => !i.target.startsWith('fal-simulator/')).map((i) => i.target), f.file).toEqual([]);
+    for (const f of all.filter((x) => !x.file.startsWith('fal-simulator/'))) {
+      const uses = local(f.imports).filter((i) => i.target.startsWith('fal-simulator/'));
+      if (f.file === 'app.ts') expect(uses.every((i) => i.typeOnly), 'app.ts loads the simulator only with import()').toBe(true);
+      else if (f.file !== 'simulator-main.ts') expect(uses.map((i) => i.target), f.file).toEqual([]);
+    }
+  });
+
   it('libraries stay in their corner: undici in upstream/, ioredis in Redis adapters, process.env in main', () => {
     for (const f of all) {
       const packages = f.imports.map((i) => i.target);
-      if (packages.includes('undici')) expect(f.file.startsWith('upstream/'), f.file).toBe(true);
+      if (packages.includes('undici')) expect(/^(upstream|fal-simulator)\//.test(f.file), f.file).toBe(true);
       if (packages.includes('ioredis')) expect(/^(store\/redis-|pubsub\/|backends\.ts)/.test(f.file), f.file).toBe(true);
       const text = readFileSync(join(SRC, f.file), 'utf8');
       if (/process\.env/.test(text)) expect(['main.ts', 'simulator-main.ts']).toContain(f.file);

@@ -11,7 +11,7 @@ import { startGatewayProcess, type GatewayProcess } from './helpers/gateway-proc
 import { startRedisServer, type RedisServer } from './helpers/redis-server.ts';
 import { FOLLOW, startSimulator, SUBMIT, TEST_FAL_KEY, validInput } from './helpers/start-gateway.ts';
 import { waitFor } from './helpers/wait-for.ts';
-import type { FalSimulator } from '../src/upstream/fal-simulator.ts';
+import type { FalSimulator } from '../src/fal-simulator/index.ts';
 
 const POLL_MS = 60;
 let redis: RedisServer;

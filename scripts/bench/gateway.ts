@@ -1,6 +1,6 @@
 /** Parent side: starting the gateway child (server.ts) and the floor child (raw-ws-server.ts), submitting jobs. */
 import { fileURLToPath } from 'node:url';
-import type { SimulatorTiming } from '../../src/upstream/fal-simulator.ts';
+import type { SimulatorTiming } from '../../src/fal-simulator/index.ts';
 import { spawnChild, type Child, type Machine } from './proc.ts';
 
 export const SERVER_SCRIPT = fileURLToPath(new URL('./server.ts', import.meta.url));

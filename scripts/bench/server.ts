@@ -20,8 +20,8 @@
 import { WebSocket } from 'ws';
 import { createApp } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
-import { startFalSimulator } from '../../src/upstream/fal-simulator.ts';
-import type { SimulatorTiming } from '../../src/upstream/fal-simulator.ts';
+import { startFalSimulator } from '../../src/fal-simulator/index.ts';
+import type { SimulatorTiming } from '../../src/fal-simulator/index.ts';
 import { nowUs, READY_PREFIX, wallToCommonOffsetUs, type PublishRecord } from './common.ts';
 import { startControl } from './control.ts';
 

@@ -40,11 +40,19 @@ function assertOrderlyStream(events: Recording['events']) {
 
 describe.each<Transport>(['ws', 'sse'])('jobUpdates over %s', (transport) => {
   it('sends the current state first, every change in order, the video, then completes', async () => {
+    // Held in the queue until the subscriber has its first event: on a loaded machine the fast
+    // simulated queue (160 ms) could otherwise be over before the subscription starts.
+    gateway.simulator.pause();
     const submitted = await submitJob(gateway);
     expect(submitted).toMatchObject({ status: 'IN_QUEUE', queuePosition: 3, model: 'fal-ai/kling-video/v2.5-turbo/pro/image-to-video' });
     expect(submitted.requestId).toMatch(/[0-9a-f-]{36}/);
 
     const recording = follow(transport, submitted.id);
+    try {
+      await recording.waitForEvents(1);
+    } finally {
+      gateway.simulator.resume();
+    }
     await expect(recording.done).resolves.toBe('complete');
     const jobs = assertOrderlyStream(recording.events);
     expect(jobs[0].status).toBe('IN_QUEUE');

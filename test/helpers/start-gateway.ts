@@ -9,7 +9,7 @@ import { Writable } from 'node:stream';
 import { afterAll, expect } from 'vitest';
 import { createApp, type App } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
-import { startFalSimulator, type FalSimulator, type FalSimulatorOptions } from '../../src/upstream/fal-simulator.ts';
+import { startFalSimulator, type FalSimulator, type FalSimulatorOptions } from '../../src/fal-simulator/index.ts';
 import { post, transcript } from './clients.ts';
 import { issuedTokens } from './tokens.ts';
 

@@ -7,7 +7,7 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { expect, it } from 'vitest';
-import type { SimulatorFault } from '../../src/upstream/fal-simulator.ts';
+import type { SimulatorFault } from '../../src/fal-simulator/index.ts';
 import { subscribeSse, subscribeWs, wsClient, type Recording } from '../helpers/clients.ts';
 import { FOLLOW, startTestGateway, SUBMIT, validInput } from '../helpers/start-gateway.ts';
 import { waitFor } from '../helpers/wait-for.ts';

@@ -2,8 +2,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { ApiError, createFalClient } from '@fal-ai/client';
 import type { QueueStatus, RequestLog } from '@fal-ai/client';
-import { startFalSimulator } from '../../src/upstream/fal-simulator.ts';
-import type { FalSimulator, FalSimulatorOptions, SimulatorTiming } from '../../src/upstream/fal-simulator.ts';
+import { startFalSimulator } from '../../src/fal-simulator/index.ts';
+import type { FalSimulator, FalSimulatorOptions, SimulatorTiming } from '../../src/fal-simulator/index.ts';
 
 const MODEL = 'fal-ai/kling-video/v2.5-turbo/pro/image-to-video';
 const APP = 'fal-ai/kling-video';

@@ -1,5 +1,5 @@
 /**
- * Fault injection for the fal queue simulator (fal-simulator.ts): which calls to spoil and how.
+ * Fault injection for the fal queue simulator (index.ts): which calls to spoil and how.
  * Pure bookkeeping, no HTTP: the registry turns a matching fault into a `FaultAction` that the
  * server carries out.
  */

@@ -1,0 +1,64 @@
+/**
+ * The simulator's shared mutable state, handed to every handler, and the helpers that need only it.
+ */
+import type { SimClock } from './clock.ts';
+import type { FaultRegistry } from './faults.ts';
+import type { Job, SimulatorTiming } from './jobs.ts';
+
+/** Live counters of calls received per operation, faulted ones included. */
+export interface SimulatorStats {
+  submit: number;
+  status: number;
+  result: number;
+  cancel: number;
+  stream: number;
+}
+
+/** One request as received: `path` includes the query; `at` is Date.now(). */
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  authorization: string | null;
+  at: number;
+}
+
+export interface State {
+  readonly modelPath: string; // '/fal-ai/kling-video/v2.5-turbo/pro/image-to-video'
+  readonly appPrefix: string; // 'fal-ai/kling-video'
+  readonly apiKey: string | null;
+  readonly clock: SimClock;
+  readonly faults: FaultRegistry;
+  readonly jobs: Map<string, Job>;
+  readonly statusCalls: Map<string, number>;
+  readonly stats: SimulatorStats;
+  inFlight: { now: number; peak: number };
+  readonly requests: RecordedRequest[];
+  /** Stops timers of streams and delayed calls; run on close(). */
+  readonly cleanups: Set<() => void>;
+  timing: SimulatorTiming;
+  url: string;
+  urlOrigin: string;
+  closed: boolean;
+}
+
+/** `{owner}/{app}` of an endpoint id; `workflows/` and `comfy/` take three segments. */
+export function appPrefixOf(modelId: string): string {
+  const parts = modelId.split('/').filter((p) => p.length > 0);
+  const count = parts[0] === 'workflows' || parts[0] === 'comfy' ? 3 : 2;
+  return parts.slice(0, count).join('/');
+}
+
+/** Resolves after `ms`, or never if the simulator closes first (its timer is cleared). */
+export function sleep(state: State, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const cancel = () => {
+      clearTimeout(timer);
+      state.cleanups.delete(cancel);
+    };
+    const timer = setTimeout(() => {
+      cancel();
+      resolve();
+    }, ms);
+    state.cleanups.add(cancel);
+  });
+}
