@@ -9,7 +9,7 @@ import { post } from '../helpers/clients.ts';
 import { startGatewayProcess, type GatewayProcess } from '../helpers/gateway-process.ts';
 import { startSimulator, TEST_FAL_KEY, validInput } from '../helpers/start-gateway.ts';
 import { bearer, hsToken, TEST_JWT_SECRET } from '../helpers/tokens.ts';
-import type { FalSimulator } from '../../src/upstream/fal-simulator.ts';
+import type { FalSimulator } from '../../src/fal-simulator/index.ts';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const SUBMIT_COST = 'mutation($input: GenerateVideoInput!) { generateVideo(input: $input) { id cost { amount } } }';
