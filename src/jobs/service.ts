@@ -190,6 +190,7 @@ export function createJobsService(deps: JobsServiceDeps) {
     },
 
     async list(caller: Caller, options: { first: number; after: JobCursor | null; status: JobStatus | null }): Promise<JobPage> {
+      if (seesNothing(caller)) return { jobs: [], hasNextPage: false };
       const rows = await store.list({ tenant: caller.tenant, userId: ownerFilter(caller), limit: options.first + 1, after: options.after, status: options.status });
       return { jobs: rows.slice(0, options.first), hasNextPage: rows.length > options.first };
     },
@@ -206,8 +207,10 @@ export function createJobsService(deps: JobsServiceDeps) {
     },
 
     /** The caller's spend and jobs by status over [from, to) (a whole tenant for admins and API keys). */
-    usage: (caller: Caller, range: { from: Date; to: Date }): Promise<UsageTotals> =>
-      store.usage({ tenant: caller.tenant, userId: ownerFilter(caller), from: range.from.toISOString(), to: range.to.toISOString() }),
+    async usage(caller: Caller, range: { from: Date; to: Date }): Promise<UsageTotals> {
+      if (seesNothing(caller)) return { spentNanos: 0, jobs: 0, byStatus: {} };
+      return store.usage({ tenant: caller.tenant, userId: ownerFilter(caller), from: range.from.toISOString(), to: range.to.toISOString() });
+    },
 
     /** The daily budget that applies to the caller's usage, in nano-dollars; null for none. */
     dailyBudgetFor(caller: Caller): number | null {
@@ -250,6 +253,11 @@ export function createJobsService(deps: JobsServiceDeps) {
 /** A plain user reads only its own jobs; admins and API keys read the tenant's. */
 function ownerFilter(caller: Caller): string | null {
   return caller.seesTenant ? null : caller.userId;
+}
+
+/** A caller that sees neither a tenant nor a user of its own (never built today): it must read nothing, never the tenant. */
+function seesNothing(caller: Caller): boolean {
+  return !caller.seesTenant && !caller.userId;
 }
 
 function budgetExceeded(which: 'tenant' | 'user', at: Date): BudgetExceededError {
