@@ -22,6 +22,8 @@ import { schema } from './schema/index.ts';
 import { createAuthenticator } from './http/auth.ts';
 import type { JwtOptions } from './http/jwt-auth.ts';
 import { NANOS_PER_USD } from './domain/money.ts';
+import { createJobWriter } from './jobs/job-writer.ts';
+import { createCostReconciler, type BillingEventsPort, type CostReconciler } from './jobs/reconcile-costs.ts';
 import { attachGraphQLWs } from './http/graphql-ws.ts';
 import { createHttpServer } from './http/server.ts';
 import { createYogaHandler } from './http/yoga.ts';
@@ -43,6 +45,13 @@ export interface AppOptions {
   logDestination?: DestinationStream;
   /** Retry policy of idempotent upstream calls (tests shorten it). */
   upstreamRetry?: RetryPolicy;
+  /**
+   * fal's billing events (the platform API with FAL_ADMIN_KEY: src/upstream/fal-platform-client.ts):
+   * set, finished jobs' costs are reconciled with what fal billed, in the background.
+   */
+  billing?: BillingEventsPort;
+  /** Between two billing calls (default 30 s). */
+  reconcileIntervalMs?: number;
 }
 
 export interface App {
@@ -102,9 +111,19 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     onDeliver: () => metrics.eventsDelivered.inc(),
     onPublish: (job) => {
       if (isTerminal(job.status)) metrics.jobsFinished.inc({ status: job.status });
-      if (job.status === 'COMPLETED' && job.costNanoUsd) metrics.spend.inc({ tenant: job.tenant }, job.costNanoUsd / NANOS_PER_USD);
+      if (job.status === 'COMPLETED' && job.costNanoUsd && !job.costBilled) metrics.spend.inc({ tenant: job.tenant }, job.costNanoUsd / NANOS_PER_USD);
+      if (job.status === 'COMPLETED') reconciler?.enqueue(job);
     },
   });
+  const reconciler: CostReconciler | null = options.billing
+    ? createCostReconciler({
+        billing: options.billing,
+        writer: createJobWriter({ store, events, now: () => new Date() }),
+        endpointId: config.falModel,
+        logger: logger.child({ component: 'reconcile-costs' }),
+        ...(options.reconcileIntervalMs ? { intervalMs: options.reconcileIntervalMs } : {}),
+      })
+    : null;
   const resync = () => {
     events.resync((id) => store.get(id)).catch((error: unknown) => logger.warn({ err: error }, 'resync of followed jobs failed'));
   };
@@ -188,6 +207,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     async start() {
       await poller.start();
       retention.start();
+      reconciler?.start();
       const { port } = await http.listen(config.port, config.host);
       started = true;
       const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
@@ -206,6 +226,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       await jobs.drain(left()); // submissions in flight get their request id stored
       await poller.stop(); // leases handed back
       await retention.stop();
+      await reconciler?.stop();
       if (resyncTimer) clearInterval(resyncTimer);
       await yoga.dispose();
       await upstream.close();

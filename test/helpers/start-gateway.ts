@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, expect } from 'vitest';
-import { createApp, type App } from '../../src/app.ts';
+import { createApp, type App, type AppOptions } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
 import { startFalSimulator, type FalSimulator, type FalSimulatorOptions } from '../../src/fal-simulator/index.ts';
 import { post, transcript } from './clients.ts';
@@ -38,6 +38,8 @@ export interface TestGatewayOptions {
   sharedSimulator?: FalSimulator;
   /** Reuse a database file (restart tests). */
   sqlitePath?: string;
+  /** Extra app options (e.g. a fake billing port). */
+  app?: Partial<AppOptions>;
 }
 
 const leftovers = new Set<() => Promise<void>>();
@@ -101,7 +103,7 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
     SHUTDOWN_TIMEOUT_MS: '1000',
     ...options.env,
   });
-  const app = await createApp(config, { logDestination: destination, upstreamRetry: { maxRetries: 2, baseDelayMs: 20, maxDelayMs: 200 } });
+  const app = await createApp(config, { logDestination: destination, upstreamRetry: { maxRetries: 2, baseDelayMs: 20, maxDelayMs: 200 }, ...options.app });
   const { httpUrl, wsUrl } = await app.start();
   let disposed = false;
   const dispose = async () => {

@@ -13,7 +13,9 @@ import { createJobWriter } from '../../src/jobs/job-writer.ts';
 import { createCostReconciler, type BillingEventsPort } from '../../src/jobs/reconcile-costs.ts';
 import { createSqliteJobStore } from '../../src/store/sqlite-job-store.ts';
 import { makeJob } from '../helpers/job-store-contract.ts';
-import { waitFor } from '../helpers/wait-for.ts';
+import { subscribeWs, wsClient } from '../helpers/clients.ts';
+import { FOLLOW, startTestGateway, submitJob } from '../helpers/start-gateway.ts';
+import { waitFor, within } from '../helpers/wait-for.ts';
 
 const ESTIMATE = 350_000_000;
 
@@ -75,5 +77,29 @@ describe('cost reconciliation', () => {
     await waitFor(() => reconciler.pendingCount() === 0, { timeoutMs: 5_000, message: 'the reconciler to work through its queue' });
     await reconciler.stop();
     for (const job of jobs.slice(0, 3)) expect((await store.get(job.id))?.costNanoUsd).toBe(1);
+  });
+});
+
+describe('in the gateway', () => {
+  it("replaces a completed job's estimate with the billed cost, seen in job.cost and usage", async () => {
+    const asked: string[] = [];
+    const billing: BillingEventsPort = {
+      async billingEvents({ requestIds }) {
+        asked.push(...requestIds);
+        return requestIds.map((requestId) => ({ requestId, costNanoUsd: 123_456_789, timestamp: new Date().toISOString() }));
+      },
+    };
+    const gateway = await startTestGateway({ app: { billing, reconcileIntervalMs: 50 } });
+    const job = await submitJob(gateway);
+    const follow = subscribeWs(wsClient(gateway.wsUrl), FOLLOW, { id: job.id });
+    expect(await within(follow.done, 15_000, 'the job to complete')).toBe('complete');
+    const read = () => gateway.gql('query($id: ID!) { job(id: $id) { requestId cost { amount } } usage { spent { amount } } }', { id: job.id });
+    const reconciled = await waitFor(async () => ((await read()).data?.job.cost.amount === '0.123456789' ? (await read()).data : null), {
+      timeoutMs: 10_000,
+      message: 'the billed cost to replace the estimate',
+    });
+    expect(asked).toEqual([reconciled.job.requestId]);
+    expect(reconciled.usage.spent.amount).toBe('0.123456789');
+    await gateway.dispose();
   });
 });
