@@ -167,6 +167,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   };
 
   const auth = createAuthenticator(config.apiKeys, jwtOptions(config));
+  if (config.auth.jwtSecret || config.auth.jwksUrl) {
+    const { jwksUrl, issuer, audience, tenantClaim, userClaim, rolesClaim } = config.auth;
+    logger.info({ verify: jwksUrl ? 'jwks' : 'hs256', jwksUrl, issuer, audience, tenantClaim, userClaim, rolesClaim }, 'JWT sign-in enabled');
+  }
   if (auth.open) logger.warn('Neither GATEWAY_API_KEYS nor AUTH_JWT_SECRET / AUTH_JWKS_URL is set: the gateway is open to anyone who can reach it (one shared tenant).');
   const yoga = createYogaHandler({
     schema,
