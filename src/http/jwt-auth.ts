@@ -69,6 +69,8 @@ export function createJwtVerifier(options: JwtOptions): (token: string) => Promi
   if (!secret && !jwks) throw new Error('createJwtVerifier: a secret or a JWKS URL is required');
   const checks = {
     algorithms: secret ? ['HS256'] : ASYMMETRIC,
+    // A token without exp would never expire (and a WebSocket under it never close): refused.
+    requiredClaims: ['exp'],
     clockTolerance: options.clockToleranceSeconds,
     ...(options.issuer ? { issuer: options.issuer } : {}),
     ...(options.audience ? { audience: options.audience } : {}),

@@ -16,8 +16,8 @@ export const AUDIENCE = 'fal-video-gateway';
 export const issuedTokens = new Set<string>();
 
 export interface TokenOptions {
-  /** Seconds from now; negative for an expired token. Default 600. */
-  expiresIn?: number;
+  /** Seconds from now; negative for an expired token; null for none. Default 600. */
+  expiresIn?: number | null;
   /** Seconds from now before which the token is not valid. */
   notBefore?: number;
   issuer?: string;
@@ -31,9 +31,9 @@ async function sign(claims: JWTPayload, alg: string, key: CryptoKey | Uint8Array
   const jwt = new SignJWT(claims)
     .setProtectedHeader({ alg, typ: 'JWT', ...(options.kid ? { kid: options.kid } : {}) })
     .setIssuedAt()
-    .setExpirationTime(nowSeconds() + (options.expiresIn ?? 600))
     .setIssuer(options.issuer ?? ISSUER)
     .setAudience(options.audience ?? AUDIENCE);
+  if (options.expiresIn !== null) jwt.setExpirationTime(nowSeconds() + (options.expiresIn ?? 600));
   if (options.notBefore !== undefined) jwt.setNotBefore(nowSeconds() + options.notBefore);
   const token = await jwt.sign(key);
   issuedTokens.add(token);

@@ -77,6 +77,7 @@ describe('HS256 with AUTH_JWT_SECRET', () => {
     ['signed with another secret', () => hsToken(alice, { secret: 'another-secret-0123456789abcdef-0123456789' })],
     ['unsigned (alg none)', async () => noneToken(alice)],
     ['without a tenant claim', () => hsToken({ sub: 'alice' })],
+    ['without an expiry', () => hsToken(alice, { expiresIn: null })],
     ['tampered with', async () => {
       const [header, , signature] = (await hsToken(alice)).split('.');
       const forged = `${header}.${Buffer.from(JSON.stringify({ ...alice, tenant: 'other', iss: ISSUER, aud: AUDIENCE, exp: 4e9 })).toString('base64url')}.${signature}`;
