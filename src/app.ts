@@ -14,7 +14,9 @@ import { createQuotas } from './jobs/quotas.ts';
 import { createRetention } from './jobs/retention.ts';
 import { createBackends } from './backends.ts';
 import { createFalQueueClient } from './upstream/fal-queue-client.ts';
-import type { FalSimulator } from './fal-simulator/index.ts';
+import { randomBytes } from 'node:crypto';
+import { dirname, join } from 'node:path';
+import type { FalSimulator, MountedFalSimulator } from './fal-simulator/index.ts';
 import { instrumentUpstream } from './upstream/instrumented.ts';
 import { withCircuitBreaker } from './upstream/circuit-breaker.ts';
 import { createUpstreamPool } from './upstream/pool.ts';
@@ -62,19 +64,38 @@ export interface App {
   stop(): Promise<void>;
 }
 
+/**
+ * The built-in fal simulator (no FAL_KEY), loaded with import() so that a gateway with a real key
+ * never loads it. On a fixed PORT it is served by the gateway's own server under /fal-simulator, so
+ * its address (and every video URL) stays the same across restarts, and its jobs are kept in
+ * fal-simulator.jsonl beside the SQLite file (not with SQLITE_PATH=:memory:). On PORT=0 it takes a
+ * port of its own, in memory. Its key is random per start: only this gateway can submit to it (its
+ * videos and JWKS are public, like fal's CDN).
+ */
+async function startBuiltInSimulator(config: Config, apiKey: string): Promise<{ simulator: FalSimulator; mounted: MountedFalSimulator | null }> {
+  const { DEFAULT_SIMULATOR_TIMING, createMountedFalSimulator, startFalSimulator } = await import('./fal-simulator/index.ts');
+  const options = { modelId: config.falModel, timing: DEFAULT_SIMULATOR_TIMING, apiKey };
+  if (config.port === 0) return { simulator: await startFalSimulator(options), mounted: null };
+  const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host === '::' ? '::1' : config.host;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${config.port}/fal-simulator`;
+  const persistPath = config.sqlitePath === ':memory:' ? null : join(dirname(config.sqlitePath), 'fal-simulator.jsonl');
+  const mounted = createMountedFalSimulator({ ...options, url, pathPrefix: '/fal-simulator', persistPath });
+  return { simulator: mounted, mounted };
+}
+
 export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
   const logger = createLogger({ level: config.logLevel, ...(options.logDestination ? { destination: options.logDestination } : {}) });
   const metrics = createMetrics();
 
   let simulator: FalSimulator | null = null;
+  let mounted: MountedFalSimulator | null = null;
   let queueUrl = config.falQueueUrl;
   let credential = config.falKey;
   if (!credential) {
-    // Loaded only here, so a gateway with a real key never loads the simulator.
-    const { DEFAULT_SIMULATOR_TIMING, startFalSimulator } = await import('./fal-simulator/index.ts');
-    simulator = await startFalSimulator({ modelId: config.falModel, timing: DEFAULT_SIMULATOR_TIMING, apiKey: 'simulator-key' });
+    const simulatorKey = randomBytes(24).toString('base64url');
+    ({ simulator, mounted } = await startBuiltInSimulator(config, simulatorKey));
     queueUrl = simulator.url;
-    credential = secret('simulator-key');
+    credential = secret(simulatorKey);
     logger.warn({ simulatorUrl: simulator.url }, 'FAL_KEY is not set: using the built-in fal simulator (fake videos, no cost). Set FAL_KEY to call fal.ai.');
   }
   const key = credential;
@@ -185,7 +206,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     plugins: limitPlugins(config.limits),
     cors: config.limits.corsOrigins,
   });
-  const http = createHttpServer(yoga);
+  const http = createHttpServer(yoga, mounted);
   const ws = attachGraphQLWs({
     server: http.server,
     yoga,

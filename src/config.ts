@@ -212,6 +212,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   // Checked even when other variables are wrong, so that every mistake is reported at once.
   const rawKeys = typeof present.GATEWAY_API_KEYS === 'string' ? present.GATEWAY_API_KEYS : undefined;
   const apiKeys = rawKeys === undefined ? null : parseApiKeys(readKeysValue(rawKeys, problems), problems);
+  if (present.FAL_QUEUE_URL !== undefined && present.FAL_KEY === undefined) {
+    problems.push('FAL_KEY is required when FAL_QUEUE_URL is set (for `npm run simulator`: FAL_KEY=simulator-key)');
+  }
   if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
   const e = parsed.data;
   return Object.freeze({

@@ -25,7 +25,7 @@ it('no FAL_KEY: simulator announced, GraphiQL served, a job completes within a m
   await expect(recording.done).resolves.toBe('complete');
   const last = recording.events.at(-1)!.data!.jobUpdates;
   expect(last.status).toBe('COMPLETED');
-  expect(last.video.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/files\/.+\.mp4$/);
+  expect(last.video.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/fal-simulator\/files\/.+\.mp4$/);
   expect(Date.now() - started).toBeLessThan(60_000);
   gateway.child.kill('SIGTERM');
   expect(await gateway.exited).toBe(0);

@@ -8,10 +8,26 @@ import { STATUS_CODES } from 'node:http';
 /** The five queue operations the simulator serves (FAL_QUEUE.md section 1). */
 export type SimulatorOperation = 'submit' | 'status' | 'result' | 'cancel' | 'stream';
 
+/** What a fault can spoil: a queue operation, or a webhook delivery attempt (never matched by 'any'). */
+export type FaultOperation = SimulatorOperation | 'webhook';
+
+/** What a 'webhook' fault does to one delivery attempt. */
+export type WebhookFaultKind = 'bad-signature' | 'unsigned' | 'replay' | 'late-timestamp' | 'fail-delivery' | 'payload-error';
+
 /** One injected fault. See `FalSimulator.addFault`. */
 export interface SimulatorFault {
-  operation: SimulatorOperation | 'any';
-  kind: 'http' | 'drop' | 'delay' | 'slow-body' | 'malformed';
+  /** 'any' matches the five queue operations, not webhooks. */
+  operation: FaultOperation | 'any';
+  /**
+   * Queue operations: 'http' (answer `status`; on 'stream': refuse it), 'drop' (destroy the socket; on
+   * 'stream': after `afterEvents` events), 'delay', 'slow-body', 'malformed'; on 'stream' only: 'stall'
+   * (after `afterEvents` events send nothing more, not even keep-alives, socket kept open), 'end-early'
+   * (after `afterEvents` events end the response cleanly without COMPLETED).
+   * 'webhook': 'bad-signature', 'unsigned' (no X-Fal-Webhook-Signature header), 'replay' (the same delivery sent twice), 'late-timestamp' (10 minutes old,
+   * validly signed), 'fail-delivery' (that attempt is not sent and counts as failed), 'payload-error'
+   * (`payload: null` with a `payload_error`, as fal does for a body it cannot serialise).
+   */
+  kind: 'http' | 'drop' | 'delay' | 'slow-body' | 'malformed' | 'stall' | 'end-early' | WebhookFaultKind;
   /** For kind 'http' (e.g. 500, 502, 503, 504, 429, 401, 403, 404); default 500. */
   status?: number;
   /** JSON body for 'http'; default a fal-like `{"detail": "..."}`. */
@@ -25,18 +41,23 @@ export interface SimulatorFault {
   times?: number;
   /** Apply only when the addressed job is COMPLETED (fal's transient 504 from the result). */
   afterCompleted?: boolean;
+  /** For 'drop', 'stall' and 'end-early' on 'stream': how many `data:` events go out first; default 1. */
+  afterEvents?: number;
 }
 
 /** What the server must do instead of (or before) serving a call normally. */
 export type FaultAction =
   | { kind: 'respond'; status: number; headers: Record<string, string>; body: string }
-  | { kind: 'drop' }
+  | { kind: 'drop'; afterEvents: number }
+  | { kind: 'stall'; afterEvents: number }
+  | { kind: 'end-early'; afterEvents: number }
   | { kind: 'delay'; delayMs: number }
-  | { kind: 'slow-body'; delayMs: number };
+  | { kind: 'slow-body'; delayMs: number }
+  | { kind: 'webhook'; fault: WebhookFaultKind };
 
 /** The facts about a call that faults can match on. */
 export interface FaultCall {
-  operation: SimulatorOperation;
+  operation: FaultOperation;
   /** True when the call addresses a known job that is COMPLETED. */
   jobCompleted: boolean;
 }
@@ -82,7 +103,7 @@ export function createFaultRegistry(): FaultRegistry {
 }
 
 function matches(fault: SimulatorFault, call: FaultCall): boolean {
-  if (fault.operation !== 'any' && fault.operation !== call.operation) return false;
+  if (fault.operation === 'any' ? call.operation === 'webhook' : fault.operation !== call.operation) return false;
   return !fault.afterCompleted || call.jobCompleted;
 }
 
@@ -90,7 +111,16 @@ function toAction(fault: SimulatorFault): FaultAction {
   const headers = fault.headers ?? {};
   switch (fault.kind) {
     case 'drop':
-      return { kind: 'drop' };
+    case 'stall':
+    case 'end-early':
+      return { kind: fault.kind, afterEvents: Math.max(0, fault.afterEvents ?? 1) };
+    case 'bad-signature':
+    case 'unsigned':
+    case 'replay':
+    case 'late-timestamp':
+    case 'fail-delivery':
+    case 'payload-error':
+      return { kind: 'webhook', fault: fault.kind };
     case 'delay':
       return { kind: 'delay', delayMs: Math.max(0, fault.delayMs ?? 0) };
     case 'slow-body':

@@ -19,6 +19,21 @@ export interface SimulatorTiming {
   logWindowMs: number;
 }
 
+/** Demo timing: a job completes in about 16 s (8 s queued, 8 s running). */
+export const DEFAULT_SIMULATOR_TIMING: SimulatorTiming = Object.freeze({
+  initialQueuePosition: 3,
+  queueStepMs: 2000,
+  runMs: 8000,
+  logEveryMs: 1000,
+  logWindowMs: 3000,
+});
+
+/** Overrides `base` with the defined values of `patch`. */
+export function mergeTiming(base: SimulatorTiming, patch: Partial<SimulatorTiming> = {}): SimulatorTiming {
+  const defined = Object.entries(patch).filter(([, value]) => typeof value === 'number' && !Number.isNaN(value));
+  return { ...base, ...(Object.fromEntries(defined) as Partial<SimulatorTiming>) };
+}
+
 export type Outcome = 'success' | 'runner_error' | 'image_error' | 'prompt_too_long';
 
 export interface Job {
@@ -29,6 +44,9 @@ export interface Job {
   naturalEndAt: number; // sim ms when it would complete
   cancelledAt: number | null;
   submittedAt: number;
+  /** `?fal_webhook=` of the submit: POSTed to when the job completes, until delivered (or given up). */
+  webhookUrl: string | null;
+  webhookDone: boolean;
 }
 
 export type Phase =
@@ -45,7 +63,7 @@ export interface LogEntry {
 
 const MAX_PROMPT_LENGTH = 2500;
 
-export function createJob(prompt: string, timing: SimulatorTiming, now: number): Job {
+export function createJob(prompt: string, timing: SimulatorTiming, now: number, webhookUrl: string | null = null): Job {
   const fast = prompt.includes('[sim:fast]');
   const queueMs = fast ? 0 : (timing.initialQueuePosition + 1) * timing.queueStepMs;
   const outcome: Outcome =
@@ -54,7 +72,7 @@ export function createJob(prompt: string, timing: SimulatorTiming, now: number):
     : prompt.includes('[sim:fail]') ? 'runner_error'
     : 'success';
   const startAt = now + queueMs;
-  return { id: randomUUID(), outcome, timing, startAt, naturalEndAt: startAt + timing.runMs, cancelledAt: null, submittedAt: now };
+  return { id: randomUUID(), outcome, timing, startAt, naturalEndAt: startAt + timing.runMs, cancelledAt: null, submittedAt: now, webhookUrl, webhookDone: false };
 }
 
 export function endAt(job: Job): number {

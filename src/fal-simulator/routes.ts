@@ -8,6 +8,7 @@ import type { State } from './state.ts';
 export type Route =
   | { op: SimulatorOperation; id: string | null }
   | { op: 'file' }
+  | { op: 'jwks' }
   | { op: 'method_not_allowed' }
   | { op: 'not_found' };
 
@@ -32,6 +33,7 @@ function safeDecode(segment: string): string {
 export function matchRoute(state: State, method: string, pathname: string): Route {
   const path = pathname.length > 1 ? pathname.replace(/\/$/, '') : pathname;
   if (path === state.modelPath) return method === 'POST' ? { op: 'submit', id: null } : { op: 'method_not_allowed' };
+  if (path === '/.well-known/jwks.json') return method === 'GET' ? { op: 'jwks' } : { op: 'method_not_allowed' };
   if (/^\/files\/[^/]+\/output\.mp4$/.test(path)) return method === 'GET' || method === 'HEAD' ? { op: 'file' } : { op: 'method_not_allowed' };
   const prefix = `/${state.appPrefix}/requests/`;
   if (!path.startsWith(prefix)) return { op: 'not_found' };

@@ -4,6 +4,8 @@
 import type { SimClock } from './clock.ts';
 import type { FaultRegistry } from './faults.ts';
 import type { Job, SimulatorTiming } from './jobs.ts';
+import type { WebhookSigner } from './signer.ts';
+import type { WebhookDelivery } from './webhooks.ts';
 
 /** Live counters of calls received per operation, faulted ones included. */
 export interface SimulatorStats {
@@ -25,20 +27,39 @@ export interface RecordedRequest {
 export interface State {
   readonly modelPath: string; // '/fal-ai/kling-video/v2.5-turbo/pro/image-to-video'
   readonly appPrefix: string; // 'fal-ai/kling-video'
+  /** '' when served on its own port; e.g. '/fal-simulator' when mounted under another server. */
+  readonly pathPrefix: string;
   readonly apiKey: string | null;
   readonly clock: SimClock;
   readonly faults: FaultRegistry;
   readonly jobs: Map<string, Job>;
   readonly statusCalls: Map<string, number>;
+  /** Status streams open now, per request id. */
+  readonly openStreams: Map<string, number>;
   readonly stats: SimulatorStats;
   inFlight: { now: number; peak: number };
+  /** Filled only with `recordRequests`. */
   readonly requests: RecordedRequest[];
+  readonly recordRequests: boolean;
   /** Stops timers of streams and delayed calls; run on close(). */
   readonly cleanups: Set<() => void>;
+  readonly streamKeepAliveMs: number;
+  readonly signer: WebhookSigner;
+  readonly webhookUserId: string;
+  readonly webhookRetryMs: number;
+  readonly webhookDeliveries: WebhookDelivery[];
+  /** The result video's bytes. */
+  readonly video: Buffer;
+  /** Jobs created (jobs forgotten later included). */
+  submitted: number;
   timing: SimulatorTiming;
   url: string;
   urlOrigin: string;
   closed: boolean;
+  /** A job was created: watch it for its webhook, persist. */
+  onSubmitted(job: Job): void;
+  /** A job changed (cancelled, webhook delivered): persist. */
+  onChanged(job: Job): void;
 }
 
 /** `{owner}/{app}` of an endpoint id; `workflows/` and `comfy/` take three segments. */

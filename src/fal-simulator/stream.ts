@@ -1,6 +1,9 @@
 /**
  * The status stream (`GET .../requests/{id}/status/stream`, SSE): one event now, then one whenever
- * the state changes or new log lines appear; a keep-alive comment every 15 s; closes after COMPLETED.
+ * the state changes or new log lines appear (only the new lines); a `: keep-alive` comment every
+ * `streamKeepAliveMs` (fal: 15 s); closes after COMPLETED. A stream fault cuts it short after
+ * `afterEvents` events: 'drop' destroys the socket, 'stall' goes silent with the socket open,
+ * 'end-early' ends the response cleanly without COMPLETED.
  */
 import type { ServerResponse } from 'node:http';
 import { lastLogIndex, logEntries, phaseAt, windowFirstIndex } from './jobs.ts';
@@ -8,43 +11,74 @@ import type { Job, LogEntry } from './jobs.ts';
 import type { State } from './state.ts';
 import { statusBody } from './wire.ts';
 
-const KEEP_ALIVE_MS = 15_000;
+export interface StreamFault {
+  kind: 'drop' | 'stall' | 'end-early';
+  afterEvents: number;
+}
 
-export function handleStream(state: State, res: ServerResponse, job: Job, withLogs: boolean): void {
+/** The next `data:` event for this stream, or null when nothing changed; `state` is the stream's memory. */
+function nextEvent(state: State, job: Job, withLogs: boolean, memory: { signature: string; lastLog: number | null }) {
+  const now = state.clock.now();
+  const phase = phaseAt(job, now);
+  let logs: LogEntry[] | null = null;
+  if (withLogs) {
+    const to = lastLogIndex(job, now);
+    logs = logEntries(job, state.clock, memory.lastLog === null ? windowFirstIndex(job, now) : memory.lastLog + 1, to);
+    memory.lastLog = Math.max(memory.lastLog ?? -1, to);
+  }
+  const signature = phase.status === 'IN_QUEUE' ? `IN_QUEUE:${phase.position}` : phase.status;
+  if (signature === memory.signature && (logs === null || logs.length === 0)) return null;
+  memory.signature = signature;
+  return { data: JSON.stringify(statusBody(state, job, phase, logs)), completed: phase.status === 'COMPLETED' };
+}
+
+export function handleStream(state: State, res: ServerResponse, job: Job, withLogs: boolean, fault: StreamFault | null): void {
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-fal-request-id': job.id });
-  let lastSignature = '';
-  let lastLogSent: number | null = null;
-  const push = (): boolean => {
-    const now = state.clock.now();
-    const phase = phaseAt(job, now);
-    let logs: LogEntry[] | null = null;
-    if (withLogs) {
-      const to = lastLogIndex(job, now);
-      logs = logEntries(job, state.clock, lastLogSent === null ? windowFirstIndex(job, now) : lastLogSent + 1, to);
-      lastLogSent = Math.max(lastLogSent ?? -1, to);
-    }
-    const signature = phase.status === 'IN_QUEUE' ? `IN_QUEUE:${phase.position}` : phase.status;
-    if (signature === lastSignature && (logs === null || logs.length === 0)) return false;
-    lastSignature = signature;
-    res.write(`data: ${JSON.stringify(statusBody(state, job, phase, logs))}\n\n`);
-    return phase.status === 'COMPLETED';
-  };
+  const memory = { signature: '', lastLog: null as number | null };
+  let sent = 0;
   const { queueStepMs, logEveryMs } = job.timing;
   const checkMs = Math.min(50, Math.max(5, Math.min(queueStepMs, logEveryMs > 0 ? logEveryMs : Infinity) / 2));
-  const tick = setInterval(() => {
-    if (push()) finish();
-  }, checkMs);
-  const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), KEEP_ALIVE_MS);
+  let tick: NodeJS.Timeout | null = null;
+  let keepAlive: NodeJS.Timeout | null = null;
+  const silence = () => {
+    if (tick) clearInterval(tick);
+    if (keepAlive) clearInterval(keepAlive);
+    tick = keepAlive = null;
+  };
   const stop = () => {
-    clearInterval(tick);
-    clearInterval(keepAlive);
+    silence();
     state.cleanups.delete(stop);
   };
-  const finish = () => {
-    stop();
-    res.end();
+  /** Applies the armed fault once its events are out; true when the stream is cut. */
+  const cut = (): boolean => {
+    if (!fault || sent < fault.afterEvents) return false;
+    // A drop waits for what was written to reach the socket, then destroys it.
+    if (fault.kind === 'drop') res.write('', () => res.socket?.destroy());
+    else if (fault.kind === 'end-early') res.end();
+    stop(); // 'stall': the socket stays open, silent, until the client or close() ends it
+    return true;
+  };
+  const push = (): boolean => {
+    const event = nextEvent(state, job, withLogs, memory);
+    if (!event) return false;
+    res.write(`data: ${event.data}\n\n`);
+    sent++;
+    if (event.completed) {
+      stop();
+      res.end();
+      return true;
+    }
+    return cut();
   };
   state.cleanups.add(stop);
-  res.on('close', stop);
-  if (push()) finish();
+  state.openStreams.set(job.id, (state.openStreams.get(job.id) ?? 0) + 1);
+  res.on('close', () => {
+    stop();
+    const left = (state.openStreams.get(job.id) ?? 1) - 1;
+    if (left > 0) state.openStreams.set(job.id, left);
+    else state.openStreams.delete(job.id);
+  });
+  if (cut() || push()) return;
+  tick = setInterval(push, checkMs);
+  keepAlive = setInterval(() => res.write(': keep-alive\n\n'), state.streamKeepAliveMs);
 }

@@ -2,7 +2,7 @@
  * The node:http server around Yoga. It remembers its sockets so that stop() can end keep-alive
  * and SSE connections instead of waiting for them forever.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { GatewayYoga } from './yoga.ts';
 
@@ -20,8 +20,19 @@ export interface HttpServerHandle {
   streamCount(): number;
 }
 
-export function createHttpServer(yoga: GatewayYoga): HttpServerHandle {
-  const server = createServer({ requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 65_000 }, yoga);
+/** Another request handler served beside Yoga under its own path prefix (the built-in fal simulator). */
+export interface MountedHandler {
+  owns(pathname: string): boolean;
+  handle(request: IncomingMessage, response: ServerResponse): void;
+}
+
+export function createHttpServer(yoga: GatewayYoga, mounted: MountedHandler | null = null): HttpServerHandle {
+  const handler = mounted === null ? yoga : (request: IncomingMessage, response: ServerResponse) => {
+    const pathname = (request.url ?? '/').split('?')[0] ?? '/';
+    if (mounted.owns(pathname)) mounted.handle(request, response);
+    else void yoga(request, response);
+  };
+  const server = createServer({ requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 65_000 }, handler);
   const sockets = new Set<Socket>();
   const streams = new Set<Socket>();
   server.on('connection', (socket) => {

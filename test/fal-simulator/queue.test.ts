@@ -1,163 +1,10 @@
-import { afterEach, describe, expect, it } from 'vitest';
+/**
+ * The simulator's queue over raw HTTP: fal's shapes, URLs, statuses, logs, errors and files.
+ */
+import { describe, expect, it } from 'vitest';
 import { request } from 'undici';
-import { ApiError, createFalClient } from '@fal-ai/client';
-import type { QueueStatus, RequestLog } from '@fal-ai/client';
-import { startFalSimulator } from '../../src/fal-simulator/index.ts';
-import type { FalSimulator, FalSimulatorOptions, SimulatorTiming } from '../../src/fal-simulator/index.ts';
-
-const MODEL = 'fal-ai/kling-video/v2.5-turbo/pro/image-to-video';
-const APP = 'fal-ai/kling-video';
-const INPUT = { prompt: 'a cat surfing', image_url: 'https://example.com/cat.png' };
-const FAST: SimulatorTiming = { initialQueuePosition: 3, queueStepMs: 30, runMs: 150, logEveryMs: 20, logWindowMs: 60 };
-/** Slower queue steps for tests that expect to see every single state as an event. */
-const STEPPED: SimulatorTiming = { ...FAST, queueStepMs: 80 };
-
-// ---------------------------------------------------------------------------------------------
-// helpers
-
-const running: FalSimulator[] = [];
-afterEach(async () => {
-  await Promise.all(running.splice(0).map((sim) => sim.close()));
-});
-
-async function start(options: FalSimulatorOptions = {}): Promise<FalSimulator> {
-  const sim = await startFalSimulator({ timing: FAST, ...options });
-  running.push(sim);
-  return sim;
-}
-
-/** Polls `probe` until it returns something other than undefined/false, or fails after `timeoutMs`. */
-async function waitFor<T>(probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 3000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
-
-interface Answer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  text: string;
-  json: any; // parsed JSON body (undefined when not JSON); loose on purpose for terse assertions
-}
-
-async function call(sim: FalSimulator, method: 'GET' | 'POST' | 'PUT', path: string, options: { body?: unknown; auth?: string } = {}): Promise<Answer> {
-  const headers: Record<string, string> = { 'content-type': 'application/json' };
-  if (options.auth) headers.authorization = options.auth;
-  const res = await request(`${sim.url}${path}`, {
-    method,
-    headers,
-    body: options.body === undefined ? undefined : JSON.stringify(options.body),
-  });
-  const text = await res.body.text();
-  let json: unknown = undefined;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    // not JSON (malformed fault, files)
-  }
-  return { status: res.statusCode, headers: res.headers, text, json };
-}
-
-const submit = (sim: FalSimulator, input: unknown = INPUT, auth?: string) => call(sim, 'POST', `/${MODEL}`, { body: input, auth });
-const status = (sim: FalSimulator, id: string, query = '') => call(sim, 'GET', `/${APP}/requests/${id}/status${query}`);
-const result = (sim: FalSimulator, id: string) => call(sim, 'GET', `/${APP}/requests/${id}`);
-const cancel = (sim: FalSimulator, id: string) => call(sim, 'PUT', `/${APP}/requests/${id}/cancel`);
-
-async function submitId(sim: FalSimulator, input: unknown = INPUT): Promise<string> {
-  const answer = await submit(sim, input);
-  expect(answer.status).toBe(200);
-  return answer.json.request_id as string;
-}
-
-const untilCompleted = (sim: FalSimulator, id: string) =>
-  waitFor(async () => {
-    const answer = await status(sim, id);
-    return answer.json.status === 'COMPLETED' && answer;
-  });
-
-function officialClient(sim: FalSimulator) {
-  return createFalClient({
-    credentials: 'test-id:test-secret',
-    requestMiddleware: async (req) => ({ ...req, url: req.url.replace(/^https:\/\/queue\.fal\.run/, sim.url) }),
-  });
-}
-
-// ---------------------------------------------------------------------------------------------
-// the official client, unchanged
-
-describe('fal simulator with @fal-ai/client', () => {
-  it('submits, polls with logs, and fetches the result', async () => {
-    const sim = await start({ apiKey: 'test-id:test-secret' });
-    const fal = officialClient(sim);
-    const queued = await fal.queue.submit(MODEL, { input: INPUT });
-    expect(queued.status).toBe('IN_QUEUE');
-    expect(queued.queue_position).toBe(3);
-
-    const updates: QueueStatus[] = [];
-    const final = await fal.queue.subscribeToStatus(MODEL, {
-      requestId: queued.request_id,
-      logs: true,
-      pollInterval: 10,
-      onQueueUpdate: (update) => updates.push(update),
-    });
-    expect(final.status).toBe('COMPLETED');
-    const seen = [...new Set(updates.map((u) => u.status))];
-    expect(seen).toEqual(['IN_QUEUE', 'IN_PROGRESS', 'COMPLETED']);
-    const logged = updates.flatMap((u) => ('logs' in u && Array.isArray(u.logs) ? u.logs : []));
-    expect(logged.length).toBeGreaterThan(0);
-
-    const { data, requestId } = await fal.queue.result(MODEL, { requestId: queued.request_id });
-    expect(requestId).toBe(queued.request_id);
-    expect(data.video.url).toBe(`${sim.url}/files/${queued.request_id}/output.mp4`);
-
-    // the credential reached the right paths
-    const paths = sim.requests.map((r) => `${r.method} ${r.path.split('?')[0]} ${r.authorization}`);
-    expect(paths[0]).toBe(`POST /${MODEL} Key test-id:test-secret`);
-    expect(paths).toContain(`GET /${APP}/requests/${queued.request_id}/status Key test-id:test-secret`);
-    expect(sim.requests.find((r) => r.path.includes('/status?'))?.path).toContain('logs=1');
-    expect(sim.statusCalls(queued.request_id)).toBe(sim.stats.status);
-    expect(sim.stats).toMatchObject({ submit: 1, result: 1, cancel: 0, stream: 0 });
-  });
-
-  it('streams status events until COMPLETED, each carrying only new log lines', async () => {
-    const sim = await start({ timing: STEPPED });
-    const fal = officialClient(sim);
-    const { request_id } = await fal.queue.submit(MODEL, { input: INPUT });
-    const stream = await fal.queue.streamStatus(MODEL, { requestId: request_id, logs: true });
-    const events: QueueStatus[] = [];
-    stream.on('data', (event: QueueStatus) => events.push(event));
-    const last = await stream.done();
-
-    expect(last.status).toBe('COMPLETED');
-    expect(events.at(-1)?.status).toBe('COMPLETED');
-    const positions = events.flatMap((e) => (e.status === 'IN_QUEUE' ? [e.queue_position] : []));
-    expect(positions).toEqual([3, 2, 1, 0]);
-    const lines = events.flatMap((e) => ('logs' in e && Array.isArray(e.logs) ? e.logs : [])).map((l: RequestLog) => l.message);
-    expect(lines.length).toBeGreaterThanOrEqual(5);
-    expect(new Set(lines).size).toBe(lines.length); // no line repeated across events
-    expect(sim.stats.stream).toBe(1);
-  });
-
-  it('cancels a queued job, then reports ALREADY_COMPLETED as an ApiError', async () => {
-    const sim = await start({ timing: { ...FAST, queueStepMs: 10_000 } });
-    const fal = officialClient(sim);
-    const { request_id } = await fal.queue.submit(MODEL, { input: INPUT });
-    await fal.queue.cancel(MODEL, { requestId: request_id });
-    const after = await fal.queue.status(MODEL, { requestId: request_id });
-    expect(after).toMatchObject({ status: 'COMPLETED', error: 'Request was cancelled', error_type: 'cancelled' });
-    const again = await fal.queue.cancel(MODEL, { requestId: request_id }).catch((e: unknown) => e);
-    expect(again).toBeInstanceOf(ApiError);
-    expect((again as ApiError<unknown>).status).toBe(400);
-    expect((again as ApiError<unknown>).body).toEqual({ status: 'ALREADY_COMPLETED' });
-  });
-});
-
-// ---------------------------------------------------------------------------------------------
-// raw HTTP
+import type { RequestLog } from '@fal-ai/client';
+import { APP, INPUT, FAST, STEPPED, start, waitFor, call, submit, status, result, cancel, submitId, untilCompleted } from './wire-helpers.ts';
 
 describe('fal simulator over raw HTTP', () => {
   it('answers submit with fal’s shape, owner/app URLs and x-fal-request-id', async () => {
@@ -199,8 +46,12 @@ describe('fal simulator over raw HTTP', () => {
 
   it('answers 202 while queued or running, 200 once COMPLETED, with falling queue positions', async () => {
     const sim = await start();
+    sim.pause(); // the first poll sees the job as submitted, however slow the machine
     const id = await submitId(sim);
     const seen: Array<{ code: number; status: string; position: number | undefined }> = [];
+    const first = await status(sim, id, '?logs=0');
+    seen.push({ code: first.status, status: first.json.status, position: first.json.queue_position });
+    sim.resume();
     await waitFor(async () => {
       const answer = await status(sim, id, '?logs=0');
       seen.push({ code: answer.status, status: answer.json.status, position: answer.json.queue_position });
@@ -387,78 +238,5 @@ describe('fal simulator over raw HTTP', () => {
     await sim.close();
     expect(Date.now() - started).toBeLessThan(1000);
     expect(['ended', 'errored']).toContain(await reading);
-  });
-});
-
-// ---------------------------------------------------------------------------------------------
-// faults
-
-describe('fal simulator faults', () => {
-  it('http 500 once, then normal; faulted calls still count', async () => {
-    const sim = await start();
-    const id = await submitId(sim);
-    sim.addFault({ operation: 'status', kind: 'http', status: 500 });
-    const faulted = await status(sim, id);
-    expect(faulted.status).toBe(500);
-    expect(faulted.json).toEqual({ detail: 'Internal Server Error' });
-    expect((await status(sim, id)).status).toBe(202);
-    expect(sim.statusCalls(id)).toBe(2);
-    expect(sim.stats.status).toBe(2);
-  });
-
-  it('http 429 with a retry-after header and a custom body', async () => {
-    const sim = await start();
-    sim.addFault({ operation: 'submit', kind: 'http', status: 429, headers: { 'retry-after': '1' }, body: { detail: 'slow down' } });
-    const answer = await submit(sim);
-    expect(answer.status).toBe(429);
-    expect(answer.headers['retry-after']).toBe('1');
-    expect(answer.json).toEqual({ detail: 'slow down' });
-    expect(sim.jobCount()).toBe(0);
-    expect(sim.stats.submit).toBe(1);
-  });
-
-  it('drop destroys the socket without an answer', async () => {
-    const sim = await start();
-    sim.addFault({ operation: 'any', kind: 'drop' });
-    const error = await submit(sim).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(Error);
-    expect((error as { code?: string }).code).toMatch(/^UND_ERR_SOCKET|ECONNRESET$/);
-    expect((await submit(sim)).status).toBe(200);
-  });
-
-  it('delay answers normally after the delay', async () => {
-    const sim = await start();
-    const id = await submitId(sim);
-    sim.addFault({ operation: 'result', kind: 'delay', delayMs: 150 });
-    const started = Date.now();
-    const answer = await result(sim, id);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(140);
-    expect(answer.status).toBe(400); // still in progress, served normally
-  });
-
-  it('malformed answers 200 with a body that is not JSON', async () => {
-    const sim = await start();
-    const id = await submitId(sim);
-    sim.addFault({ operation: 'status', kind: 'malformed' });
-    const answer = await status(sim, id);
-    expect(answer.status).toBe(200);
-    expect(answer.text).toBe('{not json');
-  });
-
-  it('afterCompleted result faults wait for completion; times and clearFaults work', async () => {
-    const sim = await start();
-    const id = await submitId(sim);
-    sim.addFault({ operation: 'result', kind: 'http', status: 504, afterCompleted: true, times: 2 });
-    expect((await result(sim, id)).status).toBe(400); // not completed: fault not consumed
-    await untilCompleted(sim, id);
-    expect((await result(sim, id)).status).toBe(504);
-    expect((await result(sim, id)).status).toBe(504);
-    expect((await result(sim, id)).status).toBe(200);
-
-    sim.addFault({ operation: 'any', kind: 'http', status: 503, times: Infinity });
-    expect((await status(sim, id)).status).toBe(503);
-    expect((await cancel(sim, id)).status).toBe(503);
-    sim.clearFaults();
-    expect((await status(sim, id)).status).toBe(200);
   });
 });

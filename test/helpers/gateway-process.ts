@@ -56,7 +56,7 @@ export async function startGatewayProcess(env: Record<string, string>): Promise<
     child.stderr!.on('data', onData);
     void exited.then((code) => reject(new Error(`gateway exited (${code}) before listening:\n${output.join('')}`)));
   });
-  await within(listening, 15_000, 'gateway start-up');
+  await within(listening, 30_000, 'gateway start-up'); // generous: the machine may be loaded
   const httpUrl = `http://127.0.0.1:${port}/graphql`;
   return { child, httpUrl, wsUrl: httpUrl.replace(/^http/, 'ws'), output, exited };
 }

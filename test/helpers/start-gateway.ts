@@ -75,7 +75,7 @@ export function tempSqlitePath(): string {
 }
 
 export async function startSimulator(options: FalSimulatorOptions = {}): Promise<FalSimulator> {
-  const simulator = await startFalSimulator({ apiKey: TEST_FAL_KEY, ...options, timing: { ...FAST_TIMING, ...options.timing } });
+  const simulator = await startFalSimulator({ apiKey: TEST_FAL_KEY, recordRequests: true, ...options, timing: { ...FAST_TIMING, ...options.timing } });
   const dispose = () => simulator.close();
   leftovers.add(dispose);
   return simulator;

@@ -51,7 +51,7 @@ afterEach(async () => {
 });
 
 async function startSim(options: FalSimulatorOptions = {}): Promise<FalSimulator> {
-  const sim = await startFalSimulator({ apiKey: CREDENTIAL, timing: FAST_TIMING, ...options });
+  const sim = await startFalSimulator({ apiKey: CREDENTIAL, timing: FAST_TIMING, recordRequests: true, ...options });
   cleanups.push(() => sim.close());
   return sim;
 }

@@ -1,0 +1,98 @@
+/**
+ * The status stream as fal serves it (FAL_QUEUE.md 1.3) and its fault switches: refused, dropped,
+ * stalled, ended early.
+ */
+import { describe, expect, it } from 'vitest';
+import { waitFor, within } from '../helpers/wait-for.ts';
+import { openStream, start, submit } from './sim-helpers.ts';
+
+describe('status stream', () => {
+  it('sends data: events with the status object, keep-alive comments, and closes after COMPLETED', async () => {
+    const sim = await start({ streamKeepAliveMs: 30 });
+    sim.pause(); // the job stays queued until the keep-alives are seen
+    const id = await submit(sim);
+    const stream = await openStream(sim, id);
+    expect(stream.status).toBe(200);
+    expect(stream.headers['content-type']).toBe('text/event-stream');
+    await waitFor(() => stream.raw().split(': keep-alive\n\n').length > 2, { message: 'two keep-alive comments' });
+    expect(sim.openStreams(id)).toBe(1);
+    expect(sim.openStreams()).toBe(1);
+    sim.resume();
+    await expect(within(stream.done, 10_000, 'the stream to end')).resolves.toBe('end');
+    const statuses = stream.events.map((e) => e.status);
+    expect(statuses[0]).toBe('IN_QUEUE');
+    expect(statuses.at(-1)).toBe('COMPLETED');
+    expect(statuses).toContain('IN_PROGRESS');
+    expect(stream.events.at(-1)).toMatchObject({ request_id: id, status_url: expect.stringContaining(`/requests/${id}/status`) });
+    const lines = stream.events.flatMap((e) => e.logs ?? []).map((l: { message: string }) => l.message);
+    expect(new Set(lines).size).toBe(lines.length); // each line once
+    expect(sim.stats.stream).toBe(1);
+    expect(sim.statusCalls(id)).toBe(0);
+    await waitFor(() => sim.openStreams() === 0, { message: 'the stream to be counted closed' });
+  });
+
+  it("'http' refuses the stream with the given status", async () => {
+    const sim = await start();
+    const id = await submit(sim);
+    sim.addFault({ operation: 'stream', kind: 'http', status: 503 });
+    const refused = await openStream(sim, id);
+    expect(refused.status).toBe(503);
+    const next = await openStream(sim, id);
+    expect(next.status).toBe(200);
+    await within(next.done, 10_000, 'the second stream to end');
+    expect(next.events.at(-1)?.status).toBe('COMPLETED');
+    expect(sim.stats.stream).toBe(2);
+  });
+
+  it("'drop' destroys the socket after afterEvents events", async () => {
+    const sim = await start();
+    const id = await submit(sim);
+    sim.addFault({ operation: 'stream', kind: 'drop', afterEvents: 2 });
+    const stream = await openStream(sim, id);
+    await expect(within(stream.done, 10_000, 'the drop')).resolves.toBe('error');
+    expect(stream.events).toHaveLength(2);
+    expect(stream.events.map((e) => e.status)).not.toContain('COMPLETED');
+  });
+
+  it("'drop' without afterEvents cuts after the first event", async () => {
+    const sim = await start();
+    const id = await submit(sim);
+    sim.addFault({ operation: 'stream', kind: 'drop' });
+    const stream = await openStream(sim, id);
+    await expect(within(stream.done, 10_000, 'the drop')).resolves.toBe('error');
+    expect(stream.events).toHaveLength(1);
+  });
+
+  it("'stall' goes silent after afterEvents events (no keep-alives) and keeps the socket open", async () => {
+    const sim = await start({ streamKeepAliveMs: 20 });
+    const id = await submit(sim);
+    sim.addFault({ operation: 'stream', kind: 'stall', afterEvents: 1 });
+    const stream = await openStream(sim, id);
+    let ended = false;
+    void stream.done.then(() => (ended = true));
+    await waitFor(async () => (await fetch(`${sim.url}/fal-ai/kling-video/requests/${id}/status`)).status === 200, { message: 'the job to complete' });
+    // The job completed meanwhile (20 keep-alive periods and more): the stalled stream said nothing more.
+    expect(stream.events).toHaveLength(1);
+    expect(stream.raw()).not.toContain('keep-alive');
+    expect(ended).toBe(false);
+    expect(stream.response.socket?.destroyed ?? true).toBe(false);
+  });
+
+  it("'end-early' ends the response cleanly after afterEvents events, without COMPLETED", async () => {
+    const sim = await start();
+    const id = await submit(sim);
+    sim.addFault({ operation: 'stream', kind: 'end-early', afterEvents: 2 });
+    const stream = await openStream(sim, id);
+    await expect(within(stream.done, 10_000, 'the early end')).resolves.toBe('end');
+    expect(stream.events).toHaveLength(2);
+    expect(stream.events.map((e) => e.status)).not.toContain('COMPLETED');
+  });
+
+  it("a stream-only kind ('stall') armed on status leaves the poll answered normally", async () => {
+    const sim = await start();
+    const id = await submit(sim);
+    sim.addFault({ operation: 'status', kind: 'stall' });
+    const poll = await fetch(`${sim.url}/fal-ai/kling-video/requests/${id}/status`);
+    expect([200, 202]).toContain(poll.status);
+  });
+});
