@@ -1,5 +1,5 @@
 /**
- * Tokens for tests: HS256 with a shared secret, and RS256 / EdDSA keys published by a JWKS server on a
+ * Tokens for tests: HS256 with a shared secret, and RS256 / ES256 / EdDSA keys published by a JWKS server on a
  * loopback port (rotatable mid-test, counting its fetches). Every token minted here is remembered, so
  * the leak check (start-gateway.ts) can assert none ever appears in a response, log line or metric.
  */
@@ -56,15 +56,17 @@ export function noneToken(claims: JWTPayload): string {
 
 export const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
+type Alg = 'RS256' | 'ES256' | 'EdDSA';
+
 interface SigningKey {
   kid: string;
-  alg: 'RS256' | 'EdDSA';
+  alg: Alg;
   privateKey: CryptoKey;
   publicJwk: JWK;
   publicPem: string;
 }
 
-async function newKey(alg: 'RS256' | 'EdDSA', generation: number): Promise<SigningKey> {
+async function newKey(alg: Alg, generation: number): Promise<SigningKey> {
   const { privateKey, publicKey } = await generateKeyPair(alg, alg === 'EdDSA' ? { crv: 'Ed25519' } : {});
   const kid = `${alg.toLowerCase()}-${generation}-${Math.random().toString(36).slice(2, 8)}`;
   return { kid, alg, privateKey, publicJwk: { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' }, publicPem: await exportSPKI(publicKey) };
@@ -75,9 +77,9 @@ export interface JwksServer {
   /** Times the JWKS was fetched. */
   fetches(): number;
   /** The key currently published for `alg`. */
-  key(alg: 'RS256' | 'EdDSA'): SigningKey;
+  key(alg: Alg): SigningKey;
   /** A token signed with the current `alg` key (its kid in the header). */
-  token(alg: 'RS256' | 'EdDSA', claims: JWTPayload, options?: TokenOptions): Promise<string>;
+  token(alg: Alg, claims: JWTPayload, options?: TokenOptions): Promise<string>;
   /** Replaces every key with a new one (new kids); tokens of the old keys stop verifying once the set is re-read. */
   rotate(): Promise<void>;
   close(): Promise<void>;
@@ -85,12 +87,13 @@ export interface JwksServer {
 
 export async function startJwksServer(): Promise<JwksServer> {
   let generation = 1;
-  let keys = { RS256: await newKey('RS256', generation), EdDSA: await newKey('EdDSA', generation) };
+  const all = async () => ({ RS256: await newKey('RS256', generation), ES256: await newKey('ES256', generation), EdDSA: await newKey('EdDSA', generation) });
+  let keys = await all();
   let fetches = 0;
   const server = createServer((_request, response) => {
     fetches++;
     response.writeHead(200, { 'content-type': 'application/json' });
-    response.end(JSON.stringify({ keys: [keys.RS256.publicJwk, keys.EdDSA.publicJwk] }));
+    response.end(JSON.stringify({ keys: Object.values(keys).map((key) => key.publicJwk) }));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const close = () => new Promise<void>((resolve) => server.close(() => resolve()));
@@ -102,7 +105,7 @@ export async function startJwksServer(): Promise<JwksServer> {
     token: (alg, claims, options = {}) => sign(claims, alg, keys[alg].privateKey, { kid: keys[alg].kid, ...options }),
     async rotate() {
       generation++;
-      keys = { RS256: await newKey('RS256', generation), EdDSA: await newKey('EdDSA', generation) };
+      keys = await all();
     },
     close,
   };

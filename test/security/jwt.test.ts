@@ -107,7 +107,7 @@ describe('HS256 with AUTH_JWT_SECRET', () => {
   });
 });
 
-describe('RS256 and EdDSA from AUTH_JWKS_URL', () => {
+describe('RS256, ES256 and EdDSA from AUTH_JWKS_URL', () => {
   let gateway: TestGateway;
   let jwks: JwksServer;
   beforeAll(async () => {
@@ -118,9 +118,10 @@ describe('RS256 and EdDSA from AUTH_JWKS_URL', () => {
   });
   afterAll(() => gateway.dispose());
 
-  it('accepts RS256 and EdDSA tokens on every transport, fetching the key set once, not per request', async () => {
+  it('accepts RS256, ES256 and EdDSA tokens on every transport, fetching the key set once, not per request', async () => {
     await worksEverywhere(gateway, await jwks.token('RS256', alice));
     await worksEverywhere(gateway, await jwks.token('EdDSA', alice));
+    expect((await gateway.gql(ME, {}, bearer(await jwks.token('ES256', alice)))).data?.usage).toBeDefined();
     for (let i = 0; i < 10; i++) {
       expect((await gateway.gql(ME, {}, bearer(await jwks.token(i % 2 ? 'RS256' : 'EdDSA', alice)))).data?.usage).toBeDefined();
     }
