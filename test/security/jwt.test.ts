@@ -92,7 +92,7 @@ describe('HS256 with AUTH_JWT_SECRET', () => {
     gateway.simulator.pause(); // the job stays unfinished: only the expiry can end the streams
     try {
       const job = await submitJob(gateway, {}, bearer(await hsToken(alice)));
-      const short = await hsToken(alice, { expiresIn: 2 });
+      const short = await hsToken(alice, { expiresIn: 4 }); // 3 to 4 s: room for a loaded machine to connect first
       const client = wsClient(gateway.wsUrl, bearer(short));
       const ws = subscribeWs(client, FOLLOW, { id: job.id });
       const sse = subscribeSse(gateway.httpUrl, FOLLOW, { id: job.id }, bearer(short));
