@@ -30,6 +30,7 @@ import { attachGraphQLWs } from './http/graphql-ws.ts';
 import { createHttpServer } from './http/server.ts';
 import { createYogaHandler } from './http/yoga.ts';
 import { limitPlugins } from './http/limits.ts';
+import { createShutdownDeadline } from './shutdown.ts';
 import type { RetryPolicy } from './upstream/retry.ts';
 
 /** How tokens are verified, or null when no JWT sign-in is configured. */
@@ -206,7 +207,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     plugins: limitPlugins(config.limits),
     cors: config.limits.corsOrigins,
   });
-  const http = createHttpServer(yoga, mounted);
+  const http = createHttpServer(yoga, { requestTimeoutMs: config.limits.requestTimeoutMs, mounted });
   const ws = attachGraphQLWs({
     server: http.server,
     yoga,
@@ -218,6 +219,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     onLimited: () => metrics.rateLimited.inc({ quota: 'ws_connections' }),
     admitSubscription: (tenant) => quotas.openSubscription(tenant),
     onDelivered: () => metrics.eventsDelivered.inc(),
+    bounds: { maxOperationsInFlight: config.limits.wsMaxOperationsInFlight, maxBufferedBytes: config.limits.wsMaxBufferedBytes },
   });
   metrics.sources.wsClients = () => ws.clientCount();
   metrics.sources.sseStreams = () => http.streamCount();
@@ -241,23 +243,27 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       return { httpUrl, wsUrl: httpUrl.replace(/^http/, 'ws'), port };
     },
     async stop() {
-      const deadline = Date.now() + config.shutdownTimeoutMs;
-      const left = () => Math.max(0, deadline - Date.now());
+      // Every step under the one SHUTDOWN_TIMEOUT_MS deadline (a step still running then is left behind).
+      const { step, left } = createShutdownDeadline({ timeoutMs: config.shutdownTimeoutMs, logger });
       if (started) {
         http.stopAccepting();
-        await ws.dispose(); // 1001 Going away: clients reconnect (elsewhere) and get the current state first
-        await http.close(left()); // SSE streams end now; other requests may finish
+        await Promise.all([
+          // 1001 Going away: clients reconnect (elsewhere) and get the current state first; a socket
+          // that has not finished its close handshake by the deadline is terminated.
+          step('websockets', () => ws.dispose(left())),
+          step('http', () => http.close(left())), // SSE streams end now; other requests may finish
+        ]);
       }
-      await jobs.drain(left()); // submissions in flight get their request id stored
-      await poller.stop(); // leases handed back
-      await retention.stop();
-      await reconciler?.stop();
+      await step('submissions', () => jobs.drain(left())); // submissions in flight get their request id stored
+      await step('poller', () => poller.stop()); // leases handed back
+      await step('retention', () => retention.stop());
+      await step('reconciler', async () => reconciler?.stop());
       if (resyncTimer) clearInterval(resyncTimer);
-      await yoga.dispose();
-      await upstream.close();
-      await pool.close();
-      await backends.close();
-      await simulator?.close();
+      await step('yoga', () => yoga.dispose());
+      await step('upstream', () => upstream.close());
+      await step('upstream pool', () => pool.close());
+      await step('backends', () => backends.close());
+      await step('simulator', () => simulator?.close());
       logger.info('gateway stopped');
       logger.flush?.();
     },

@@ -98,6 +98,14 @@ export interface OperationLimits {
   maxBodyBytes: number;
   maxWsMessageBytes: number;
   wsInitTimeoutMs: number;
+  /** Depth of an introspection query, counted from `__schema` / `__type` (GRAPHQL_MAX_DEPTH skips `__schema`). */
+  maxIntrospectionDepth: number;
+  /** Queries and mutations one WebSocket may have running at once; past it, the socket is not read. */
+  wsMaxOperationsInFlight: number;
+  /** Unread bytes queued for one WebSocket; past it, the socket is closed (1008). */
+  wsMaxBufferedBytes: number;
+  /** How long a client may take to send a whole HTTP request (headers and body); then 408. */
+  requestTimeoutMs: number;
   introspection: boolean;
   fieldSuggestions: boolean;
   csrfPrevention: boolean;
@@ -174,6 +182,10 @@ const envSchema = z.object({
   MAX_BODY_BYTES: integer('MAX_BODY_BYTES', 1024, 100 * 1024 * 1024).default(64 * 1024),
   WS_MAX_MESSAGE_BYTES: integer('WS_MAX_MESSAGE_BYTES', 1024, 100 * 1024 * 1024).default(64 * 1024),
   WS_INIT_TIMEOUT_MS: integer('WS_INIT_TIMEOUT_MS', 100, 600_000).default(3000),
+  GRAPHQL_MAX_INTROSPECTION_DEPTH: integer('GRAPHQL_MAX_INTROSPECTION_DEPTH', 1, 100).default(20),
+  WS_MAX_OPERATIONS_IN_FLIGHT: integer('WS_MAX_OPERATIONS_IN_FLIGHT', 1, 100_000).default(8),
+  WS_MAX_BUFFERED_BYTES: integer('WS_MAX_BUFFERED_BYTES', 64 * 1024, 1024 * 1024 * 1024).default(4 * 1024 * 1024),
+  REQUEST_TIMEOUT_MS: integer('REQUEST_TIMEOUT_MS', 100, 3_600_000).default(60_000),
   GRAPHQL_INTROSPECTION: boolean('GRAPHQL_INTROSPECTION').default(true),
   GRAPHQL_FIELD_SUGGESTIONS: boolean('GRAPHQL_FIELD_SUGGESTIONS').default(true),
   CSRF_PREVENTION: boolean('CSRF_PREVENTION').default(true),
@@ -201,6 +213,11 @@ export class ConfigError extends Error {
     super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
     this.problems = problems;
   }
+}
+
+/** Start-up cannot go on for a reason the operator can fix (a port in use, ...): its message is one line saying how. */
+export class StartupError extends Error {
+  override name = 'StartupError';
 }
 
 /** Parses `env` (the process environment, from main.ts); throws ConfigError listing every problem. */
@@ -272,6 +289,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       maxBodyBytes: e.MAX_BODY_BYTES,
       maxWsMessageBytes: e.WS_MAX_MESSAGE_BYTES,
       wsInitTimeoutMs: e.WS_INIT_TIMEOUT_MS,
+      maxIntrospectionDepth: e.GRAPHQL_MAX_INTROSPECTION_DEPTH,
+      wsMaxOperationsInFlight: e.WS_MAX_OPERATIONS_IN_FLIGHT,
+      wsMaxBufferedBytes: e.WS_MAX_BUFFERED_BYTES,
+      requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
       introspection: e.GRAPHQL_INTROSPECTION,
       fieldSuggestions: e.GRAPHQL_FIELD_SUGGESTIONS,
       csrfPrevention: e.CSRF_PREVENTION,
@@ -306,6 +327,7 @@ export function parseApiKeys(value: string, problems: string[]): Map<string, str
     const tenant = at > 0 ? pair.slice(0, at).trim() : '';
     const key = at > 0 ? pair.slice(at + 1).trim() : '';
     if (!tenant || !key) problems.push(`GATEWAY_API_KEYS entry ${index + 1} must look like tenant:key`);
+    else if (/\s/.test(key)) problems.push(`GATEWAY_API_KEYS entry ${index + 1} has whitespace inside its key, which no Authorization header can match`);
     else if (keys.has(key)) problems.push(`GATEWAY_API_KEYS entry ${index + 1} reuses another tenant's key`);
     else keys.set(key, tenant);
   });

@@ -1,6 +1,6 @@
 /** Process entry: config from the environment, the app, and signals. The only file that reads process.*. */
 import { createApp } from './app.ts';
-import { ConfigError, loadConfig } from './config.ts';
+import { ConfigError, loadConfig, StartupError } from './config.ts';
 
 try {
   const app = await createApp(loadConfig(process.env));
@@ -18,6 +18,6 @@ try {
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
 } catch (error) {
-  console.error(error instanceof ConfigError ? error.message : error);
+  console.error(error instanceof ConfigError || error instanceof StartupError ? error.message : error);
   process.exit(1);
 }

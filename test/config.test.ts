@@ -45,4 +45,15 @@ describe('loadConfig', () => {
       ]);
     }
   });
+  it('refuses a key with whitespace inside (it could never authenticate), in one line naming the entry, not the key', () => {
+    for (const value of ['a:k1,dave:k d', 'a:k1,dave:k\td', 'a:k1,dave:k\u00a0d']) {
+      try {
+        loadConfig({ GATEWAY_API_KEYS: value });
+        expect.unreachable();
+      } catch (error) {
+        expect((error as ConfigError).problems).toEqual(['GATEWAY_API_KEYS entry 2 has whitespace inside its key, which no Authorization header can match']);
+        expect((error as ConfigError).message).not.toContain('k d');
+      }
+    }
+  });
 });

@@ -10,8 +10,9 @@ import { createJwtVerifier, looksLikeJwt, type JwtOptions } from './jwt-auth.ts'
 
 export const OPEN_TENANT = 'public';
 
-/** A caller, or why the credential was refused (safe to show a client). */
-export type AuthOutcome = { caller: Caller } | { refused: string };
+/** A caller, or why the credential was refused: `refused` is safe to show a client, `reason` a short label for logs. */
+export type AuthOutcome = { caller: Caller } | { refused: string; reason: RefusalReason };
+export type RefusalReason = 'no key' | 'unknown key' | 'invalid token';
 
 export interface Authenticator {
   /** The caller for an Authorization value, or why it is refused. */
@@ -33,13 +34,16 @@ export function createAuthenticator(keys: ReadonlyMap<string, string> | null, jw
 
   async function authenticate(authorization: unknown): Promise<AuthOutcome> {
     if (open) return { caller: tenantCaller(OPEN_TENANT) };
-    if (typeof authorization !== 'string') return { refused: MISSING };
+    if (typeof authorization !== 'string' || authorization === '') return { refused: MISSING, reason: 'no key' };
     const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
-    if (!match?.[1]) return { refused: MISSING };
+    if (!match?.[1]) return { refused: MISSING, reason: 'unknown key' };
     const tenant = byDigest.get(digest(match[1]));
     if (tenant !== undefined) return { caller: tenantCaller(tenant) };
-    if (verify && looksLikeJwt(match[1])) return verify(match[1]);
-    return { refused: MISSING };
+    if (verify && looksLikeJwt(match[1])) {
+      const verified = await verify(match[1]);
+      return 'caller' in verified ? verified : { refused: verified.refused, reason: 'invalid token' };
+    }
+    return { refused: MISSING, reason: 'unknown key' };
   }
 
   return {

@@ -8,7 +8,6 @@ import { createHash } from 'node:crypto';
 import type { Server } from 'node:http';
 import { getOperationAST, type ExecutionArgs, type ExecutionResult } from 'graphql';
 import type { Context } from 'graphql-ws';
-import { useServer, type Extra } from 'graphql-ws/use/ws';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Logger } from 'pino';
 import { visibilityKey, type Caller } from '../domain/caller.ts';
@@ -16,6 +15,7 @@ import { GatewayError } from '../domain/errors.ts';
 import { toGraphQLError } from '../schema/errors.ts';
 import type { Authenticator } from './auth.ts';
 import { createCohorts, encodeNext, type FrameSink } from './cohorts.ts';
+import { serveGraphQLWs, type SocketBounds, type WsExtra } from './ws-server.ts';
 import type { GatewayYoga } from './yoga.ts';
 
 export interface GraphQLWsOptions {
@@ -40,7 +40,12 @@ export interface GraphQLWsOptions {
   admitSubscription?: (tenant: string) => () => void;
   /** Each cohort frame written to a subscriber (metrics). */
   onDelivered?: () => void;
+  /** Per-socket bounds: operations in flight and unread bytes (see ws-server.ts). */
+  bounds?: SocketBounds;
 }
+
+/** Defaults of WS_MAX_OPERATIONS_IN_FLIGHT and WS_MAX_BUFFERED_BYTES. */
+export const DEFAULT_SOCKET_BOUNDS: SocketBounds = { maxOperationsInFlight: 8, maxBufferedBytes: 4 * 1024 * 1024 };
 
 /** Past this much unsent data on a socket, a subscriber is congested: it gets the latest state later. */
 const CONGESTED_BYTES = 1024 * 1024;
@@ -68,13 +73,16 @@ function closeAtExpiry(socket: WebSocket, expiresAt: number): void {
 }
 
 export interface GraphQLWsHandle {
-  /** Closes every client with 1001 (Going away) and stops accepting. */
-  dispose(): Promise<void>;
+  /**
+   * Closes every client with 1001 (Going away) and stops accepting; a client that has not finished the
+   * close handshake within `graceMs` is terminated.
+   */
+  dispose(graceMs?: number): Promise<void>;
   clientCount(): number;
   cohortStats(): { cohorts: number; members: number };
 }
 
-type WsContext = Context<Record<string, unknown> | undefined, Extra>;
+type WsContext = Context<Record<string, unknown> | undefined, WsExtra>;
 type SubscribeResult = Promise<AsyncIterable<ExecutionResult> | ExecutionResult>;
 type EnvelopedArgs = ExecutionArgs & {
   rootValue: { execute: (args: ExecutionArgs) => unknown; subscribe: (args: ExecutionArgs) => SubscribeResult };
@@ -95,6 +103,8 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
   const { server, yoga, auth, logger, path = '/graphql', keepAliveMs = 12_000, connectionsPerTenant = 0 } = options;
   const wss = new WebSocketServer({ server, path, maxPayload: options.maxMessageBytes ?? 64 * 1024 });
   const log = logger.child({ component: 'graphql-ws' });
+  // ws re-emits the HTTP server's errors (a port in use, ...); listen() already reports them.
+  wss.on('error', (error) => log.debug({ err: error }, 'http server error (reported by listen)'));
   const openPerTenant = new Map<string, number>();
 
   /** Counts the socket against its tenant's quota; false when the tenant has no room left. */
@@ -157,16 +167,26 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
 
   /** A cohort member's frames go straight to its socket, as shared bytes; a congested socket gets the latest later. */
   function sinkFor(socket: WebSocket, operationId: string): FrameSink {
+    // Drained: every frame of this member has been handed to the OS (ws's send callback).
+    let unsent = 0;
+    let waiters: Array<() => void> = [];
+    const sent = () => {
+      unsent -= 1;
+      if (unsent > 0) return;
+      const ready = waiters;
+      waiters = [];
+      for (const callback of ready) callback();
+    };
     return {
       write(frame) {
-        socket.send(encodeNext(frame, operationId), { binary: false });
+        unsent += 1;
+        socket.send(encodeNext(frame, operationId), { binary: false }, sent);
         options.onDelivered?.();
         return socket.bufferedAmount < CONGESTED_BYTES;
       },
       onDrain(callback) {
-        const raw = (socket as unknown as { _socket?: { once(event: 'drain', cb: () => void): void } })._socket;
-        if (raw) raw.once('drain', callback);
-        else setImmediate(callback);
+        if (unsent === 0) setImmediate(callback);
+        else waiters.push(callback);
       },
     };
   }
@@ -187,7 +207,7 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
     return joined;
   }
 
-  const disposable = useServer(
+  const disposable = serveGraphQLWs(
     {
       execute: (args) => (args as EnvelopedArgs).rootValue.execute(args) as never,
       subscribe: (args) => {
@@ -196,8 +216,12 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
       },
       connectionInitWaitTimeout: options.initTimeoutMs ?? 3_000,
       onConnect: async (ctx) => {
-        const caller = await auth.callerFor(ctx.connectionParams?.authorization);
-        if (caller === null) return false; // 4403 Forbidden
+        const outcome = await auth.authenticate(ctx.connectionParams?.authorization);
+        if ('refused' in outcome) {
+          log.info({ reason: outcome.reason, detail: outcome.refused }, 'credential refused (WebSocket closed 4403)');
+          return false; // 4403 Forbidden
+        }
+        const caller = outcome.caller;
         if (caller.expiresAt !== undefined) closeAtExpiry(ctx.extra.socket, caller.expiresAt);
         const tenant = caller.tenant;
         (ctx.extra as { caller?: Caller }).caller = caller;
@@ -251,7 +275,8 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
       },
     },
     wss,
-    0, // keep-alive below: one timer for all sockets instead of two per socket
+    // Keep-alive below: one timer for all sockets instead of two per socket.
+    { bounds: options.bounds ?? DEFAULT_SOCKET_BOUNDS, logger: log },
   );
 
   // The ws heartbeat pattern: every keepAliveMs, ping each socket; one that did not answer the last
@@ -278,9 +303,9 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
     : null;
 
   return {
-    async dispose() {
+    async dispose(graceMs = 1_000) {
       if (heartbeat) clearInterval(heartbeat);
-      await disposable.dispose();
+      await disposable.dispose(graceMs);
     },
     clientCount: () => wss.clients.size,
     cohortStats: () => cohorts.stats(),

@@ -13,6 +13,8 @@ import { GraphQLError, NoSchemaIntrospectionCustomRule, type ValidationContext }
 import type { Plugin } from 'graphql-yoga';
 import { ErrorCode } from '../domain/errors.ts';
 import type { OperationLimits } from '../config.ts';
+import { bodySizeLimit } from './body-limit.ts';
+import { introspectionDepthRule } from './introspection-depth.ts';
 
 /** The header a browser page must send on "simple" requests (GET, form posts) when CSRF prevention is on. */
 export const CSRF_HEADER = 'x-graphql-csrf';
@@ -22,11 +24,12 @@ export function limitPlugins(limits: OperationLimits): Plugin[] {
   // transport answers them the same way.
   const report = { propagateOnRejection: false, onReject: [(ctx: ValidationContext | null, error: GraphQLError) => ctx?.reportError(error)] };
   const plugins: Plugin[] = [
-    bodySizeLimit(limits.maxBodyBytes),
+    bodySizeLimit(limits),
     maxTokensPlugin({ n: limits.maxTokens }) as Plugin,
     maxDepthPlugin({ n: limits.maxDepth, flattenFragments: true, ...report }) as Plugin,
     maxAliasesPlugin({ n: limits.maxAliases, allowList: [], ...report }) as Plugin,
     costLimitPlugin({ maxCost: limits.maxCost, ...report }) as Plugin,
+    useIntrospectionDepth(limits.maxIntrospectionDepth),
     useBadInputCodes(),
   ];
   if (!limits.fieldSuggestions) plugins.push(blockFieldSuggestionsPlugin() as Plugin);
@@ -43,6 +46,15 @@ function useNoIntrospection(): Plugin {
   return {
     onValidate({ addValidationRule }) {
       addValidationRule(NoSchemaIntrospectionCustomRule);
+    },
+  };
+}
+
+/** GRAPHQL_MAX_INTROSPECTION_DEPTH, on every transport. */
+function useIntrospectionDepth(maxDepth: number): Plugin {
+  return {
+    onValidate({ addValidationRule }) {
+      addValidationRule(introspectionDepthRule(maxDepth));
     },
   };
 }
@@ -73,23 +85,6 @@ function useBadInputCodes(): Plugin {
       return ({ result, setResult }) => {
         if (result.length > 0) setResult(result.map(withCode));
       };
-    },
-  };
-}
-
-/** Refuses a request whose declared body is larger than `maxBytes` (413), before it is read. */
-function bodySizeLimit(maxBytes: number): Plugin {
-  return {
-    onRequest({ request, endResponse }) {
-      const declared = Number(request.headers.get('content-length') ?? 0);
-      if (declared > maxBytes) {
-        endResponse(
-          Response.json(
-            { errors: [{ message: `The request body is larger than ${maxBytes} bytes.`, extensions: { code: 'BAD_USER_INPUT' } }] },
-            { status: 413 },
-          ),
-        );
-      }
     },
   };
 }

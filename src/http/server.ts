@@ -4,6 +4,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { StartupError } from '../config.ts';
 import type { GatewayYoga } from './yoga.ts';
 
 export interface HttpServerHandle {
@@ -26,13 +27,22 @@ export interface MountedHandler {
   handle(request: IncomingMessage, response: ServerResponse): void;
 }
 
-export function createHttpServer(yoga: GatewayYoga, mounted: MountedHandler | null = null): HttpServerHandle {
+export function createHttpServer(yoga: GatewayYoga, options: { requestTimeoutMs: number; mounted?: MountedHandler | null }): HttpServerHandle {
+  const { requestTimeoutMs, mounted = null } = options;
   const handler = mounted === null ? yoga : (request: IncomingMessage, response: ServerResponse) => {
     const pathname = (request.url ?? '/').split('?')[0] ?? '/';
     if (mounted.owns(pathname)) mounted.handle(request, response);
     else void yoga(request, response);
   };
-  const server = createServer({ requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 65_000 }, handler);
+  // `requestTimeout` bounds receiving a request (headers and body: a slow or stalled body gets 408);
+  // it stops once the request is in, so SSE responses and upgraded WebSockets are not cut. Node checks
+  // it every `connectionsCheckingInterval`.
+  const server = createServer({
+    requestTimeout: requestTimeoutMs,
+    headersTimeout: Math.min(30_000, requestTimeoutMs),
+    connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(requestTimeoutMs / 4))),
+    keepAliveTimeout: 65_000,
+  }, handler);
   const sockets = new Set<Socket>();
   const streams = new Set<Socket>();
   server.on('connection', (socket) => {
@@ -54,9 +64,13 @@ export function createHttpServer(yoga: GatewayYoga, mounted: MountedHandler | nu
     server,
     listen(port, host) {
       return new Promise((resolve, reject) => {
-        server.once('error', reject);
+        const onError = (error: NodeJS.ErrnoException) =>
+          reject(error.code === 'EADDRINUSE'
+            ? new StartupError(`Port ${port} on ${host} is already in use (another gateway?): stop that process, or set PORT to a free port.`)
+            : error);
+        server.once('error', onError);
         server.listen(port, host, () => {
-          server.off('error', reject);
+          server.off('error', onError);
           const address = server.address();
           resolve({ port: typeof address === 'object' && address ? address.port : port });
         });

@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import { UnauthenticatedError } from '../domain/errors.ts';
 import type { JobsService } from '../jobs/service.ts';
 import type { GraphQLContext } from '../schema/context.ts';
-import { maskError } from '../schema/errors.ts';
+import { maskError, toGraphQLError } from '../schema/errors.ts';
 import type { Authenticator } from './auth.ts';
 import { tokenExpiryPlugin } from './expiry.ts';
 
@@ -106,8 +106,12 @@ export function createYogaHandler(options: YogaOptions): GatewayYoga {
       const request = (initial as { request?: Request }).request;
       const authorization = initial.connectionParams ? initial.connectionParams.authorization : request?.headers.get('authorization');
       const outcome = await auth.authenticate(authorization);
-      if ('refused' in outcome) throw new UnauthenticatedError(outcome.refused);
       const requestId = (request && requestIds.get(request)?.id) || randomUUID();
+      if ('refused' in outcome) {
+        // An expected refusal, not a fault: one line at info, and a GraphQL error Yoga answers (401) without logging it.
+        access.info({ requestId, reason: outcome.reason, detail: outcome.refused }, 'credential refused (401 UNAUTHENTICATED)');
+        throw toGraphQLError(new UnauthenticatedError(outcome.refused));
+      }
       // Over HTTP (SSE), a subscription ends when the token does (expiry.ts); a WebSocket closes instead.
       const streamEndsAt = initial.connectionParams ? undefined : outcome.caller.expiresAt;
       return { jobs, caller: outcome.caller, requestId, ...(streamEndsAt === undefined ? {} : { streamEndsAt }) };

@@ -2,12 +2,16 @@
  * Where job events travel: in memory for one process, or through Redis pub/sub
  * (@graphql-yoga/redis-event-target) so that every replica sees every job's changes.
  */
+import { setMaxListeners } from 'node:events';
 import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
 import type { Redis } from 'ioredis';
 import type { JobEventTarget } from './job-event-target.ts';
 
 export function createMemoryEventTarget(): JobEventTarget {
   const target = new EventTarget();
+  // One listener per follower of a job (each SSE subscriber, each WebSocket cohort): many on a popular
+  // job is normal, and TENANT_MAX_SUBSCRIPTIONS bounds them; Node's leak heuristic (warn past 10) does not apply.
+  setMaxListeners(0, target);
   return target;
 }
 
