@@ -11,7 +11,8 @@ RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
 FROM node:24-slim AS runtime
 ENV NODE_ENV=production \
     PORT=4000 \
-    SQLITE_PATH=/data/gateway.sqlite
+    SQLITE_PATH=/data/gateway.sqlite \
+    MEDIA_DIR=/data/media
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./

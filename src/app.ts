@@ -3,7 +3,7 @@
  * Config, wires them, and returns { start, stop }; stop unwinds in reverse order.
  */
 import type { DestinationStream, Logger } from 'pino';
-import { secret, type Config } from './config.ts';
+import { FAL_WEBHOOK_JWKS_DEFAULT, secret, type Config } from './config.ts';
 import { createLogger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
 import { createJobEvents } from './jobs/events.ts';
@@ -14,6 +14,10 @@ import { createQuotas } from './jobs/quotas.ts';
 import { createRetention } from './jobs/retention.ts';
 import { createBackends } from './backends.ts';
 import { createFalQueueClient } from './upstream/fal-queue-client.ts';
+import { createFalStatusStreams } from './upstream/fal-status-stream.ts';
+import { createFalWebhookVerifier } from './upstream/fal-webhook-verifier.ts';
+import { createWebhookIntake, webhookUrlFor } from './jobs/webhook-intake.ts';
+import { falWebhookPlugin, WEBHOOK_PATH } from './http/fal-webhook.ts';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import type { FalSimulator, MountedFalSimulator } from './fal-simulator/index.ts';
@@ -24,7 +28,6 @@ import { schema } from './schema/index.ts';
 import { createAuthenticator } from './http/auth.ts';
 import type { JwtOptions } from './http/jwt-auth.ts';
 import { NANOS_PER_USD } from './domain/money.ts';
-import { createJobWriter } from './jobs/job-writer.ts';
 import { createCostReconciler, type BillingEventsPort, type CostReconciler } from './jobs/reconcile-costs.ts';
 import { attachGraphQLWs } from './http/graphql-ws.ts';
 import { createHttpServer } from './http/server.ts';
@@ -32,6 +35,12 @@ import { createYogaHandler } from './http/yoga.ts';
 import { limitPlugins } from './http/limits.ts';
 import { createShutdownDeadline } from './shutdown.ts';
 import type { RetryPolicy } from './upstream/retry.ts';
+import { createFalStorageClient } from './upstream/fal-storage-client.ts';
+import { uploadFetchApi } from './http/uploads.ts';
+import { createMediaRoute } from './http/media-route.ts';
+import { createMediaBackend } from './media-backend.ts';
+import { withDurableMedia } from './jobs/durable-store.ts';
+import { createJobWriter, type JobWriter } from './jobs/job-writer.ts';
 
 /** How tokens are verified, or null when no JWT sign-in is configured. */
 function jwtOptions(config: Config): JwtOptions | null {
@@ -91,17 +100,22 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   let simulator: FalSimulator | null = null;
   let mounted: MountedFalSimulator | null = null;
   let queueUrl = config.falQueueUrl;
+  let storageUrl = config.media.falStorageUrl;
   let credential = config.falKey;
   if (!credential) {
     const simulatorKey = randomBytes(24).toString('base64url');
     ({ simulator, mounted } = await startBuiltInSimulator(config, simulatorKey));
     queueUrl = simulator.url;
+    storageUrl = simulator.url;
     credential = secret(simulatorKey);
     logger.warn({ simulatorUrl: simulator.url }, 'FAL_KEY is not set: using the built-in fal simulator (fake videos, no cost). Set FAL_KEY to call fal.ai.');
   }
   const key = credential;
 
-  const pool = createUpstreamPool({ baseUrl: queueUrl });
+  const { updates } = config;
+  const maxStreams = updates.mode === 'stream' ? updates.maxStreams : 0;
+  // Streams hold their connection for a job's life: the pool gets room for them on top of the calls.
+  const pool = createUpstreamPool({ baseUrl: queueUrl, connections: 64 + maxStreams });
   const upstream = withCircuitBreaker(instrumentUpstream(
     createFalQueueClient({
       dispatcher: pool,
@@ -110,6 +124,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       authScheme: config.falAuthScheme,
       modelId: config.falModel,
       timeoutMs: config.upstreamTimeoutMs,
+      mediaExpirationSeconds: config.media.falExpirationSeconds,
       retry: options.upstreamRetry ?? { maxRetries: 2, baseDelayMs: 200, maxDelayMs: 5_000 },
       onRetry: (operation, error, delayMs) => logger.debug({ operation, kind: error.kind, delayMs }, 'retrying upstream call'),
     }),
@@ -128,7 +143,15 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   });
 
   const backends = createBackends(config, logger);
-  const { store } = backends;
+  // Durable videos (MEDIA_STORE): the store decorator copies each completed video before it is stored.
+  let mediaWriter: JobWriter | null = null;
+  const media = await createMediaBackend(config, {
+    logger: logger.child({ component: 'media' }),
+    simulatorUrl: simulator?.url ?? null,
+    save: (id, change, known) => (mediaWriter as JobWriter).save(id, change, known),
+    get: (id) => backends.store.get(id),
+  });
+  const store = media ? withDurableMedia(backends.store, media.copier) : backends.store;
   const events = createJobEvents(backends.eventTarget, {
     onDeliver: () => metrics.eventsDelivered.inc(),
     onPublish: (job) => {
@@ -137,6 +160,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       if (job.status === 'COMPLETED') reconciler?.enqueue(job);
     },
   });
+  mediaWriter = createJobWriter({ store, events, now: () => new Date() });
   const reconciler: CostReconciler | null = options.billing
     ? createCostReconciler({
         billing: options.billing,
@@ -166,7 +190,19 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     concurrency: config.pollConcurrency,
     onPoll: (outcome) => metrics.polls.inc({ outcome }),
     onPollLag: (seconds) => metrics.pollLag.observe(seconds),
+    streams: maxStreams > 0 ? createFalStatusStreams({ dispatcher: pool, baseUrl: queueUrl, credential: () => key.reveal(), authScheme: config.falAuthScheme, modelId: config.falModel, timeoutMs: config.upstreamTimeoutMs }) : null,
+    stream: { maxStreams, stallMs: updates.streamStallMs, safetyNetMs: updates.safetyNetPollMs, reconnectBaseMs: updates.streamReconnectMs, reconnectMaxMs: Math.max(updates.streamReconnectMs, 30_000) },
+    onStream: (event) => metrics.streamEvents.inc({ event }),
   });
+  metrics.sources.openStreams = () => poller.openStreams();
+  const webhooks = updates.webhook
+    ? falWebhookPlugin({
+        verify: createFalWebhookVerifier({ jwksUrl: updates.webhookJwksUrl ?? simulator?.jwksUrl ?? FAL_WEBHOOK_JWKS_DEFAULT }).verify,
+        accept: createWebhookIntake({ poller, logger: logger.child({ component: 'webhook' }), onOutcome: (outcome) => metrics.webhooks.inc({ outcome }) }).accept,
+        onRejected: (reason) => metrics.webhooksRejected.inc({ reason }),
+        logger: logger.child({ component: 'webhook' }),
+      })
+    : null;
   const quotas = createQuotas({
     limits: config.quotas,
     store,
@@ -178,9 +214,30 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     store,
     logger: logger.child({ component: 'retention' }),
     retentionMs: config.jobRetentionMs,
+    eventsRetentionMs: config.jobEventsRetentionMs,
     onPurged: (count) => metrics.jobsPurged.inc(count),
   });
-  const jobs = createJobsService({ store, upstream, events, scheduler: poller, quotas, model: config.falModel, logger: logger.child({ component: 'jobs' }), money: config.money });
+  const files = createFalStorageClient({
+    baseUrl: storageUrl,
+    credential: () => key.reveal(),
+    authScheme: config.falAuthScheme,
+    timeoutMs: config.upstreamTimeoutMs,
+    ...(config.media.falExpirationSeconds > 0 ? { expirationSeconds: config.media.falExpirationSeconds } : {}),
+  });
+  const jobs = createJobsService({
+    store,
+    upstream,
+    events,
+    scheduler: poller,
+    quotas,
+    model: config.falModel,
+    logger: logger.child({ component: 'jobs' }),
+    eventsRetentionMs: config.jobEventsRetentionMs,
+    money: config.money,
+    files,
+    maxUploadBytes: config.media.maxUploadBytes,
+    ...(updates.webhook ? { webhookUrl: (jobId: string) => webhookUrlFor(config.publicUrl, WEBHOOK_PATH, jobId) } : {}),
+  });
   metrics.sources.polledJobs = () => poller.trackedCount();
   metrics.sources.subscriptions = () => {
     // One feed per SSE subscriber and per WebSocket cohort; a cohort stands for its members.
@@ -204,7 +261,9 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       return { upstream: upstream.circuit(), backend: backends.kind };
     },
     metrics: { contentType: metrics.registry.contentType, render: () => metrics.registry.metrics() },
-    plugins: limitPlugins(config.limits),
+    plugins: [...(webhooks ? [webhooks] : []), ...limitPlugins(config.limits)],
+    fetchAPI: uploadFetchApi(config.media.maxUploadBytes),
+    routes: media ? [createMediaRoute(media.store)] : [],
     cors: config.limits.corsOrigins,
   });
   const http = createHttpServer(yoga, { requestTimeoutMs: config.limits.requestTimeoutMs, mounted });
@@ -239,6 +298,11 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       started = true;
       const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
       const httpUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}/graphql`;
+      if (media) {
+        const listening = config.host === '0.0.0.0' || config.host === '::' ? `http://localhost:${port}` : httpUrl.replace(/\/graphql$/, '');
+        media.setPublicUrl(config.media.publicUrl ?? listening);
+        media.copier.resume().catch((error: unknown) => logger.warn({ err: error }, 'could not resume pending video copies'));
+      }
       logger.info({ url: httpUrl, upstream: simulator ? 'simulator' : new URL(queueUrl).origin, model: config.falModel }, 'gateway listening');
       return { httpUrl, wsUrl: httpUrl.replace(/^http/, 'ws'), port };
     },
@@ -256,6 +320,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       }
       await step('submissions', () => jobs.drain(left())); // submissions in flight get their request id stored
       await step('poller', () => poller.stop()); // leases handed back
+      await step('media copies', async () => media?.copier.stop()); // copies in flight stay pending: the next start finishes them
       await step('retention', () => retention.stop());
       await step('reconciler', async () => reconciler?.stop());
       if (resyncTimer) clearInterval(resyncTimer);
@@ -263,6 +328,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       await step('upstream', () => upstream.close());
       await step('upstream pool', () => pool.close());
       await step('backends', () => backends.close());
+      await step('media store', async () => media?.store.close());
       await step('simulator', () => simulator?.close());
       logger.info('gateway stopped');
       logger.flush?.();

@@ -49,11 +49,17 @@ export interface Config {
   jobMaxTotalMs: number;
   /** How long finished jobs are kept (0 = forever). */
   jobRetentionMs: number;
+  /** How far back `jobEvents(after:)` can replay; the event log is trimmed past it. */
+  jobEventsRetentionMs: number;
   shutdownTimeoutMs: number;
   quotas: Quotas;
   limits: OperationLimits;
   auth: AuthConfig;
   money: MoneyConfig;
+  media: MediaConfig;
+  /** The gateway's public base URL (webhook URL given to fal). */
+  publicUrl: string;
+  updates: UpstreamUpdates;
 }
 
 /** JWT sign-in (beside GATEWAY_API_KEYS): HS256 with a secret, or keys from a JWKS URL; both null = no JWTs. */
@@ -78,6 +84,47 @@ export interface MoneyConfig {
   userDailyBudgetNanos: number;
 }
 
+/** Uploads and durable copies of generated videos (README "Media"). */
+export interface MediaConfig {
+  /** fal's storage API base (image uploads). */
+  falStorageUrl: string;
+  /** Where durable copies live; 'off' keeps fal's URL only. */
+  store: 'local' | 's3' | 'off';
+  dir: string;
+  /** Declares MEDIA_DIR shared by every replica (needed for `local` with REDIS_URL). */
+  dirShared: boolean;
+  s3: { bucket: string | null; endpoint: string | null; region: string; prefix: string; forcePathStyle: boolean; checksums: 'when_required' | 'when_supported' };
+  /** Largest uploaded image, in bytes. */
+  maxUploadBytes: number;
+  /** Largest video copied from fal, in bytes. */
+  maxVideoBytes: number;
+  /** How long a COMPLETED job waits for its copy before completing with fal's URL. */
+  copyWaitMs: number;
+  /** Deadline of one copy attempt. */
+  copyTimeoutMs: number;
+  copyRetries: number;
+  /** Hosts the gateway downloads media from, besides `*.fal.media` (`host`, `host:port`, `*.domain`). */
+  sourceHosts: string[];
+  /** Sent to fal on submits as X-Fal-Object-Lifecycle-Preference (0 = not sent). */
+  falExpirationSeconds: number;
+  /** Base of the URLs in Video.url; null = the listening address. */
+  publicUrl: string | null;
+}
+
+/** How job changes reach the gateway from fal (FAL_UPDATES, FAL_WEBHOOK and their tuning). */
+export interface UpstreamUpdates {
+  mode: 'stream' | 'poll';
+  maxStreams: number;
+  streamStallMs: number;
+  safetyNetPollMs: number;
+  streamReconnectMs: number;
+  webhook: boolean;
+  /** null: fal's (FAL_WEBHOOK_JWKS_DEFAULT), or the built-in simulator's when no FAL_KEY is set. */
+  webhookJwksUrl: string | null;
+}
+
+export const FAL_WEBHOOK_JWKS_DEFAULT = 'https://rest.alpha.fal.ai/.well-known/jwks.json';
+
 /** Per-tenant quotas (0 = no limit) and the global cap on unfinished upstream jobs. */
 export interface Quotas {
   activeJobsPerTenant: number;
@@ -96,6 +143,8 @@ export interface OperationLimits {
   maxTokens: number;
   maxCost: number;
   maxBodyBytes: number;
+  /** Largest uploaded image (multipart bodies may be this much larger than maxBodyBytes). */
+  maxUploadBytes: number;
   maxWsMessageBytes: number;
   wsInitTimeoutMs: number;
   /** Depth of an introspection query, counted from `__schema` / `__type` (GRAPHQL_MAX_DEPTH skips `__schema`). */
@@ -168,6 +217,7 @@ const envSchema = z.object({
   JOB_MAX_QUEUE_MS: integer('JOB_MAX_QUEUE_MS', 0, 30 * 86_400_000).default(3_600_000),
   JOB_MAX_TOTAL_MS: integer('JOB_MAX_TOTAL_MS', 0, 30 * 86_400_000).default(7_200_000),
   JOB_RETENTION_MS: integer('JOB_RETENTION_MS', 0, 3650 * 86_400_000).default(7 * 86_400_000),
+  JOB_EVENTS_RETENTION_MS: integer('JOB_EVENTS_RETENTION_MS', 1000, 3650 * 86_400_000).default(86_400_000),
   UPSTREAM_CIRCUIT_FAILURES: integer('UPSTREAM_CIRCUIT_FAILURES', 1, 10_000).default(5),
   UPSTREAM_CIRCUIT_OPEN_MS: integer('UPSTREAM_CIRCUIT_OPEN_MS', 100, 3_600_000).default(10_000),
   TENANT_MAX_ACTIVE_JOBS: integer('TENANT_MAX_ACTIVE_JOBS', 0, 1_000_000).default(50),
@@ -204,6 +254,31 @@ const envSchema = z.object({
   PRICE_PER_SECOND_USD: usd('PRICE_PER_SECOND_USD').default(70_000_000),
   TENANT_DAILY_BUDGET_USD: usd('TENANT_DAILY_BUDGET_USD').default(0),
   USER_DAILY_BUDGET_USD: usd('USER_DAILY_BUDGET_USD').default(0),
+  PUBLIC_URL: httpUrl('PUBLIC_URL').optional(),
+  FAL_STORAGE_URL: httpUrl('FAL_STORAGE_URL').default('https://rest.fal.ai'),
+  MEDIA_STORE: z.enum(['local', 's3', 'off'], { error: 'MEDIA_STORE must be local, s3 or off' }).default('local'),
+  MEDIA_DIR: z.string().min(1).default('./data/media'),
+  MEDIA_DIR_SHARED: boolean('MEDIA_DIR_SHARED').default(false),
+  S3_BUCKET: z.string().min(1).optional(),
+  S3_ENDPOINT: httpUrl('S3_ENDPOINT').optional(),
+  S3_REGION: z.string().min(1).default('us-east-1'),
+  S3_PREFIX: z.string().regex(/^[\w!.*'()/-]*$/, 'S3_PREFIX may hold letters, digits and _ ! . * \' ( ) / - only').default(''),
+  S3_FORCE_PATH_STYLE: boolean('S3_FORCE_PATH_STYLE').default(false),
+  S3_CHECKSUMS: z.enum(['when_required', 'when_supported'], { error: 'S3_CHECKSUMS must be when_required or when_supported' }).optional(),
+  MAX_UPLOAD_BYTES: integer('MAX_UPLOAD_BYTES', 1024, 100 * 1024 * 1024).default(10 * 1024 * 1024),
+  MEDIA_MAX_VIDEO_BYTES: integer('MEDIA_MAX_VIDEO_BYTES', 1024, 10 * 1024 * 1024 * 1024).default(1024 * 1024 * 1024),
+  MEDIA_COPY_WAIT_MS: integer('MEDIA_COPY_WAIT_MS', 0, 600_000).default(10_000),
+  MEDIA_COPY_TIMEOUT_MS: integer('MEDIA_COPY_TIMEOUT_MS', 100, 3_600_000).default(120_000),
+  MEDIA_COPY_RETRIES: integer('MEDIA_COPY_RETRIES', 0, 100).default(3),
+  MEDIA_SOURCE_HOSTS: z.string().default(''),
+  FAL_MEDIA_EXPIRATION_SECONDS: integer('FAL_MEDIA_EXPIRATION_SECONDS', 0, 10 * 365 * 86_400).default(86_400),
+  FAL_UPDATES: z.enum(['stream', 'poll'], { error: 'FAL_UPDATES must be stream or poll' }).default('stream'),
+  FAL_WEBHOOK: z.enum(['on', 'off'], { error: 'FAL_WEBHOOK must be on or off' }).default('off'),
+  FAL_WEBHOOK_JWKS_URL: httpUrl('FAL_WEBHOOK_JWKS_URL').optional(),
+  UPSTREAM_MAX_STREAMS: integer('UPSTREAM_MAX_STREAMS', 0, 100_000).default(256),
+  STREAM_STALL_MS: integer('STREAM_STALL_MS', 50, 600_000).default(20_000),
+  STREAM_SAFETY_POLL_MS: integer('STREAM_SAFETY_POLL_MS', 10, 3_600_000).default(30_000),
+  STREAM_RECONNECT_MS: integer('STREAM_RECONNECT_MS', 1, 600_000).default(500),
 });
 
 export class ConfigError extends Error {
@@ -232,6 +307,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (present.FAL_QUEUE_URL !== undefined && present.FAL_KEY === undefined) {
     problems.push('FAL_KEY is required when FAL_QUEUE_URL is set (for `npm run simulator`: FAL_KEY=simulator-key)');
   }
+  if (parsed.success) problems.push(...mediaProblems(parsed.data));
   if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
   const e = parsed.data;
   return Object.freeze({
@@ -256,6 +332,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     jobMaxQueueMs: e.JOB_MAX_QUEUE_MS,
     jobMaxTotalMs: e.JOB_MAX_TOTAL_MS,
     jobRetentionMs: e.JOB_RETENTION_MS,
+    jobEventsRetentionMs: e.JOB_EVENTS_RETENTION_MS,
     quotas: Object.freeze({
       activeJobsPerTenant: e.TENANT_MAX_ACTIVE_JOBS,
       submitsPerMinutePerTenant: e.TENANT_SUBMITS_PER_MINUTE,
@@ -287,6 +364,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       maxTokens: e.GRAPHQL_MAX_TOKENS,
       maxCost: e.GRAPHQL_MAX_COST,
       maxBodyBytes: e.MAX_BODY_BYTES,
+      maxUploadBytes: e.MAX_UPLOAD_BYTES,
       maxWsMessageBytes: e.WS_MAX_MESSAGE_BYTES,
       wsInitTimeoutMs: e.WS_INIT_TIMEOUT_MS,
       maxIntrospectionDepth: e.GRAPHQL_MAX_INTROSPECTION_DEPTH,
@@ -298,7 +376,50 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       csrfPrevention: e.CSRF_PREVENTION,
       corsOrigins: e.CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean),
     }),
+    media: Object.freeze({
+      falStorageUrl: e.FAL_STORAGE_URL,
+      store: e.MEDIA_STORE,
+      dir: e.MEDIA_DIR,
+      dirShared: e.MEDIA_DIR_SHARED,
+      s3: Object.freeze({
+        bucket: e.S3_BUCKET ?? null,
+        endpoint: e.S3_ENDPOINT ?? null,
+        region: e.S3_REGION,
+        prefix: e.S3_PREFIX,
+        forcePathStyle: e.S3_FORCE_PATH_STYLE,
+        // AWS itself handles the SDK's default checksums; many S3-compatible servers do not.
+        checksums: e.S3_CHECKSUMS ?? (e.S3_ENDPOINT ? 'when_required' : 'when_supported'),
+      }),
+      maxUploadBytes: e.MAX_UPLOAD_BYTES,
+      maxVideoBytes: e.MEDIA_MAX_VIDEO_BYTES,
+      copyWaitMs: e.MEDIA_COPY_WAIT_MS,
+      copyTimeoutMs: e.MEDIA_COPY_TIMEOUT_MS,
+      copyRetries: e.MEDIA_COPY_RETRIES,
+      sourceHosts: e.MEDIA_SOURCE_HOSTS.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean),
+      falExpirationSeconds: e.MEDIA_STORE === 'off' ? 0 : e.FAL_MEDIA_EXPIRATION_SECONDS,
+      publicUrl: e.PUBLIC_URL?.replace(/\/+$/, '') ?? null,
+    }),
+    publicUrl: (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ''),
+    updates: Object.freeze({
+      mode: e.FAL_UPDATES,
+      maxStreams: e.UPSTREAM_MAX_STREAMS,
+      streamStallMs: e.STREAM_STALL_MS,
+      safetyNetPollMs: e.STREAM_SAFETY_POLL_MS,
+      streamReconnectMs: e.STREAM_RECONNECT_MS,
+      webhook: e.FAL_WEBHOOK === 'on',
+      webhookJwksUrl: e.FAL_WEBHOOK_JWKS_URL ?? null,
+    }),
   });
+}
+
+/** Media settings that only make sense together. */
+function mediaProblems(e: z.infer<typeof envSchema>): string[] {
+  const problems: string[] = [];
+  if (e.MEDIA_STORE === 's3' && !e.S3_BUCKET) problems.push('MEDIA_STORE=s3 needs S3_BUCKET');
+  if (e.MEDIA_STORE === 'local' && e.REDIS_URL && !e.MEDIA_DIR_SHARED) {
+    problems.push('MEDIA_STORE=local with REDIS_URL: replicas would each keep their own copies; use MEDIA_STORE=s3, or set MEDIA_DIR_SHARED=true if MEDIA_DIR is one folder shared by every replica');
+  }
+  return problems;
 }
 
 /**

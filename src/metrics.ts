@@ -15,6 +15,7 @@ export interface GaugeSources {
   jobFeeds: () => number;
   wsCohorts: () => number;
   unfinishedJobs: () => Promise<number>;
+  openStreams?: () => number;
 }
 
 export function createMetrics() {
@@ -70,7 +71,7 @@ export function createMetrics() {
       buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
       registers: [registry],
     }),
-    subscriptions: gauge('gateway_job_subscriptions', 'Open jobUpdates subscriptions (all transports).', () => sources.subscriptions()),
+    subscriptions: gauge('gateway_job_subscriptions', 'Open jobUpdates and jobEvents subscriptions (all transports).', () => sources.subscriptions()),
     jobFeeds: gauge('gateway_job_feeds', 'Job event listeners (one per WebSocket cohort, one per SSE subscription).', () => sources.jobFeeds()),
     wsCohorts: gauge('gateway_websocket_cohorts', 'WebSocket subscription cohorts (subscribers sharing one execution).', () => sources.wsCohorts()),
     rateLimited: new Counter({
@@ -83,6 +84,25 @@ export function createMetrics() {
       name: 'gateway_spend_usd_total',
       help: 'Estimated (or billed) cost of COMPLETED jobs in USD, by tenant (FAILED and CANCELLED jobs cost nothing).',
       labelNames: ['tenant'] as const,
+      registers: [registry],
+    }),
+    streamEvents: new Counter({
+      name: 'gateway_upstream_stream_events_total',
+      help: 'fal status streams: opened, events received, and how they ended (completed, ended, stalled, dropped, refused).',
+      labelNames: ['event'] as const,
+      registers: [registry],
+    }),
+    openStreams: gauge('gateway_upstream_streams_open', 'fal status streams this process holds open.', () => sources.openStreams?.() ?? 0),
+    webhooks: new Counter({
+      name: 'gateway_fal_webhooks_total',
+      help: 'Verified fal webhooks by outcome (updated, finished, duplicate, unknown, error).',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    webhooksRejected: new Counter({
+      name: 'gateway_fal_webhooks_rejected_total',
+      help: 'fal webhooks refused with 401, by reason (missing, stale, bad_signature, replayed, no_keys).',
+      labelNames: ['reason'] as const,
       registers: [registry],
     }),
     circuitOpen: new Gauge({ name: 'gateway_upstream_circuit_open', help: '1 while the upstream circuit is open or half-open.', registers: [registry] }),

@@ -36,7 +36,7 @@ describe('import direction', () => {
   });
 
   it('jobs/ reaches only domain, its own modules and the ports of store, upstream and pubsub', () => {
-    const allowed = /^(domain\/|jobs\/|store\/job-store\.ts|store\/job-leases\.ts|upstream\/upstream-queue\.ts|upstream\/retry\.ts|pubsub\/job-event-target\.ts)/;
+    const allowed = /^(domain\/|jobs\/|store\/job-store\.ts|store\/job-event-log\.ts|store\/job-leases\.ts|store\/media-store\.ts|upstream\/upstream-queue\.ts|upstream\/file-storage\.ts|upstream\/media-source\.ts|upstream\/retry\.ts|pubsub\/job-event-target\.ts)/;
     for (const f of inDir('jobs')) expect(local(f.imports).filter((i) => !allowed.test(i.target)).map((i) => i.target), f.file).toEqual([]);
   });
 
@@ -59,8 +59,8 @@ describe('import direction', () => {
   });
 
   it('only the composition root imports concrete adapters', () => {
-    const concrete = /^(store\/(sqlite|redis)-|upstream\/(fal-queue-client|pool|circuit-breaker|instrumented)|pubsub\/event-target)/;
-    const root = new Set(['app.ts', 'backends.ts', 'simulator-main.ts']);
+    const concrete = /^(store\/(sqlite|redis|local-media|s3-media)-|upstream\/(fal-queue-client|fal-storage-client|media-download|pool|circuit-breaker|instrumented)|pubsub\/event-target)/;
+    const root = new Set(['app.ts', 'backends.ts', 'media-backend.ts', 'simulator-main.ts']);
     for (const f of all) {
       if (root.has(f.file) || f.file.startsWith('store/') || f.file.startsWith('upstream/') || f.file.startsWith('pubsub/')) continue;
       expect(local(f.imports).filter((i) => concrete.test(i.target)).map((i) => i.target), f.file).toEqual([]);

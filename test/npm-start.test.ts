@@ -3,13 +3,15 @@
  * serves GraphiQL, and a job submitted there reaches COMPLETED with a (simulated) video well within a
  * minute.
  */
+import { dirname, join } from 'node:path';
 import { expect, it } from 'vitest';
 import { post, subscribeSse } from './helpers/clients.ts';
 import { startGatewayProcess } from './helpers/gateway-process.ts';
 import { FOLLOW, SUBMIT, tempSqlitePath, validInput } from './helpers/start-gateway.ts';
 
 it('no FAL_KEY: simulator announced, GraphiQL served, a job completes within a minute', { timeout: 70_000 }, async () => {
-  const gateway = await startGatewayProcess({ SQLITE_PATH: tempSqlitePath() });
+  const sqlitePath = tempSqlitePath();
+  const gateway = await startGatewayProcess({ SQLITE_PATH: sqlitePath, MEDIA_DIR: join(dirname(sqlitePath), 'media') });
   const startup = gateway.output.join('');
   expect(startup).toMatch(/FAL_KEY is not set: using the built-in fal simulator/);
   expect(startup).toMatch(/GATEWAY_API_KEYS is not set/);
@@ -21,11 +23,14 @@ it('no FAL_KEY: simulator announced, GraphiQL served, a job completes within a m
   const started = Date.now();
   const submitted = await post(gateway.httpUrl, SUBMIT, { input: validInput() });
   const job = submitted.data!.generateVideo;
-  const recording = subscribeSse(gateway.httpUrl, FOLLOW, { id: job.id });
+  const recording = subscribeSse(gateway.httpUrl, FOLLOW.replace('video { url', 'video { upstreamUrl durable url'), { id: job.id });
   await expect(recording.done).resolves.toBe('complete');
   const last = recording.events.at(-1)!.data!.jobUpdates;
   expect(last.status).toBe('COMPLETED');
-  expect(last.video.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/fal-simulator\/files\/.+\.mp4$/);
+  // The gateway keeps its own copy of the simulator's video by default (MEDIA_STORE=local).
+  expect(last.video).toMatchObject({ durable: true, upstreamUrl: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/fal-simulator\/files\/.+\.mp4$/) });
+  expect(last.video.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/media\/videos\/.+\.mp4$/);
+  expect((await fetch(last.video.url)).status).toBe(200);
   expect(Date.now() - started).toBeLessThan(60_000);
   gateway.child.kill('SIGTERM');
   expect(await gateway.exited).toBe(0);

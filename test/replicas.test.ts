@@ -23,7 +23,7 @@ beforeAll(async () => {
   redis = await startRedisServer({ persistent: true });
   simulator = await startSimulator({ timing: { initialQueuePosition: 3, queueStepMs: 250, runMs: 1200, logEveryMs: 100, logWindowMs: 300 } });
   prefix = `test-${randomUUID()}:`;
-  const env = { FAL_KEY: TEST_FAL_KEY, FAL_QUEUE_URL: simulator.url, REDIS_URL: redis.url, REDIS_KEY_PREFIX: prefix, POLL_INTERVAL_MS: String(POLL_MS), POLL_LEASE_MS: '600', LOG_LEVEL: 'info' };
+  const env = { FAL_KEY: TEST_FAL_KEY, FAL_QUEUE_URL: simulator.url, REDIS_URL: redis.url, REDIS_KEY_PREFIX: prefix, POLL_INTERVAL_MS: String(POLL_MS), POLL_LEASE_MS: '600', LOG_LEVEL: 'info', FAL_UPDATES: 'poll', MEDIA_STORE: 'off' };
   replicas = await Promise.all([startGatewayProcess(env), startGatewayProcess(env), startGatewayProcess(env)]);
 }, 60_000);
 

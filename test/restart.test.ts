@@ -10,7 +10,7 @@ import { waitFor } from './helpers/wait-for.ts';
 
 it('a job survives a SIGKILL of the gateway and completes after restart', async () => {
   const simulator = await startSimulator({ timing: { initialQueuePosition: 2, queueStepMs: 150, runMs: 600, logEveryMs: 50, logWindowMs: 200 } });
-  const env = { FAL_KEY: TEST_FAL_KEY, FAL_QUEUE_URL: simulator.url, SQLITE_PATH: tempSqlitePath(), POLL_INTERVAL_MS: '30' };
+  const env = { FAL_KEY: TEST_FAL_KEY, FAL_QUEUE_URL: simulator.url, SQLITE_PATH: tempSqlitePath(), POLL_INTERVAL_MS: '30', FAL_UPDATES: 'poll' };
 
   const first = await startGatewayProcess(env);
   const submitted = await post(first.httpUrl, SUBMIT, { input: validInput({ idempotencyKey: 'restart-1' }) });

@@ -98,6 +98,7 @@ const config = loadConfig({
   ...process.env,
   FAL_KEY: falKey,
   FAL_QUEUE_URL: simulator.url,
+  MEDIA_STORE: process.env.MEDIA_STORE ?? 'off', // durable copies are measured apart; keep the figures comparable
   PORT: process.env.PORT ?? '0',
   HOST: process.env.HOST ?? '127.0.0.1',
 });

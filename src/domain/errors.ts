@@ -11,6 +11,7 @@ export const ErrorCode = {
   UPSTREAM_ERROR: 'UPSTREAM_ERROR',
   UPSTREAM_UNAVAILABLE: 'UPSTREAM_UNAVAILABLE',
   BUDGET_EXCEEDED: 'BUDGET_EXCEEDED',
+  CURSOR_EXPIRED: 'CURSOR_EXPIRED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -79,5 +80,13 @@ export class BudgetExceededError extends GatewayError {
   override name = 'BudgetExceededError';
   constructor(message: string, retryAfterSeconds: number) {
     super(ErrorCode.BUDGET_EXCEEDED, message, { retryAfterSeconds });
+  }
+}
+
+/** `jobEvents(after:)` with a cursor the event log no longer (or never) held: re-read `jobs`, then subscribe without `after`. */
+export class CursorExpiredError extends GatewayError {
+  override name = 'CursorExpiredError';
+  constructor(message = 'This cursor is no longer retained (or is not a cursor): re-read jobs, then subscribe to jobEvents without after.') {
+    super(ErrorCode.CURSOR_EXPIRED, message);
   }
 }

@@ -15,6 +15,14 @@ export interface VideoInput {
   duration: VideoDuration;
   negativePrompt: string | null;
   cfgScale: number | null;
+  /** Set when the image was uploaded (imageUrl is then fal's storage URL): what identifies it. */
+  image?: UploadedImage | null;
+}
+
+export interface UploadedImage {
+  sha256: string;
+  size: number;
+  contentType: string;
 }
 
 export interface JobLog {
@@ -28,6 +36,10 @@ export interface Video {
   contentType: string | null;
   fileName: string | null;
   fileSize: number | null;
+  /** fal's own URL (it expires); absent on jobs stored before durable copies existed. */
+  upstreamUrl?: string | null;
+  /** True once `url` points at the gateway's own copy. */
+  durable?: boolean;
 }
 
 export interface JobError {

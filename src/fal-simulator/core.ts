@@ -15,6 +15,8 @@ import { appPrefixOf } from './state.ts';
 import type { State } from './state.ts';
 import { createWebhookWatcher } from './webhooks.ts';
 import { sendJson } from './wire.ts';
+import { isAuthorized } from './routes.ts';
+import { createSimulatorStorage, type SimulatorStorage } from './storage.ts';
 
 export interface CoreOptions {
   modelId: string;
@@ -31,6 +33,8 @@ export interface CoreOptions {
 
 export interface Core {
   state: State;
+  /** fal storage (uploads) and the media-host switches (storage.ts). */
+  storage: SimulatorStorage;
   handle(req: IncomingMessage, res: ServerResponse): void;
   /** Sets the simulator's URL (and the origin named in job URLs); then resumes saved webhooks. */
   setUrls(url: string, urlOrigin: string): void;
@@ -98,6 +102,13 @@ export function createCore(options: CoreOptions): Core {
     },
   };
   compact();
+  const storage = createSimulatorStorage({
+    url: () => state.url,
+    isAuthorized: (header) => isAuthorized(state, header),
+    modelPath: state.modelPath,
+    pathPrefix: options.pathPrefix,
+    onClose: (cleanup) => state.cleanups.add(cleanup),
+  });
   const watcher = createWebhookWatcher(state);
   const sweepEveryMs = Math.min(60_000, Math.max(20, options.forgetAfterMs / 4));
   const sweeper = setInterval(() => {
@@ -105,12 +116,16 @@ export function createCore(options: CoreOptions): Core {
   }, sweepEveryMs).unref();
   return {
     state,
+    storage,
     handle(req, res) {
       const load = state.inFlight;
       load.now++;
       load.peak = Math.max(load.peak, load.now);
       res.once('close', () => load.now--);
-      handleRequest(state, req, res).catch(() => sendJson(res, 500, { detail: 'Internal Server Error' }));
+      storage
+        .intercept(req, res)
+        .then((handled) => (handled || state.closed ? undefined : handleRequest(state, req, res)))
+        .catch(() => sendJson(res, 500, { detail: 'Internal Server Error' }));
     },
     setUrls(url, urlOrigin) {
       state.url = url;

@@ -24,6 +24,8 @@ export type { WebhookDelivery } from './webhooks.ts';
 export type { WebhookJwk } from './signer.ts';
 export { webhookMessage } from './signer.ts';
 export { appPrefixOf } from './state.ts';
+export type { SimulatorStorage, StoredUpload } from './storage.ts';
+import type { SimulatorStorage } from './storage.ts';
 
 /** Options of `startFalSimulator`. */
 export interface FalSimulatorOptions {
@@ -89,6 +91,8 @@ export interface FalSimulator {
   resume(): void;
   /** Number of jobs submitted so far (forgotten ones included). */
   jobCount(): number;
+  /** fal storage (uploads) and media-host switches (storage.ts). */
+  readonly storage: SimulatorStorage;
   /** Closes the server, destroys open sockets (status streams included) and clears every timer. */
   close(): Promise<void>;
 }
@@ -145,6 +149,7 @@ function facade(core: Core, port: number, close: () => Promise<void>): FalSimula
     pause: () => state.clock.pause(),
     resume: () => state.clock.resume(),
     jobCount: () => state.submitted,
+    storage: core.storage,
     close,
   };
 }

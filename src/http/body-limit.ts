@@ -5,13 +5,19 @@
  */
 import type { Plugin } from 'graphql-yoga';
 import { ErrorCode } from '../domain/errors.ts';
+import { MULTIPART_OVERHEAD_BYTES } from './uploads.ts';
 
 export interface BodyLimits {
   maxBodyBytes: number;
+  /** Largest uploaded image: multipart bodies may hold one, plus the operation around it. */
+  maxUploadBytes?: number;
 }
 
+const isMultipartType = (contentType: string | null) => (contentType ?? '').toLowerCase().startsWith('multipart/form-data');
+
 /** The limit for a request body of this content type: the one place to give uploads their own. */
-export function bodyLimitFor(_contentType: string | null, limits: BodyLimits): number {
+export function bodyLimitFor(contentType: string | null, limits: BodyLimits): number {
+  if (limits.maxUploadBytes !== undefined && isMultipartType(contentType)) return limits.maxUploadBytes + MULTIPART_OVERHEAD_BYTES;
   return limits.maxBodyBytes;
 }
 
@@ -19,7 +25,8 @@ export function bodySizeLimit(limits: BodyLimits): Plugin {
   return {
     onRequest({ request, endResponse }) {
       const maxBytes = bodyLimitFor(request.headers.get('content-type'), limits);
-      if (Number(request.headers.get('content-length') ?? 0) > maxBytes) endResponse(tooLarge(maxBytes));
+      const field = isMultipartType(request.headers.get('content-type')) ? 'image' : undefined;
+      if (Number(request.headers.get('content-length') ?? 0) > maxBytes) endResponse(tooLarge(maxBytes, field));
     },
     // Runs after Yoga picked its parser for the request (JSON, multipart, ...): the parser gets the
     // body only once it is known to fit.
@@ -53,9 +60,9 @@ async function readWithin(request: Request, maxBytes: number): Promise<Buffer<Ar
   }
 }
 
-function tooLarge(maxBytes: number): Response {
+function tooLarge(maxBytes: number, field?: string): Response {
   return Response.json(
-    { errors: [{ message: `The request body is larger than ${maxBytes} bytes.`, extensions: { code: ErrorCode.BAD_USER_INPUT } }] },
+    { errors: [{ message: `The request body is larger than ${maxBytes} bytes.`, extensions: { code: ErrorCode.BAD_USER_INPUT, ...(field ? { field } : {}) } }] },
     // The rest of the body is not read: the connection closes after the answer.
     { status: 413, headers: { connection: 'close' } },
   );

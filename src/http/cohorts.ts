@@ -57,6 +57,8 @@ interface Cohort {
   latest: Frame | null;
   ready: Promise<ExecutionResult | null>;
   iterator: AsyncIterator<ExecutionResult> | null;
+  /** Whether a joiner starts with `latest` (jobUpdates) or with the next frame (jobEvents). */
+  replayLatest: boolean;
 }
 
 export interface Cohorts {
@@ -66,11 +68,16 @@ export interface Cohorts {
    * graphql-ws sends `complete`. Resolves with the start's result instead when it is not a stream
    * (e.g. NOT_FOUND). `onLeave` runs once when the member leaves.
    */
-  joinWithSink(key: string, start: Start, meta: unknown, sink: FrameSink, onLeave: () => void): Promise<AsyncIterableIterator<never> | ExecutionResult>;
+  joinWithSink(key: string, start: Start, meta: unknown, sink: FrameSink, onLeave: () => void, options?: JoinOptions): Promise<AsyncIterableIterator<never> | ExecutionResult>;
   /** What the live cohort for `key` was started with (`meta`), once its execution is running. */
   meta(key: string): unknown;
   /** Live cohorts and members (metrics, tests). */
   stats(): { cohorts: number; members: number };
+}
+
+export interface JoinOptions {
+  /** Used when this join starts the cohort: false = joiners get only frames after they joined (default true). */
+  replayLatest?: boolean;
 }
 
 const isAsyncIterable = (value: unknown): value is AsyncIterable<ExecutionResult> =>
@@ -79,8 +86,8 @@ const isAsyncIterable = (value: unknown): value is AsyncIterable<ExecutionResult
 export function createCohorts({ batchSize = 1000 }: { batchSize?: number } = {}): Cohorts {
   const cohorts = new Map<string, Cohort>();
 
-  function open(key: string, start: Start, meta: unknown): Cohort {
-    const cohort: Cohort = { meta, members: new Set(), latest: null, ready: Promise.resolve(null), iterator: null };
+  function open(key: string, start: Start, meta: unknown, replayLatest: boolean): Cohort {
+    const cohort: Cohort = { meta, members: new Set(), latest: null, ready: Promise.resolve(null), iterator: null, replayLatest };
     cohorts.set(key, cohort);
     cohort.ready = start().then(
       (result) => {
@@ -105,7 +112,9 @@ export function createCohorts({ batchSize = 1000 }: { batchSize?: number } = {})
     let failure: unknown;
     try {
       for (let step = await iterator.next(); !step.done; step = await iterator.next()) {
-        const frame: Frame = { [FRAME]: JSON.stringify(step.value) };
+        const text = JSON.stringify(step.value);
+        if (cohort.latest?.[FRAME] === text) continue; // rule 5: never the same payload twice in a row
+        const frame: Frame = { [FRAME]: text };
         cohort.latest = frame;
         await fanOut(cohort, frame);
       }
@@ -139,8 +148,8 @@ export function createCohorts({ batchSize = 1000 }: { batchSize?: number } = {})
   function sinkMember(key: string, cohort: Cohort, sink: FrameSink, onLeave: () => void): AsyncIterableIterator<never> {
     /** graphql-ws iterates the member: frames may go out (the subscription is registered). */
     let active = false;
-    let pending: Frame | null = cohort.latest;
-    let last: Frame | null = pending;
+    let pending: Frame | null = cohort.replayLatest ? cohort.latest : null;
+    let last: Frame | null = cohort.latest;
     let congested = false;
     let ended = false;
     let left = false;
@@ -226,8 +235,8 @@ export function createCohorts({ batchSize = 1000 }: { batchSize?: number } = {})
   }
 
   return {
-    async joinWithSink(key, start, meta, sink, onLeave) {
-      const cohort = cohorts.get(key) ?? open(key, start, meta);
+    async joinWithSink(key, start, meta, sink, onLeave, options = {}) {
+      const cohort = cohorts.get(key) ?? open(key, start, meta, options.replayLatest ?? true);
       const early = await cohort.ready;
       if (early) return early;
       return sinkMember(key, cohort, sink, onLeave);

@@ -15,6 +15,7 @@ import { GatewayError } from '../domain/errors.ts';
 import { toGraphQLError } from '../schema/errors.ts';
 import type { Authenticator } from './auth.ts';
 import { createCohorts, encodeNext, type FrameSink } from './cohorts.ts';
+import { cohortPolicy } from './cohort-policy.ts';
 import { serveGraphQLWs, type SocketBounds, type WsExtra } from './ws-server.ts';
 import type { GatewayYoga } from './yoga.ts';
 
@@ -94,10 +95,12 @@ type EnvelopedArgs = ExecutionArgs & {
   /** The subscriber's socket and graphql-ws operation id, where cohort frames are written. */
   socket?: WebSocket;
   operationId?: string;
+  /** False for jobEvents: a joiner gets only the events after it joined. */
+  replayLatest?: boolean;
 };
 type SubscribePayload = { query: string; operationName?: string | null; variables?: Record<string, unknown> | null };
 /** What a joiner of a live cohort reuses from the member that started it (already parsed and validated). */
-type CohortTemplate = Pick<EnvelopedArgs, 'schema' | 'document' | 'operationName' | 'rootValue'>;
+type CohortTemplate = Pick<EnvelopedArgs, 'schema' | 'document' | 'operationName' | 'rootValue' | 'replayLatest'>;
 
 export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
   const { server, yoga, auth, logger, path = '/graphql', keepAliveMs = 12_000, connectionsPerTenant = 0 } = options;
@@ -193,11 +196,12 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
 
   async function subscribeInCohort(args: EnvelopedArgs): Promise<AsyncIterable<never> | ExecutionResult> {
     const release = args.releaseSlot ?? (() => undefined);
-    const template: CohortTemplate = { schema: args.schema, document: args.document, operationName: args.operationName ?? null, rootValue: args.rootValue };
+    const replayLatest = args.replayLatest ?? true;
+    const template: CohortTemplate = { schema: args.schema, document: args.document, operationName: args.operationName ?? null, rootValue: args.rootValue, replayLatest };
     let joined;
     try {
       const start = args.start ?? (() => args.rootValue.subscribe(args));
-      joined = await cohorts.joinWithSink(args.cohortKey as string, start, template, sinkFor(args.socket as WebSocket, args.operationId as string), release);
+      joined = await cohorts.joinWithSink(args.cohortKey as string, start, template, sinkFor(args.socket as WebSocket, args.operationId as string), release, { replayLatest });
     } catch (error) {
       release();
       throw error;
@@ -230,6 +234,7 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
         (ctx.extra as { request?: unknown }).request = undefined;
         if (!admitConnection(tenant, ctx.extra.socket)) {
           options.onLimited?.();
+          log.info({ tenant, closeCode: CLOSE_RATE_LIMITED }, 'WebSocket refused: too many connections for this tenant');
           ctx.extra.socket.close(CLOSE_RATE_LIMITED, 'RATE_LIMITED: too many WebSocket connections for this tenant');
           return false;
         }
@@ -261,6 +266,9 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
         const prepared = await prepare(ctx, params);
         if (Array.isArray(prepared) || key === null) return prepared;
         if (getOperationAST(prepared.document, params.operationName)?.operation !== 'subscription') return prepared;
+        const policy = cohortPolicy(prepared.document, params.operationName, params.variables);
+        if (policy === 'private') return prepared; // a replay from a cursor is its own (it takes its slot in the resolver)
+        prepared.replayLatest = policy === 'snapshot';
         const releaseSlot = admit(tenant);
         if (Array.isArray(releaseSlot)) return releaseSlot;
         (prepared.contextValue as { quotaHeld?: boolean }).quotaHeld = true;

@@ -15,6 +15,7 @@ import { ErrorCode } from '../domain/errors.ts';
 import type { OperationLimits } from '../config.ts';
 import { bodySizeLimit } from './body-limit.ts';
 import { introspectionDepthRule } from './introspection-depth.ts';
+import { useUploadErrors } from './uploads.ts';
 
 /** The header a browser page must send on "simple" requests (GET, form posts) when CSRF prevention is on. */
 export const CSRF_HEADER = 'x-graphql-csrf';
@@ -25,6 +26,7 @@ export function limitPlugins(limits: OperationLimits): Plugin[] {
   const report = { propagateOnRejection: false, onReject: [(ctx: ValidationContext | null, error: GraphQLError) => ctx?.reportError(error)] };
   const plugins: Plugin[] = [
     bodySizeLimit(limits),
+    useUploadErrors(limits.maxUploadBytes),
     maxTokensPlugin({ n: limits.maxTokens }) as Plugin,
     maxDepthPlugin({ n: limits.maxDepth, flattenFragments: true, ...report }) as Plugin,
     maxAliasesPlugin({ n: limits.maxAliases, allowList: [], ...report }) as Plugin,

@@ -13,6 +13,9 @@ import type { GraphQLContext } from '../schema/context.ts';
 import { maskError, toGraphQLError } from '../schema/errors.ts';
 import type { Authenticator } from './auth.ts';
 import { tokenExpiryPlugin } from './expiry.ts';
+import { useDistinctResults } from './distinct-results.ts';
+import { useDashboard } from './dashboard.ts';
+import type { uploadFetchApi } from './uploads.ts';
 
 /** What a transport hands Yoga to build a context from: an HTTP request, or a WebSocket's params. */
 export interface ServerContext {
@@ -35,6 +38,10 @@ export interface YogaOptions {
   plugins?: Plugin[];
   /** Browser origins allowed by CORS: ['*'] any, [] none. */
   cors?: string[];
+  /** The fetch API Yoga runs on (uploads.ts sets the multipart limits). */
+  fetchAPI?: ReturnType<typeof uploadFetchApi>;
+  /** Extra routes answered before GraphQL (e.g. /media/...). */
+  routes?: Array<(request: Request, url: URL) => Promise<Response | null>>;
 }
 
 export type GatewayYoga = YogaServerInstance<ServerContext, GraphQLContext>;
@@ -88,13 +95,26 @@ export function createYogaHandler(options: YogaOptions): GatewayYoga {
     },
   };
 
+  const routes: Plugin = {
+    async onRequest({ request, url, endResponse }) {
+      for (const route of options.routes ?? []) {
+        const response = await route(request, url);
+        if (response) return endResponse(response);
+      }
+    },
+  };
+
   return createYoga<ServerContext, GraphQLContext>({
     schema,
+    ...(options.fetchAPI ? { fetchAPI: options.fetchAPI } : {}),
     graphqlEndpoint: '/graphql',
     healthCheckEndpoint: '/healthz',
     landingPage: false,
     cors: corsOption(options.cors ?? ['*']),
-    graphiql: { title: 'fal video gateway', defaultQuery: EXAMPLE, subscriptionsProtocol: 'WS' },
+    // GraphiQL with every asset inlined by the gateway (no CDN, works offline). Subscriptions over SSE,
+    // so the headers of its Headers tab (Authorization) reach them when keys are on.
+    graphiql: { title: 'fal video gateway', defaultQuery: EXAMPLE, subscriptionsProtocol: 'SSE' },
+    renderGraphiQL: offlineGraphiQL(),
     maskedErrors: { maskError },
     logging: {
       debug: (...args) => log.debug(args.map(String).join(' ')),
@@ -120,6 +140,8 @@ export function createYogaHandler(options: YogaOptions): GatewayYoga {
       accessLog,
       metricsEndpoint,
       tokenExpiryPlugin(),
+      useDashboard(), // /dashboard: the built-in dashboard (dashboard.ts)
+      routes,
       useReadinessCheck({
         endpoint: '/readyz',
         check: async () => {
@@ -132,8 +154,21 @@ export function createYogaHandler(options: YogaOptions): GatewayYoga {
         },
       }),
       ...(options.plugins ?? []),
+      useDistinctResults(), // rule 5: no two identical payloads in a row, on every transport
     ],
   });
+}
+
+/**
+ * GraphiQL's page with every asset inlined (@graphql-yoga/render-graphiql). Its 9 MB module is loaded
+ * on the first GraphiQL request, not at start-up, and the page (always the same options) is built once.
+ */
+function offlineGraphiQL(): (options: unknown) => Promise<string> {
+  let page: Promise<string> | null = null;
+  return (options) => {
+    page ??= import('@graphql-yoga/render-graphiql').then(({ renderGraphiQL }) => renderGraphiQL(options as never));
+    return page;
+  };
 }
 
 function corsOption(origins: string[]): false | { origin: string | string[]; credentials: boolean; allowedHeaders: string[]; methods: string[] } {

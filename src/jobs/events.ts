@@ -25,6 +25,10 @@ export interface JobEvents {
    * Resolves with the number of jobs re-read.
    */
   resync(read: (jobId: string) => Promise<Job | null>): Promise<number>;
+  /** Rings the tenant's bell after every stored change of one of its jobs (the event log holds the change). */
+  announce(tenant: string): void;
+  /** Listens to a tenant's bell; `ready` resolves once rings are really received (see `listening`). */
+  listenTenant(tenant: string, onRing: () => void): { ready: Promise<void>; stop(): void };
 }
 
 export interface JobFeed extends AsyncIterableIterator<Job> {
@@ -37,6 +41,8 @@ export interface JobFeed extends AsyncIterableIterator<Job> {
 const DONE: IteratorReturnResult<undefined> = { value: undefined, done: true };
 
 export const topicOf = (jobId: string) => `job:${jobId}`;
+/** The tenant's bell: no payload, only "the event log has something new" (jobs/event-feed.ts). */
+export const tenantTopicOf = (tenant: string) => `job-events:${tenant}`;
 
 export interface JobEventHooks {
   /** Each state handed to a subscriber. */
@@ -142,6 +148,24 @@ export function createJobEvents(target: JobEventTarget, hooks: JobEventHooks = {
       target.dispatchEvent(new CustomEvent(topicOf(job.id), { detail: job }));
     },
     follow,
+    announce(tenant) {
+      target.dispatchEvent(new CustomEvent(tenantTopicOf(tenant), { detail: {} }));
+    },
+    listenTenant(tenant, onRing) {
+      const topic = tenantTopicOf(tenant);
+      const listener = () => onRing();
+      target.addEventListener(topic, listener);
+      listeners++;
+      let stopped = false;
+      const ready = target.listening?.(topic) ?? Promise.resolve();
+      const stop = () => {
+        if (stopped) return;
+        stopped = true;
+        target.removeEventListener(topic, listener);
+        listeners--;
+      };
+      return { ready, stop };
+    },
     listenerCount: () => listeners,
     async resync(read) {
       const ids = [...offers.keys()];

@@ -26,6 +26,7 @@ export function createJobWriter({ store, events, now }: { store: JobStore; event
         if (!changed) return current;
         const next: Job = { ...changed, version: current.version + 1, updatedAt: now().toISOString() };
         if (await store.update(next)) {
+          events.announce(next.tenant); // the event log has the change (jobEvents)
           if (visibleState(next) !== visibleState(current)) events.publish(next);
           return next;
         }

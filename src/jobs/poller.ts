@@ -1,23 +1,26 @@
 /**
- * The server-side poller: one poll loop per unfinished job, however many clients watch it.
- *
- * Each tracked job has one timer. A poll reads the job, asks the upstream for its status (with
- * logs), fetches and stores the result as soon as the run completed (fal keeps results briefly),
- * writes the new state if anything visible changed, and schedules the next poll: sooner near the
- * head of the queue and while running, later deep in the queue; each job starts at a random phase so
- * polls do not bunch.
- * Upstream errors only delay the next poll (capped backoff, Retry-After honoured); they never end a
- * job, except an upstream that keeps saying it does not know the request.
+ * The server-side poller: follows every unfinished job this process holds the lease of, however many
+ * clients watch it. Three upstream sources feed one set of pure decisions (decisions.ts): status
+ * polls (scheduler.ts, injected clock), fal's status stream (stream-follower.ts, in `stream` mode)
+ * and completion webhooks (`webhookCompleted`). This file only carries out the decisions' effects:
+ * fetch the result, write and publish (job-writer), cancel upstream, schedule the next poll, stop.
+ * With a stream open, polling drops to a slow safety net; without one, jobs are polled as before.
  */
 import type { Logger } from 'pino';
-import { canTransition, isTerminal, mergeLogs, visibleState, type Job } from '../domain/job.ts';
+import { isTerminal, type Job } from '../domain/job.ts';
 import { createLocalLeases, type JobLeases } from '../store/job-leases.ts';
 import type { JobStore } from '../store/job-store.ts';
-import { backoffDelayMs } from '../upstream/retry.ts';
-import { UpstreamError, type UpstreamQueue, type UpstreamResult, type UpstreamStatus } from '../upstream/upstream-queue.ts';
+import type { StreamEnd, UpstreamQueue, UpstreamStreams } from '../upstream/upstream-queue.ts';
+import { decide, decideUnconfirmed, firstPollDelay, NEW_TRACKING, type PollPolicy, type Tracking, type UpstreamAnswer } from './decisions.ts';
+import { createEffects } from './effects.ts';
 import type { JobEvents } from './events.ts';
 import { createJobWriter } from './job-writer.ts';
+import { createLeaseSweeper } from './lease-sweeper.ts';
+import { createScheduler, systemClock, type Clock } from './scheduler.ts';
 import type { PollScheduler } from './service.ts';
+import { createStreamFollower, type StreamSettings } from './stream-follower.ts';
+
+export { advance } from './decisions.ts';
 
 export interface PollerDeps {
   store: JobStore;
@@ -28,313 +31,231 @@ export interface PollerDeps {
   intervalMs: number;
   /** Most polls in flight at once. */
   concurrency?: number;
-  /** Longest wait after repeated upstream failures. */
   maxBackoffMs?: number;
-  /** Consecutive "unknown request" answers after which a job ends FAILED. */
   notFoundLimit?: number;
+  clock?: Clock;
   now?: () => Date;
   random?: () => number;
-  /** Called after every poll (metrics). */
   onPoll?: (outcome: 'changed' | 'unchanged' | 'error') => void;
-  /** How late a poll started against its schedule, in seconds (metrics). */
   onPollLag?: (seconds: number) => void;
   /** Which jobs this process may poll (default: all of them, one process). */
   leases?: JobLeases;
-  /**
-   * A job still without an upstream request id this long after creation was being submitted when a
-   * process died: it ends FAILED (SUBMIT_OUTCOME_UNKNOWN), never re-submitted. Longer than a submit can take.
-   */
+  /** A job still without a request id this long after creation ends FAILED (SUBMIT_OUTCOME_UNKNOWN), never re-submitted. */
   submitGraceMs?: number;
   /** Longest wait IN_QUEUE, and longest life before a terminal state (0 = none); then FAILED and cancelled upstream. */
   maxQueueMs?: number;
   maxTotalMs?: number;
+  /** Set: follow jobs over fal's status stream (FAL_UPDATES=stream). */
+  streams?: UpstreamStreams | null;
+  stream?: Partial<StreamSettings> & { safetyNetMs?: number };
+  /** Stream lifecycle, for metrics: 'open', or how it ended. */
+  onStream?: (event: 'open' | 'event' | StreamEnd['reason']) => void;
 }
 
 export interface Poller extends PollScheduler {
   /** Resumes every unfinished job in the store. */
   start(): Promise<void>;
-  /** Stops scheduling and waits for the polls in flight. */
+  /** Stops scheduling, closes streams and waits for the polls in flight. */
   stop(): Promise<void>;
   trackedCount(): number;
-}
-
-interface Entry {
-  timer: NodeJS.Timeout | null;
-  /** When the scheduled poll is due (ms since epoch). */
-  dueAt?: number;
-  running: Promise<void> | null;
-  failures: number;
-  notFound: number;
+  openStreams(): number;
+  /**
+   * A verified completion webhook: the result is fetched and stored (the payload is only a hint).
+   * `ok` false (fal's ERROR): one poll tells why. Works on any replica; idempotent.
+   */
+  webhookCompleted(jobId: string, requestId: string, ok: boolean): Promise<'updated' | 'finished' | 'unknown'>;
 }
 
 export function createPoller(deps: PollerDeps): Poller {
-  const { store, upstream, events, logger, intervalMs, concurrency = 32, maxBackoffMs = 30_000, notFoundLimit = 5 } = deps;
-  const { submitGraceMs = 60_000, maxQueueMs = 0, maxTotalMs = 0 } = deps;
-  const now = deps.now ?? (() => new Date());
+  const { store, upstream, events, logger, intervalMs, concurrency = 32 } = deps;
+  const clock = deps.clock ?? systemClock();
+  const now = deps.now ?? (() => new Date(clock.now()));
   const random = deps.random ?? Math.random;
+  const policy: PollPolicy = {
+    intervalMs,
+    maxBackoffMs: deps.maxBackoffMs ?? 30_000,
+    notFoundLimit: deps.notFoundLimit ?? 5,
+    submitGraceMs: deps.submitGraceMs ?? 60_000,
+    maxQueueMs: deps.maxQueueMs ?? 0,
+    maxTotalMs: deps.maxTotalMs ?? 0,
+    safetyNetMs: deps.stream?.safetyNetMs ?? 30_000,
+  };
   const { save } = createJobWriter({ store, events, now });
   const leases = deps.leases ?? createLocalLeases();
-  const entries = new Map<string, Entry>();
+  const tracking = new Map<string, Tracking>();
+  const chains = new Map<string, Promise<void>>();
   let stopped = false;
-  let sweepTimer: NodeJS.Timeout | null = null;
-  let sweeping: Promise<void> | null = null;
-  let active = 0;
-  const slots: Array<() => void> = [];
+  const ctx = () => ({ policy, now: now(), random });
+  const trackingOf = (id: string) => tracking.get(id) ?? NEW_TRACKING;
 
-  async function acquire() {
-    if (active < concurrency) {
-      active++;
-      return;
-    }
-    await new Promise<void>((resolve) => slots.push(resolve));
-  }
-  function releaseSlot() {
-    const nextWaiter = slots.shift();
-    if (nextWaiter) nextWaiter();
-    else active--;
-  }
+  const scheduler = createScheduler({
+    clock,
+    concurrency,
+    run: (id) => pollOnce(id),
+    onError: (id, error) => {
+      logger.error({ err: error, jobId: id }, 'poll failed unexpectedly');
+      if (tracking.has(id)) scheduler.schedule(id, policy.intervalMs);
+    },
+    ...(deps.onPollLag ? { onLag: deps.onPollLag } : {}),
+  });
 
-  function schedule(id: string, delayMs: number) {
-    const entry = entries.get(id);
-    if (!entry || stopped) return;
-    if (entry.timer) clearTimeout(entry.timer);
-    entry.dueAt = Date.now() + delayMs;
-    entry.timer = setTimeout(() => void run(id), delayMs);
+  const follower = deps.streams
+    ? createStreamFollower({
+        streams: deps.streams,
+        clock,
+        random,
+        logger,
+        maxStreams: deps.stream?.maxStreams ?? 256,
+        stallMs: deps.stream?.stallMs ?? 20_000,
+        reconnectBaseMs: deps.stream?.reconnectBaseMs ?? 500,
+        reconnectMaxMs: deps.stream?.reconnectMaxMs ?? 30_000,
+        onStatus: (id, status) => {
+          deps.onStream?.('event');
+          push(id, { kind: 'status', status, result: null });
+        },
+        onOpen: (id, reconnect) => {
+          logger.debug({ jobId: id, reconnect }, 'status stream open');
+          deps.onStream?.('open');
+          setStreaming(id, true);
+          // Poll once on every reconnect, so nothing that happened while it was down is missed.
+          if (reconnect) void scheduler.runNow(id);
+        },
+        onDown: (id, end) => {
+          deps.onStream?.(end.reason);
+          // After COMPLETED only the result is left to fetch (events still queued must not speed polls up).
+          if (end.reason === 'completed') return;
+          setStreaming(id, false);
+          if (tracking.has(id)) scheduler.schedule(id, Math.round(policy.intervalMs * 0.75));
+        },
+      })
+    : null;
+
+  const sweeper = createLeaseSweeper({
+    leases,
+    store,
+    clock,
+    random,
+    logger,
+    held: () => [...tracking.keys()],
+    onLost: (id) => untrack(id, { release: false }),
+    // A job still being submitted belongs to its submitter (it tracks it once fal answers); only
+    // past the grace period is it an orphan another replica adopts.
+    adopt: (jobs) => claimAndAdd(jobs.filter((job) => job.requestId !== null || now().getTime() - Date.parse(job.createdAt) >= policy.submitGraceMs), { reread: true }),
+  });
+
+  const { execute, pollStatus } = createEffects({
+    upstream,
+    save,
+    logger,
+    decideAgain: (job, answer) => decide(job, trackingOf(job.id), answer, ctx()),
+    remember: (id, decision) => {
+      const current = tracking.get(id);
+      if (current) tracking.set(id, { ...decision.tracking, streaming: current.streaming });
+    },
+    schedule: (id, delayMs) => {
+      if (tracking.has(id)) scheduler.schedule(id, delayMs);
+    },
+    stop: (id) => untrack(id),
+  });
+
+  function setStreaming(id: string, streaming: boolean) {
+    const current = tracking.get(id);
+    if (current) tracking.set(id, { ...current, streaming });
   }
 
   function untrack(id: string, { release = true } = {}) {
-    const entry = entries.get(id);
-    if (!entry) return;
-    if (entry.timer) clearTimeout(entry.timer);
-    entries.delete(id);
+    if (!tracking.delete(id)) return;
+    scheduler.remove(id);
+    follower?.unfollow(id);
     if (release) leases.release([id]).catch((error: unknown) => logger.warn({ err: error, jobId: id }, 'could not release a lease'));
   }
 
-  /** Starts polling jobs whose lease this process now holds. */
+  /** Starts following a job whose lease this process now holds. */
   function add(job: Job) {
-    if (stopped || entries.has(job.id) || isTerminal(job.status)) return;
-    entries.set(job.id, { timer: null, running: null, failures: 0, notFound: 0 });
-    schedule(job.id, firstDelay(job));
+    if (stopped || tracking.has(job.id) || isTerminal(job.status)) return;
+    tracking.set(job.id, { ...NEW_TRACKING });
+    scheduler.schedule(job.id, firstPollDelay(job, { ...NEW_TRACKING, streaming: follow(job) }, policy, random));
   }
 
-  async function claimAndAdd(jobs: Job[]) {
-    const candidates = jobs.filter((job) => !entries.has(job.id) && !isTerminal(job.status));
+  /** Holds the job's status stream (stream mode, once it has a request id); false when none can be held now. */
+  function follow(job: Job): boolean {
+    return job.requestId !== null && follower !== null && tracking.has(job.id) && follower.follow(job.id, job.requestId);
+  }
+
+  /** `reread`: the listing may be older than the lease just won (its holder may have finished the job and let go). */
+  async function claimAndAdd(jobs: Job[], { reread = false } = {}) {
+    const candidates = jobs.filter((job) => !tracking.has(job.id) && !isTerminal(job.status));
     if (candidates.length === 0) return;
     const held = new Set(await leases.claim(candidates.map((job) => job.id)));
-    for (const job of candidates) if (held.has(job.id)) add(job);
-  }
-
-  /**
-   * Replicas only: renew this process's leases (dropping the jobs it lost), then take over unfinished
-   * jobs nobody holds (a replica died, or shut down and handed its leases back).
-   */
-  async function sweep() {
-    const mine = [...entries.keys()];
-    const kept = new Set(await leases.renew(mine));
-    for (const id of mine) {
-      if (!kept.has(id)) {
-        logger.warn({ jobId: id }, 'lost the lease of a job; another replica polls it now');
-        untrack(id, { release: false });
-      }
+    for (const listed of candidates) {
+      if (!held.has(listed.id)) continue;
+      const job = reread ? await store.get(listed.id) : listed;
+      if (job && !isTerminal(job.status)) add(job);
+      else await leases.release([listed.id]);
     }
-    await claimAndAdd(await store.listUnfinished());
   }
 
-  function scheduleSweep() {
-    if (stopped || !leases.shared) return;
-    sweepTimer = setTimeout(() => {
-      sweeping = sweep()
-        .catch((error: unknown) => logger.warn({ err: error }, 'lease sweep failed; retrying'))
-        .finally(() => {
-          sweeping = null;
-          scheduleSweep();
-        });
-    }, Math.round(Math.max(50, leases.ttlMs / 3) * (0.9 + random() * 0.2)));
-  }
-
-  function run(id: string): Promise<void> {
-    const entry = entries.get(id);
-    if (!entry || stopped) return Promise.resolve();
-    if (entry.running) return entry.running;
-    if (entry.timer) clearTimeout(entry.timer);
-    entry.timer = null;
-    entry.running = (async () => {
-      await acquire();
-      if (entry.dueAt !== undefined) deps.onPollLag?.(Math.max(0, Date.now() - entry.dueAt) / 1000);
-      entry.dueAt = undefined;
-      let nextDelay: number | null;
-      try {
-        nextDelay = await pollOnce(id, entry);
-      } catch (error) {
-        logger.error({ err: error, jobId: id }, 'poll failed unexpectedly');
-        nextDelay = failureDelay(entry, null);
-      } finally {
-        releaseSlot();
-        entry.running = null;
-      }
-      if (nextDelay === null) untrack(id);
-      else schedule(id, nextDelay);
-    })();
-    return entry.running;
-  }
-
-  /**
-   * Adaptive interval: 0.75 x the base while running or next in line (where changes happen and users
-   * watch), the base a few places from the head, rarer deep in the queue (up to 5 x). Steady polls
-   * keep an exact period (so a change waits at most one interval); the spread that keeps polls from
-   * bunching comes from each job's random first phase (see `firstDelay`).
-   */
-  function intervalFor(job: Job): number {
-    const position = job.status === 'IN_QUEUE' ? (job.queuePosition ?? 0) : 0;
-    const factor = position === 0 ? 0.75 : position <= 2 ? 1 : Math.min(1 + (position - 2) * 0.25, 5);
-    return Math.max(1, Math.round(intervalMs * factor));
-  }
-
-  /** A random phase within the interval: jobs submitted or resumed together do not poll together. */
-  function firstDelay(job: Job): number {
-    return Math.round(intervalFor(job) * (0.25 + random() * 0.75));
-  }
-
-  function failureDelay(entry: Entry, error: UpstreamError | null): number {
-    entry.failures++;
-    return backoffDelayMs(entry.failures, { maxRetries: 0, baseDelayMs: intervalMs, maxDelayMs: maxBackoffMs }, error?.retryAfterSeconds ?? null, random);
-  }
-
-  async function pollOnce(id: string, entry: Entry): Promise<number | null> {
+  async function pollOnce(id: string): Promise<void> {
     const job = await store.get(id);
-    if (!job || isTerminal(job.status)) return null;
-    if (job.requestId === null) return checkUnconfirmedSubmit(job);
-    let status: UpstreamStatus;
-    let result: UpstreamResult | null = null;
-    try {
-      status = await upstream.status(job.requestId);
-      if (status.status === 'COMPLETED' && status.error === null) result = await upstream.result(job.requestId);
-    } catch (error) {
-      if (!(error instanceof UpstreamError)) throw error;
-      deps.onPoll?.('error');
-      return handleUpstreamFailure(job, entry, error);
-    }
-    entry.failures = 0;
-    entry.notFound = 0;
-    const overdue = deadlineMissed(job, status);
-    if (overdue) return endOverdue(job, overdue);
-    const saved = await save(id, (current) => advance(current, status, result, now()), job);
-    deps.onPoll?.(saved && saved.version !== job.version ? 'changed' : 'unchanged');
-    if (!saved || isTerminal(saved.status)) return null;
-    return intervalFor(saved);
+    if (!job || isTerminal(job.status)) return untrack(id);
+    if (job.requestId === null) return void (await execute(job, decideUnconfirmed(job, trackingOf(id), ctx()), null));
+    follow(job);
+    const answer = await pollStatus(job.requestId);
+    const changed = await execute(job, decide(job, trackingOf(id), answer, ctx()), answer);
+    deps.onPoll?.(answer.kind === 'failure' ? 'error' : changed ? 'changed' : 'unchanged');
   }
 
-  /** Still no request id: a submission in flight (wait), or one a dead process left unconfirmed (end it). */
-  async function checkUnconfirmedSubmit(job: Job): Promise<number | null> {
-    const age = now().getTime() - Date.parse(job.createdAt);
-    if (age < submitGraceMs) return Math.max(intervalMs, submitGraceMs - age);
-    logger.warn({ jobId: job.id }, 'submission was never confirmed (the process died during it); not re-submitting');
-    await save(job.id, (current) =>
-      current.requestId !== null || isTerminal(current.status)
-        ? null
-        : {
-            ...current,
-            status: 'FAILED',
-            completedAt: now().toISOString(),
-            error: { code: 'SUBMIT_OUTCOME_UNKNOWN', message: 'The gateway stopped while submitting this job; the upstream may or may not have accepted it, so it was not repeated.' },
-          },
-    );
-    return null;
+  /** A pushed answer (stream event, webhook): applied in arrival order, one at a time per job. */
+  function push(id: string, answer: UpstreamAnswer): Promise<void> {
+    const run = (chains.get(id) ?? Promise.resolve())
+      .then(async () => {
+        const job = await store.get(id);
+        if (!job || isTerminal(job.status)) return untrack(id);
+        await execute(job, decide(job, trackingOf(id), answer, ctx()), answer);
+      })
+      .catch((error: unknown) => logger.error({ err: error, jobId: id }, 'applying an upstream update failed'));
+    chains.set(id, run);
+    void run.finally(() => chains.get(id) === run && chains.delete(id));
+    return run;
   }
 
-  function deadlineMissed(job: Job, status: UpstreamStatus): { code: string; message: string } | null {
-    if (status.status === 'COMPLETED') return null;
-    const age = now().getTime() - Date.parse(job.createdAt);
-    if (maxTotalMs > 0 && age > maxTotalMs) return { code: 'DEADLINE_EXCEEDED', message: `The job did not finish within ${Math.round(maxTotalMs / 1000)} s.` };
-    if (maxQueueMs > 0 && status.status === 'IN_QUEUE' && age > maxQueueMs) {
-      return { code: 'QUEUE_DEADLINE_EXCEEDED', message: `The job waited in the upstream queue for more than ${Math.round(maxQueueMs / 1000)} s.` };
-    }
-    return null;
-  }
-
-  /** Past its deadline: cancelled upstream (best effort, so it costs nothing more) and FAILED with a clear code. */
-  async function endOverdue(job: Job, error: { code: string; message: string }): Promise<null> {
-    try {
-      if (job.requestId) await upstream.cancel(job.requestId);
-    } catch (cancelError) {
-      logger.warn({ jobId: job.id, err: (cancelError as Error).message }, 'could not cancel an overdue job upstream');
-    }
-    logger.warn({ jobId: job.id, code: error.code }, 'job missed its deadline');
-    await save(job.id, (current) => (isTerminal(current.status) ? null : { ...current, status: 'FAILED', queuePosition: null, completedAt: now().toISOString(), error }));
-    return null;
-  }
-
-  async function handleUpstreamFailure(job: Job, entry: Entry, error: UpstreamError): Promise<number | null> {
-    if (error.kind === 'not_found' && ++entry.notFound >= notFoundLimit) {
-      logger.warn({ jobId: job.id, requestId: job.requestId }, 'upstream no longer knows the request; failing the job');
-      await save(job.id, (current) =>
-        isTerminal(current.status)
-          ? null
-          : { ...current, status: 'FAILED', queuePosition: null, completedAt: now().toISOString(), error: { code: 'UPSTREAM_LOST', message: 'The upstream no longer knows this request.' } },
-      );
-      return null;
-    }
-    const delay = failureDelay(entry, error);
-    logger.warn({ jobId: job.id, requestId: job.requestId, kind: error.kind, err: error.message, retryInMs: delay }, 'upstream poll failed; will retry');
-    return delay;
+  async function pollNow(id: string): Promise<void> {
+    if (tracking.has(id)) return scheduler.runNow(id);
+    // Another replica polls it: one poll here, outside any schedule.
+    await pollOnce(id).catch((error: unknown) => logger.warn({ err: error, jobId: id }, 'one-off poll failed'));
   }
 
   return {
     async start() {
       stopped = false;
       await claimAndAdd(await store.listUnfinished());
-      if (entries.size > 0) logger.info({ jobs: entries.size }, 'resumed polling unfinished jobs');
-      scheduleSweep();
+      if (tracking.size > 0) logger.info({ jobs: tracking.size }, 'resumed polling unfinished jobs');
+      sweeper.start();
     },
     track(job: Job) {
       claimAndAdd([job]).catch((error: unknown) => logger.warn({ err: error, jobId: job.id }, 'could not claim a job; a sweep will retry'));
     },
-    async pollNow(id: string) {
-      if (entries.has(id)) return run(id);
-      // Another replica polls it: one poll here, outside any schedule.
-      await pollOnce(id, { timer: null, running: null, failures: 0, notFound: 0 }).catch((error: unknown) =>
-        logger.warn({ err: error, jobId: id }, 'one-off poll failed'),
-      );
+    pollNow,
+    async webhookCompleted(jobId, requestId, ok) {
+      const job = await store.get(jobId);
+      if (!job || job.requestId !== requestId) return 'unknown';
+      if (isTerminal(job.status)) return 'finished';
+      if (!ok) await pollNow(jobId);
+      else await push(jobId, { kind: 'status', status: { status: 'COMPLETED', queuePosition: null, logs: [], error: null }, result: null });
+      return 'updated';
     },
     async stop() {
       stopped = true;
-      if (sweepTimer) clearTimeout(sweepTimer);
-      await sweeping;
-      for (const entry of entries.values()) if (entry.timer) clearTimeout(entry.timer);
-      await Promise.allSettled([...entries.values()].map((e) => e.running));
+      await sweeper.stop();
+      await follower?.stop();
+      const held = [...tracking.keys()];
+      await scheduler.stop();
+      await Promise.allSettled([...chains.values()]);
       // Hand the leases back so another replica takes the jobs over at once.
-      await leases.release([...entries.keys()]).catch((error: unknown) => logger.warn({ err: error }, 'could not release leases'));
-      entries.clear();
+      await leases.release(held).catch((error: unknown) => logger.warn({ err: error }, 'could not release leases'));
+      tracking.clear();
     },
-    trackedCount: () => entries.size,
+    trackedCount: () => tracking.size,
+    openStreams: () => follower?.openCount() ?? 0,
   };
-}
-
-/**
- * The pure part: the job after an upstream answer, or null when nothing a client can see changed
- * (or the answer would be an illegal move, e.g. an out-of-order IN_QUEUE after IN_PROGRESS).
- */
-export function advance(job: Job, status: UpstreamStatus, result: UpstreamResult | null, at: Date): Job | null {
-  if (isTerminal(job.status)) return null;
-  const logs = mergeLogs(job.logs, status.logs);
-  let next: Job;
-  if (status.status === 'IN_QUEUE') {
-    next = { ...job, status: 'IN_QUEUE', queuePosition: status.queuePosition, logs };
-  } else if (status.status === 'IN_PROGRESS') {
-    next = { ...job, status: 'IN_PROGRESS', queuePosition: null, logs };
-  } else {
-    const finished = { ...job, queuePosition: null, logs, completedAt: at.toISOString() };
-    if (status.error) {
-      const cancelled = job.cancelRequested || status.error.code === 'cancelled';
-      next = cancelled ? { ...finished, status: 'CANCELLED' } : { ...finished, status: 'FAILED', error: status.error };
-    } else if (result?.ok) {
-      next = { ...finished, status: 'COMPLETED', video: result.video };
-    } else if (result) {
-      next = { ...finished, status: 'FAILED', error: result.error };
-    } else {
-      return null;
-    }
-  }
-  if (!canTransition(job.status, next.status)) return null;
-  return visibleState(next) === visibleState(job) ? null : next;
 }

@@ -15,6 +15,7 @@ import {
   BudgetExceededError,
   ConflictError,
   GatewayError,
+  InvalidInputError,
   JobNotFoundError,
   RateLimitedError,
   UpstreamRefusedError,
@@ -24,8 +25,11 @@ import type { JobCursor, JobStore, UsageTotals } from '../store/job-store.ts';
 import { UpstreamError, type UpstreamQueue } from '../upstream/upstream-queue.ts';
 import type { JobEvents, JobFeed } from './events.ts';
 import { createJobWriter } from './job-writer.ts';
+import { createEventFeeds, type EventFeedOptions, type JobEventItem } from './event-feed.ts';
 import type { Quotas } from './quotas.ts';
 import { validateVideoInput, type RawVideoInput } from './validate-input.ts';
+import type { FileStorage } from '../upstream/file-storage.ts';
+import { checkUpload, inputIdentity, uploadImage, type CheckedImage } from './image-upload.ts';
 
 /** What the service needs from the poller. */
 export interface PollScheduler {
@@ -47,6 +51,13 @@ export interface JobsServiceDeps {
   newId?: () => string;
   /** How long a duplicate idempotent request waits for the first one's submission. */
   duplicateWaitMs?: number;
+  /** Where uploaded images are stored upstream; without it, `image` is refused. */
+  files?: FileStorage;
+  maxUploadBytes?: number;
+  /** FAL_WEBHOOK=on: the webhook URL fal is given for a job. */
+  webhookUrl?: (jobId: string) => string;
+  /** How far back `jobEvents(after:)` may replay (0 = as far as the event log goes). */
+  eventsRetentionMs?: number;
   /** Price and daily budgets (nano-dollars; 0 = no budget). Unset: jobs cost nothing and nothing is limited. */
   money?: Money;
 }
@@ -68,7 +79,9 @@ export function createJobsService(deps: JobsServiceDeps) {
   const { store, upstream, events, scheduler, quotas, model, logger, now = () => new Date(), newId = uuidv7, duplicateWaitMs = 30_000 } = deps;
   const money = deps.money ?? { pricePerSecondNanos: 0, tenantDailyBudgetNanos: 0, userDailyBudgetNanos: 0 };
   const budget = { tenantNanos: money.tenantDailyBudgetNanos, userNanos: money.userDailyBudgetNanos };
+  const { files, maxUploadBytes = 10 * 1024 * 1024 } = deps;
   const { save } = createJobWriter({ store, events, now });
+  const feeds = createEventFeeds({ store, events, retentionMs: deps.eventsRetentionMs ?? 0, now });
   /** Submissions in flight in this process, by job id: duplicates await these. */
   const submitting = new Map<string, Promise<Job>>();
 
@@ -80,7 +93,7 @@ export function createJobsService(deps: JobsServiceDeps) {
 
   async function submitUpstream(job: Job, requestId?: string): Promise<Job> {
     try {
-      const accepted = await upstream.submit(job.input, requestId ? { requestId } : {});
+      const accepted = await upstream.submit(job.input, { ...(requestId ? { requestId } : {}), ...(deps.webhookUrl ? { webhookUrl: deps.webhookUrl(job.id) } : {}) });
       const saved = await save(job.id, (current) => ({
         ...current,
         requestId: accepted.requestId,
@@ -107,19 +120,32 @@ export function createJobsService(deps: JobsServiceDeps) {
         );
       }
       await store.delete(job.id);
+      events.announce(job.tenant); // the event log has the deletion (jobEvents)
       throw toCallError(error);
     }
   }
 
   /** Quotas count the stored job; a refused job is removed again, so its key may be used later. */
-  async function admitAndSubmit(job: Job, requestId?: string): Promise<Job> {
+  async function admitAndSubmit(job: Job, requestId?: string, upload?: CheckedImage): Promise<Job> {
     try {
       await quotas.admitSubmission(job);
+      if (upload) job = await storeUpload(job, upload, requestId);
     } catch (error) {
       await store.delete(job.id);
-      throw error;
+      events.announce(job.tenant); // the event log has the deletion (jobEvents)
+      throw error instanceof UpstreamError ? toCallError(error) : error;
     }
     return submitUpstream(job, requestId);
+  }
+
+  /** The uploaded image goes to fal storage first; the job then names fal's URL for it. */
+  async function storeUpload(job: Job, upload: CheckedImage, requestId?: string): Promise<Job> {
+    if (!files) throw new InvalidInputError('image', 'Uploads are not enabled on this gateway; give imageUrl.');
+    const input = await uploadImage(files, job, upload, requestId);
+    const saved = await save(job.id, (current) => ({ ...current, input }));
+    if (!saved) throw new Error(`job ${job.id} vanished during upload`);
+    logger.info({ jobId: job.id, requestId, bytes: upload.image.size, contentType: upload.image.contentType }, 'image uploaded');
+    return saved;
   }
 
   async function awaitDuplicate(existing: Job): Promise<Job> {
@@ -138,6 +164,8 @@ export function createJobsService(deps: JobsServiceDeps) {
   return {
     async submit(caller: Caller, raw: RawVideoInput, requestId?: string): Promise<Job> {
       const { input, idempotencyKey } = validateVideoInput(raw);
+      const upload = raw.image ? await checkUpload(raw.image, maxUploadBytes) : undefined;
+      if (upload) input.image = upload.image;
       const at = now().toISOString();
       const job: Job = {
         id: newId(),
@@ -161,13 +189,14 @@ export function createJobsService(deps: JobsServiceDeps) {
       };
       const { job: stored, created, overBudget } = await store.create(job, budget);
       if (overBudget) throw budgetExceeded(overBudget, now());
+      if (created) events.announce(stored.tenant); // the event log has it (jobEvents)
       if (!created) {
-        if (JSON.stringify(stored.input) !== JSON.stringify(input)) {
+        if (inputIdentity(stored.input) !== inputIdentity(input)) {
           throw new ConflictError('This idempotencyKey was already used with different input.');
         }
         return awaitDuplicate(stored);
       }
-      const pending = admitAndSubmit(stored, requestId);
+      const pending = admitAndSubmit(stored, requestId, upload);
       submitting.set(stored.id, pending);
       try {
         return await pending;
@@ -216,6 +245,12 @@ export function createJobsService(deps: JobsServiceDeps) {
     dailyBudgetFor(caller: Caller): number | null {
       const limit = caller.seesTenant ? money.tenantDailyBudgetNanos : money.userDailyBudgetNanos;
       return limit > 0 ? limit : null;
+    },
+
+    /** Every change of every job the caller may see (jobEvents); CursorExpiredError for a cursor past retention. */
+    async watchAll(caller: Caller, options: EventFeedOptions, { takeSlot = true }: { takeSlot?: boolean } = {}): Promise<AsyncIterableIterator<JobEventItem>> {
+      const release = takeSlot ? quotas.openSubscription(caller.tenant) : undefined;
+      return feeds.open(caller, options, release);
     },
 
     async cancel(caller: Caller, id: string, requestId?: string): Promise<Job> {

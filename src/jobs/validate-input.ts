@@ -7,9 +7,17 @@ import { z } from 'zod';
 import type { VideoDuration, VideoInput } from '../domain/job.ts';
 import { InvalidInputError } from '../domain/errors.ts';
 
+/** An uploaded file as the multipart parser hands it over (a WHATWG File). */
+export interface UploadBlob {
+  size: number;
+  arrayBuffer(): Promise<ArrayBuffer>;
+}
+
 export interface RawVideoInput {
   prompt: string;
-  imageUrl: string;
+  /** Exactly one of imageUrl and image. */
+  imageUrl?: string | null;
+  image?: UploadBlob | null;
   duration?: VideoDuration | null;
   negativePrompt?: string | null;
   cfgScale?: number | null;
@@ -38,10 +46,13 @@ const schema = z.object({
     .string()
     .refine((v) => v.trim().length > 0, 'prompt must not be empty')
     .refine((v) => characters(v) <= MAX_PROMPT_CHARS, `prompt must be at most ${MAX_PROMPT_CHARS} characters`),
-  imageUrl: z.string().superRefine((value, ctx) => {
-    const problem = imageUrlProblem(value);
-    if (problem) ctx.addIssue({ code: 'custom', message: problem });
-  }),
+  imageUrl: z
+    .string()
+    .superRefine((value, ctx) => {
+      const problem = imageUrlProblem(value);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .nullish(),
   duration: z.enum(['5', '10']).nullish(),
   negativePrompt: z
     .string()
@@ -57,7 +68,10 @@ const schema = z.object({
 
 /** Returns the normalised input and key, or throws InvalidInputError naming the first bad field. */
 export function validateVideoInput(raw: RawVideoInput): { input: VideoInput; idempotencyKey: string | null } {
-  const parsed = schema.safeParse(raw);
+  const hasImage = raw.image !== undefined && raw.image !== null;
+  if (hasImage && raw.imageUrl != null) throw new InvalidInputError('image', 'Give either imageUrl or image, not both.');
+  if (!hasImage && raw.imageUrl == null) throw new InvalidInputError('imageUrl', 'imageUrl (a public image URL) or image (an uploaded file) is required.');
+  const parsed = schema.safeParse({ ...raw, image: undefined });
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const field = String(issue?.path[0] ?? 'input');
@@ -67,7 +81,7 @@ export function validateVideoInput(raw: RawVideoInput): { input: VideoInput; ide
   return {
     input: {
       prompt: v.prompt,
-      imageUrl: v.imageUrl,
+      imageUrl: v.imageUrl ?? '',
       duration: v.duration ?? '5',
       negativePrompt: v.negativePrompt ?? null,
       cfgScale: v.cfgScale ?? null,

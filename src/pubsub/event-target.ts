@@ -16,7 +16,18 @@ export function createMemoryEventTarget(): JobEventTarget {
 }
 
 export function createRedisJobEventTarget(publishClient: Redis, subscribeClient: Redis): JobEventTarget {
-  const target = createRedisEventTarget({ publishClient, subscribeClient }) as unknown as JobEventTarget;
+  // The event target fires (un)subscribe and publish without awaiting them: a listener let go while the
+  // gateway shuts down would leave an unhandled "Connection is closed". State lives in the store, and a
+  // lost message is healed by the resync and the event log, so these failures are dropped here.
+  const quiet = () => undefined;
+  const target = createRedisEventTarget({
+    publishClient: { publish: (channel: string, message: string) => publishClient.publish(channel, message).catch(quiet) } as unknown as Redis,
+    subscribeClient: {
+      on: subscribeClient.on.bind(subscribeClient),
+      subscribe: (channel: string) => subscribeClient.subscribe(channel).catch(quiet),
+      unsubscribe: (channel: string) => subscribeClient.unsubscribe(channel).catch(quiet),
+    } as unknown as Redis,
+  }) as unknown as JobEventTarget;
   // The event target subscribes without telling when Redis acknowledged it. SUBSCRIBE is idempotent
   // and commands on one connection are answered in order: when ours is answered, so was its.
   target.listening = async (type) => {

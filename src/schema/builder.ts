@@ -5,7 +5,7 @@ import type { GraphQLContext } from './context.ts';
 export const builder = new SchemaBuilder<{
   Context: GraphQLContext;
   DefaultFieldNullability: false;
-  Scalars: { DateTime: { Input: string; Output: string } };
+  Scalars: { DateTime: { Input: string; Output: string }; File: { Input: File; Output: never } };
 }>({
   defaultFieldNullability: false,
 });

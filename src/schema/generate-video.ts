@@ -6,8 +6,11 @@ const GenerateVideoInput = builder.inputType('GenerateVideoInput', {
   fields: (t) => ({
     prompt: t.string({ required: true, description: 'What should happen in the video: 1 to 2500 characters.' }),
     imageUrl: t.string({
-      required: true,
-      description: 'Public http(s) URL of the first frame: a jpg, jpeg, png, webp, gif or avif image.',
+      description: 'Public http(s) URL of the first frame: a jpg, jpeg, png, webp, gif or avif image. Exactly one of imageUrl and image.',
+    }),
+    image: t.field({
+      type: 'File',
+      description: 'The first frame as an uploaded file (multipart request): a jpg, png, webp, gif or avif image, judged by its bytes. Exactly one of imageUrl and image.',
     }),
     duration: t.field({ type: VideoDurationEnum, defaultValue: '5' }),
     negativePrompt: t.string({ description: 'What to avoid; upstream default "blur, distort, and low quality".' }),

@@ -6,5 +6,7 @@ import './generate-video.ts';
 import './cancel-job.ts';
 import './job-updates.ts';
 import './money.ts';
+import './job-events.ts';
+import './node.ts';
 
 export const schema = builder.toSchema({ sortSchema: true });

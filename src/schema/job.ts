@@ -4,6 +4,7 @@ import { InvalidInputError } from '../domain/errors.ts';
 import type { JobCursor } from '../store/job-store.ts';
 import { builder } from './builder.ts';
 import './scalars.ts';
+import { NodeRef } from './node.ts';
 
 export const JobStatusEnum = builder.enumType('JobStatus', {
   description: 'Where a job is. COMPLETED, FAILED and CANCELLED are final.',
@@ -18,9 +19,11 @@ export const VideoDurationEnum = builder.enumType('VideoDuration', {
 });
 
 const VideoRef = builder.objectRef<Video>('Video').implement({
-  description: 'The generated video, as the upstream stored it (its URL expires on the upstream CDN).',
+  description: "The generated video: the gateway's durable copy once `durable`, otherwise fal's URL (which expires).",
   fields: (t) => ({
     url: t.exposeString('url'),
+    upstreamUrl: t.string({ nullable: true, description: "fal's own URL of the video (it expires).", resolve: (v) => v.upstreamUrl ?? v.url }),
+    durable: t.boolean({ description: "True once url points at the gateway's own copy (served at /media/...).", resolve: (v) => v.durable ?? false }),
     contentType: t.exposeString('contentType', { nullable: true }),
     fileName: t.exposeString('fileName', { nullable: true }),
     fileSize: t.exposeInt('fileSize', { nullable: true }),
@@ -55,6 +58,7 @@ const JobInputRef = builder.objectRef<VideoInput>('JobInput').implement({
 
 export const JobRef = builder.objectRef<Job>('Job').implement({
   description: 'One image-to-video generation, from submission to its video (or error).',
+  interfaces: [NodeRef],
   fields: (t) => ({
     id: t.exposeID('id'),
     requestId: t.string({

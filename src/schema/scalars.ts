@@ -12,3 +12,19 @@ export const DateTime = builder.scalarType('DateTime', {
     return new Date(value).toISOString();
   },
 });
+
+/** An uploaded file (GraphQL multipart request spec); input only. */
+export const FileScalar = builder.scalarType('File', {
+  description: 'A file uploaded with the GraphQL multipart request spec (input only).',
+  serialize: () => {
+    throw new GraphQLError('File is an input-only scalar');
+  },
+  // Only the multipart parser can put a file here; any other value (JSON, a WebSocket message) is refused.
+  parseValue: (value) => {
+    if (typeof value === 'object' && value !== null && typeof (value as Blob).arrayBuffer === 'function') return value as File;
+    throw new GraphQLError('image must be a file uploaded with a multipart request', { extensions: { code: 'BAD_USER_INPUT', field: 'image' } });
+  },
+  parseLiteral: () => {
+    throw new GraphQLError('image must be a file uploaded with a multipart request', { extensions: { code: 'BAD_USER_INPUT', field: 'image' } });
+  },
+});

@@ -6,6 +6,7 @@
  * policy (when and how much to purge); `purgeFinished` is only the mechanism.
  */
 import { isTerminal, type Job, type JobStatus } from '../domain/job.ts';
+import type { JobEventLog } from './job-event-log.ts';
 
 export interface CreateOutcome {
   /** The job now stored: the one given, or the tenant's existing job for the same idempotency key. */
@@ -57,7 +58,8 @@ export interface ListQuery {
   userId?: string | null;
 }
 
-export interface JobStore {
+/** The event log (`eventsAfter`, `lastEventSeq`, `trimEvents`) is specified in job-event-log.ts. */
+export interface JobStore extends JobEventLog {
   /**
    * Inserts a new job. With an idempotency key, atomically (across replicas) returns the existing one
    * instead: keys are unique per (tenant, userId, key). With `budget`, the job's charge is reserved

@@ -25,6 +25,7 @@ import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { isTerminal, type Job, type JobStatus } from '../domain/job.ts';
 import { chargeOf, dayOf } from '../domain/money.ts';
+import { APPEND_EVENT, appendArgs, redisEventLog, redisEventLogKeys } from './redis-job-event-log.ts';
 import {
   completionTime, purgeCutoff, type CreateOutcome, type DailyBudget, type JobStore, type ListQuery, type UsageQuery, type UsageTotals,
 } from './job-store.ts';
@@ -39,8 +40,9 @@ export interface RedisJobStoreOptions {
 // KEYS: job, tenant index, tenant status index, unfinished, finished, idem claim, user index, tenant
 // spend, user spend. ARGV: data, version, status, member, terminal (1/0), id, job key prefix, completion
 // score ('' for none), has user (1/0), has idem (1/0), charge, tenant budget, user budget (0 = none).
+// ARGV 14-16: the event log's append_event arguments (redis-job-event-log.ts).
 // Returns {1} created, {0, existing data}, {-1} id taken, or {-2, 'tenant' | 'user'} over budget.
-const CREATE = `
+const CREATE = `${APPEND_EVENT}
 local has_user, has_idem = ARGV[9] == '1', ARGV[10] == '1'
 if has_idem then
   local existing = redis.call('GET', KEYS[6])
@@ -74,6 +76,7 @@ if charge ~= 0 then
     redis.call('EXPIRE', KEYS[9], 259200)
   end
 end
+append_event(ARGV[14], ARGV[15], ARGV[1], ARGV[16])
 return {1}`;
 
 // Moves a job's day counters by delta (a number): the job hash names its counters.
@@ -87,8 +90,8 @@ end
 `;
 
 // KEYS: job, unfinished, finished. ARGV: expected version, new version, status, data, terminal (1/0), id,
-// completion score ('' for none), charge. Returns 1 or 0.
-const UPDATE = `${MOVE_SPEND}
+// completion score ('' for none), charge. Returns 1 or 0. ARGV 9-11: the event log's append_event arguments.
+const UPDATE = `${APPEND_EVENT}${MOVE_SPEND}
 local stored = redis.call('HMGET', KEYS[1], 'version', 'status', 'member', 'idx', 'uidx', 'charge', 'spend', 'uspend')
 if not stored[1] or tonumber(stored[1]) ~= tonumber(ARGV[1]) then return 0 end
 if stored[2] ~= ARGV[3] then
@@ -103,13 +106,15 @@ if ARGV[5] == '1' then redis.call('ZREM', KEYS[2], stored[3]) else redis.call('Z
 if ARGV[7] ~= '' then redis.call('ZADD', KEYS[3], ARGV[7], ARGV[6]) else redis.call('ZREM', KEYS[3], ARGV[6]) end
 move_spend(stored[7], stored[8], tonumber(ARGV[8]) - tonumber(stored[6] or '0'))
 redis.call('HSET', KEYS[1], 'version', ARGV[2], 'status', ARGV[3], 'data', ARGV[4], 'charge', ARGV[8])
+append_event(ARGV[9], ARGV[10], ARGV[4], ARGV[11])
 return 1`;
 
 // Shared by DELETE and PURGE, so a purged job goes exactly as a deleted one does: the job hash, its
 // tenant and status index entries, the unfinished and finished sets, and its idempotency claim (only
-// while the claim still names this job). Returns 1, or 0 when the job was not there.
-const REMOVE_JOB = `
-local function remove_job(job_key, unfinished_key, finished_key, id)
+// while the claim still names this job). Returns 1, or 0 when the job was not there. The event log gets a
+// deletion entry (the job's last state) in the same script: DELETE's ARGV 2-3, PURGE's ARGV 4-5 name it.
+const REMOVE_JOB = `${APPEND_EVENT}
+local function remove_job(job_key, unfinished_key, finished_key, id, stream, trimmed)
   redis.call('ZREM', finished_key, id)
   local stored = redis.call('HMGET', job_key, 'status', 'member', 'idx', 'idem', 'uidx')
   if not stored[2] then return 0 end
@@ -121,6 +126,7 @@ local function remove_job(job_key, unfinished_key, finished_key, id)
   end
   redis.call('ZREM', unfinished_key, stored[2])
   if stored[4] ~= '' and redis.call('GET', stored[4]) == id then redis.call('DEL', stored[4]) end
+  append_event(stream, trimmed, redis.call('HGET', job_key, 'data'), nil, true)
   redis.call('DEL', job_key)
   return 1
 end
@@ -131,7 +137,7 @@ end
 const DELETE = `${REMOVE_JOB}${MOVE_SPEND}
 local spend = redis.call('HMGET', KEYS[1], 'charge', 'spend', 'uspend')
 move_spend(spend[2], spend[3], -tonumber(spend[1] or '0'))
-return remove_job(KEYS[1], KEYS[2], KEYS[3], ARGV[1])`;
+return remove_job(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3])`;
 
 // KEYS: finished, unfinished. ARGV: job key prefix, cutoff (epoch ms, exclusive), limit (> 0). Returns the
 // ids deleted, oldest first (score, then id). A member whose job is gone or, against the invariant, still
@@ -149,7 +155,7 @@ while #out < limit do
     local member = redis.call('HGET', job_key, 'member')
     if member and redis.call('ZSCORE', KEYS[2], member) then
       redis.call('ZREM', KEYS[1], id)
-    elseif remove_job(job_key, KEYS[2], KEYS[1], id) == 1 then
+    elseif remove_job(job_key, KEYS[2], KEYS[1], id, ARGV[4], ARGV[5]) == 1 then
       out[#out + 1] = id
     end
   end
@@ -230,8 +236,11 @@ export function createRedisJobStore({ redis, keyPrefix }: RedisJobStoreOptions):
     job.userId ? `${keyPrefix}uidem:${escape(job.tenant)}:${escape(job.userId)}:${job.idempotencyKey}` : `${keyPrefix}idem:${escape(job.tenant)}:${job.idempotencyKey}`;
   /** The job's score in the finished set, or '' when it does not belong there. */
   const finishedScore = (job: Job): number | '' => completionTime(job) ?? '';
+  const eventKeys = redisEventLogKeys(keyPrefix);
 
   return {
+    ...redisEventLog(eventKeys, script),
+
     async create(job: Job, budget?: DailyBudget): Promise<CreateOutcome> {
       const day = dayOf(job.createdAt);
       const user = job.userId ?? '';
@@ -246,6 +255,7 @@ export function createRedisJobStore({ redis, keyPrefix }: RedisJobStoreOptions):
       const args = [
         JSON.stringify(job), job.version, job.status, member(job.createdAt, job.id), terminal, job.id, jobPrefix, finishedScore(job),
         user ? 1 : 0, job.idempotencyKey === null ? 0 : 1, chargeOf(job), budget?.tenantNanos ?? 0, budget?.userNanos ?? 0,
+        ...appendArgs(eventKeys, job),
       ];
       const [outcome, existing] = (await scripts.create(keys, args)) as [number, string?];
       if (outcome === 1) return { job, created: true };
@@ -261,6 +271,7 @@ export function createRedisJobStore({ redis, keyPrefix }: RedisJobStoreOptions):
     async update(job: Job) {
       const terminal = isTerminal(job.status) ? 1 : 0;
       const args = [job.version - 1, job.version, job.status, JSON.stringify(job), terminal, job.id, finishedScore(job), chargeOf(job)];
+      args.push(...appendArgs(eventKeys, job));
       return (await scripts.update([`${jobPrefix}${job.id}`, unfinishedKey, finishedKey], args)) === 1;
     },
 
@@ -315,13 +326,13 @@ export function createRedisJobStore({ redis, keyPrefix }: RedisJobStoreOptions):
     },
 
     async delete(id: string) {
-      await scripts.remove([`${jobPrefix}${id}`, unfinishedKey, finishedKey], [id]);
+      await scripts.remove([`${jobPrefix}${id}`, unfinishedKey, finishedKey], [id, eventKeys.stream, eventKeys.trimmed]);
     },
 
     async purgeFinished(completedBefore: string, limit: number) {
       const cutoff = purgeCutoff(completedBefore, limit);
       if (limit === 0) return [];
-      return (await scripts.purge([finishedKey, unfinishedKey], [jobPrefix, cutoff, limit])) as string[];
+      return (await scripts.purge([finishedKey, unfinishedKey], [jobPrefix, cutoff, limit, eventKeys.stream, eventKeys.trimmed])) as string[];
     },
 
     async ping() {

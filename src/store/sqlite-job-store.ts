@@ -14,6 +14,7 @@ import { isTerminal, type Job } from '../domain/job.ts';
 import { chargeOf } from '../domain/money.ts';
 import { completionTime, purgeCutoff, type CreateOutcome, type DailyBudget, type JobStore, type ListQuery, type UsageQuery } from './job-store.ts';
 import { createSqliteSpend } from './sqlite-spend.ts';
+import { EVENT_LOG_SCHEMA, sqliteEventLog } from './sqlite-job-event-log.ts';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS jobs (
@@ -95,6 +96,7 @@ export function createSqliteJobStore({ path }: SqliteJobStoreOptions): JobStore 
     db.exec(SCHEMA);
     migrate(db);
     db.exec(LATER_INDEXES);
+    db.exec(EVENT_LOG_SCHEMA); // the event log, appended by triggers on jobs (sqlite-job-event-log.ts)
   });
 
   const spend = createSqliteSpend(db);
@@ -140,6 +142,8 @@ export function createSqliteJobStore({ path }: SqliteJobStoreOptions): JobStore 
   const parse = (row: unknown): Job | null => (row ? (JSON.parse((row as { data: string }).data) as Job) : null);
 
   return {
+    ...sqliteEventLog(db),
+
     async create(job: Job, budget?: DailyBudget): Promise<CreateOutcome> {
       const charge = chargeOf(job);
       return inTransaction(db, () => {

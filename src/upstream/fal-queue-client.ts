@@ -8,8 +8,8 @@
  *   is `ambiguous` and surfaces to the caller, because a submit costs money and fal has no idempotency key.
  */
 import type { Dispatcher } from 'undici';
-import type { JobLog, VideoInput } from '../domain/job.ts';
-import { describeErrorBody, falCancelSchema, falStatusSchema, falSubmitSchema, falVideoOutputSchema, toJobLogs } from './fal-wire.ts';
+import type { VideoInput } from '../domain/job.ts';
+import { describeErrorBody, falCancelSchema, falStatusSchema, falSubmitSchema, falVideoOutputSchema, toUpstreamStatus } from './fal-wire.ts';
 import { DEFAULT_RETRY, parseRetryAfter, withRetry, type RetryPolicy } from './retry.ts';
 import {
   UpstreamError,
@@ -35,6 +35,8 @@ export interface FalQueueClientOptions {
   timeoutMs?: number;
   userAgent?: string;
   onRetry?: (operation: string, error: UpstreamError, delayMs: number) => void;
+  /** Sent on submits as X-Fal-Object-Lifecycle-Preference: fal deletes the outputs after this long (0/absent: not sent). */
+  mediaExpirationSeconds?: number;
 }
 
 type Operation = 'submit' | 'status' | 'result' | 'cancel';
@@ -83,6 +85,9 @@ export function createFalQueueClient(options: FalQueueClientOptions): UpstreamQu
     };
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (call.requestId) headers['x-request-id'] = call.requestId;
+    if (operation === 'submit' && options.mediaExpirationSeconds) {
+      headers['x-fal-object-lifecycle-preference'] = JSON.stringify({ expiration_duration_seconds: options.mediaExpirationSeconds });
+    }
     let response: Dispatcher.ResponseData;
     try {
       response = await dispatcher.request({
@@ -134,7 +139,8 @@ export function createFalQueueClient(options: FalQueueClientOptions): UpstreamQu
     async submit(input: VideoInput, call: CallOptions = {}): Promise<SubmitAccepted> {
       const body = toFalInput(input);
       const attempt = async () => {
-        const answer = await send('submit', 'POST', `${basePath}/${modelId}`, call, body);
+        const query = call.webhookUrl ? `?fal_webhook=${encodeURIComponent(call.webhookUrl)}` : '';
+        const answer = await send('submit', 'POST', `${basePath}/${modelId}${query}`, call, body);
         if (answer.status >= 300) throw answerError('submit', answer, redact);
         const parsed = falSubmitSchema.safeParse(answer.body);
         if (!parsed.success) throw new UpstreamError('malformed', 'fal submit: answer lacks a request_id', { httpStatus: answer.status, ambiguous: true });
@@ -162,14 +168,7 @@ export function createFalQueueClient(options: FalQueueClientOptions): UpstreamQu
         if (answer.status >= 300) throw answerError('status', answer, redact);
         const parsed = falStatusSchema.safeParse(answer.body);
         if (!parsed.success) throw new UpstreamError('malformed', 'fal status: unexpected answer shape', { httpStatus: answer.status });
-        const s = parsed.data;
-        const failed = s.status === 'COMPLETED' && (s.error !== null || s.error_type !== null);
-        return {
-          status: s.status,
-          queuePosition: s.status === 'IN_QUEUE' ? s.queue_position : null,
-          logs: toJobLogs(s) satisfies JobLog[],
-          error: failed ? { message: errorText(s.error) ?? 'The run failed upstream.', code: s.error_type } : null,
-        };
+        return toUpstreamStatus(parsed.data);
       });
     },
 
@@ -231,13 +230,6 @@ function toFalInput(input: VideoInput): Record<string, unknown> {
   if (input.negativePrompt !== null) body.negative_prompt = input.negativePrompt;
   if (input.cfgScale !== null) body.cfg_scale = input.cfgScale;
   return body;
-}
-
-function errorText(error: string | Record<string, unknown> | null): string | null {
-  if (error === null) return null;
-  if (typeof error === 'string') return error;
-  const message = error.message ?? error.detail;
-  return typeof message === 'string' ? message : JSON.stringify(error).slice(0, 500);
 }
 
 function transportError(operation: Operation, error: unknown): UpstreamError {

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import type { JobLog } from '../domain/job.ts';
+import type { UpstreamStatus } from './upstream-queue.ts';
 
 const nullish = <T extends z.ZodType>(schema: T) => schema.nullish().transform((v) => v ?? null);
 
@@ -54,6 +55,24 @@ export const falErrorBodySchema = z.object({
   error_type: z.string().optional(),
   status: z.string().optional(),
 });
+
+/** A parsed status answer (a poll, or one stream event) in domain terms. */
+export function toUpstreamStatus(s: FalStatus): UpstreamStatus {
+  const failed = s.status === 'COMPLETED' && (s.error !== null || s.error_type !== null);
+  return {
+    status: s.status,
+    queuePosition: s.status === 'IN_QUEUE' ? s.queue_position : null,
+    logs: toJobLogs(s),
+    error: failed ? { message: errorText(s.error) ?? 'The run failed upstream.', code: s.error_type } : null,
+  };
+}
+
+function errorText(error: string | Record<string, unknown> | null): string | null {
+  if (error === null) return null;
+  if (typeof error === 'string') return error;
+  const message = error.message ?? error.detail;
+  return typeof message === 'string' ? message : JSON.stringify(error).slice(0, 500);
+}
 
 export function toJobLogs(status: FalStatus): JobLog[] {
   return (status.logs ?? []).map((l) => ({ message: l.message, level: l.level, timestamp: l.timestamp }));

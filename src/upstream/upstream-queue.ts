@@ -28,6 +28,8 @@ export type CancelOutcome = 'CANCELLATION_REQUESTED' | 'ALREADY_COMPLETED' | 'NO
 export interface CallOptions {
   signal?: AbortSignal;
   requestId?: string;
+  /** submit only: where fal POSTs its signed completion webhook (`fal_webhook`). */
+  webhookUrl?: string;
 }
 
 export interface UpstreamQueue {
@@ -73,4 +75,28 @@ export class UpstreamError extends Error {
   get transient(): boolean {
     return this.kind === 'unreachable' || this.kind === 'rate_limited' || this.kind === 'malformed';
   }
+}
+
+/** How a status stream ended. Anything but `completed` is a disconnect (fal closes only after COMPLETED). */
+export type StreamEnd =
+  | { reason: 'completed' }
+  /** The stream could not be opened: fal answered this HTTP status (or could not be reached: null). */
+  | { reason: 'refused'; httpStatus: number | null }
+  /** It ended cleanly but without COMPLETED, went silent past the stall timeout, or broke. */
+  | { reason: 'ended' | 'stalled' | 'dropped' | 'aborted' };
+
+export interface FollowOptions {
+  signal: AbortSignal;
+  /** Silence (not even a keep-alive) longer than this is a stall. fal sends a keep-alive every 15 s. */
+  stallMs: number;
+  /** Called once the stream is open (HTTP 200, text/event-stream). */
+  onOpen?: () => void;
+  /** Every status event, in order (log lines: only the new ones, as fal sends them). */
+  onStatus: (status: UpstreamStatus) => void;
+}
+
+/** fal's per-request status stream (`GET .../status/stream?logs=1`). */
+export interface UpstreamStreams {
+  /** Follows one request until the stream ends; never rejects. */
+  follow(requestId: string, options: FollowOptions): Promise<StreamEnd>;
 }

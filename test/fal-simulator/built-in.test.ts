@@ -22,7 +22,7 @@ const jobStatus = async (httpUrl: string, id: string) => (await post<{ job: any 
 describe('the built-in simulator', () => {
   it('survives a SIGKILL of npm start: same address, job completes, its video URL serves; outsiders cannot submit', { timeout: 90_000 }, async () => {
     const sqlitePath = tempSqlitePath();
-    const env = { SQLITE_PATH: sqlitePath, PORT: String(await freePort()), POLL_INTERVAL_MS: '200' };
+    const env = { SQLITE_PATH: sqlitePath, MEDIA_DIR: join(dirname(sqlitePath), 'media'), PORT: String(await freePort()), POLL_INTERVAL_MS: '200' };
     const first = await startGatewayProcess(env);
     const submitted = await post(first.httpUrl, SUBMIT, { input: validInput({ prompt: 'restart me [sim:fast]' }) });
     const job = submitted.data!.generateVideo;
@@ -37,7 +37,8 @@ describe('the built-in simulator', () => {
       return current?.status === 'COMPLETED' ? current : null;
     }, { timeoutMs: 30_000, intervalMs: 200, message: 'the job to complete after the restart' });
     expect(done.error).toBeNull();
-    expect(done.video.url).toBe(`http://127.0.0.1:${env.PORT}/fal-simulator/files/${job.requestId}/output.mp4`);
+    // The gateway keeps its own copy of the simulator's video (MEDIA_STORE=local by default).
+    expect(done.video.url).toMatch(new RegExp(`^http://127\\.0\\.0\\.1:${env.PORT}/media/videos/${job.id}/[0-9a-f]{32}/output\\.mp4$`));
     const video = await fetch(done.video.url);
     expect(video.status).toBe(200);
     expect(video.headers.get('content-type')).toBe('video/mp4');

@@ -57,7 +57,7 @@ export async function startGatewayProcess(env: Record<string, string>, { waitFor
     child.stderr!.on('data', onData);
     void exited.then((code) => reject(new Error(`gateway exited (${code}) before listening:\n${output.join('')}`)));
   });
-  if (waitForListening) await within(listening, 30_000, 'gateway start-up'); // generous: the machine may be loaded
+  if (waitForListening) await within(listening, 45_000, 'gateway start-up'); // generous: the machine may be loaded
   else listening.catch(() => undefined);
   const httpUrl = `http://127.0.0.1:${port}/graphql`;
   return { child, httpUrl, wsUrl: httpUrl.replace(/^http/, 'ws'), output, exited };

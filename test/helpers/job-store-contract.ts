@@ -380,6 +380,74 @@ export function describeJobStoreContract(name: string, makeStore: () => Promise<
       });
     });
 
+    it('event log: every create and update appends the stored job, in order, and replays from any cursor', async () => {
+      const start = await store.lastEventSeq();
+      expect(await store.eventsAfter(start, 10)).toEqual([]);
+      const a = makeJob({ minute: 1 });
+      const b = makeJob({ minute: 2, tenant: 'tenant-b' });
+      await store.create(a);
+      await store.create(b);
+      const a2 = next(a, { status: 'IN_PROGRESS' });
+      expect(await store.update(a2)).toBe(true);
+      expect(await store.update(a2)).toBe(false); // a lost compare-and-set appends nothing
+      await store.create({ ...makeJob({ idempotencyKey: 'k' }) });
+      await store.create({ ...makeJob({ idempotencyKey: 'k' }) }); // the existing job: nothing appended
+      const all = (await store.eventsAfter(start, 100)) ?? [];
+      expect(all.every((e) => !e.deleted)).toBe(true);
+      expect(all.map((e) => [e.job.id, e.job.version])).toEqual([[a.id, 1], [b.id, 1], [a.id, 2], [all[3]?.job.id, 1]]);
+      expect(all[2]?.job).toEqual(a2);
+      expect(await store.lastEventSeq()).toBe(all[3]?.seq);
+      const rest = await store.eventsAfter(all[1]?.seq as string, 100);
+      expect(rest?.map((e) => e.seq)).toEqual([all[2]?.seq, all[3]?.seq]);
+      expect((await store.eventsAfter(start, 2))?.map((e) => e.seq)).toEqual([all[0]?.seq, all[1]?.seq]);
+      expect(await store.eventsAfter(all[3]?.seq as string, 100)).toEqual([]);
+    });
+
+    it('event log: a delete and a purge append the job\'s last state, marked deleted', async () => {
+      const start = await store.lastEventSeq();
+      const refused = makeJob({ minute: 1 });
+      const done = makeJob({ minute: 2, status: 'COMPLETED', completedAt: '2025-01-01T00:03:00.000Z' });
+      await store.create(refused);
+      await store.create(done);
+      await store.delete(refused.id);
+      expect(await store.purgeFinished('2030-01-01T00:00:00.000Z', 10)).toEqual([done.id]);
+      const events = (await store.eventsAfter(start, 10)) ?? [];
+      expect(events.map((e) => [e.job.id, e.deleted])).toEqual([[refused.id, false], [done.id, false], [refused.id, true], [done.id, true]]);
+      expect(events[3]?.job).toEqual(done);
+      await store.delete(refused.id); // already gone: nothing appended
+      expect(await store.lastEventSeq()).toBe(events[3]?.seq);
+    });
+
+    it('event log: a sequence it never issued, or not a sequence at all, cannot be continued', async () => {
+      const job = makeJob();
+      await store.create(job);
+      const head = await store.lastEventSeq();
+      expect(await store.eventsAfter('not-a-cursor', 10)).toBeNull();
+      expect(await store.eventsAfter('', 10)).toBeNull();
+      expect(await store.eventsAfter(head.replace(/\d$/, (d) => String(Number(d) + 1)) + '9', 10)).toBeNull();
+    });
+
+    it('event log: trims the oldest entries by their job time, as a prefix; trimmed cursors are refused', async () => {
+      const old = makeJob({ minute: 0 });
+      const recent = makeJob({ minute: 0, updatedAt: new Date(Date.parse(old.updatedAt) + 3_600_000).toISOString() });
+      const start = await store.lastEventSeq();
+      await store.create(old);
+      await store.create(recent);
+      const [first, second] = (await store.eventsAfter(start, 10)) ?? [];
+      expect(await store.trimEvents('2000-01-01T00:00:00.000Z')).toBe(0);
+      expect(await store.trimEvents(new Date(Date.parse(old.updatedAt) + 60_000).toISOString())).toBe(1);
+      expect(await store.eventsAfter(start, 10)).toBeNull();
+      expect((await store.eventsAfter(first?.seq as string, 10))?.map((e) => e.job.id)).toEqual([recent.id]);
+      expect(await store.trimEvents('2100-01-01T00:00:00.000Z')).toBe(1);
+      expect(await store.eventsAfter(first?.seq as string, 10)).toBeNull();
+      expect(await store.lastEventSeq()).toBe(second?.seq); // an emptied log still knows where it stands
+      expect(await store.eventsAfter(second?.seq as string, 10)).toEqual([]);
+      const later = makeJob({ minute: 5 });
+      await store.create(later);
+      expect((await store.eventsAfter(second?.seq as string, 10))?.map((e) => e.job.id)).toEqual([later.id]);
+      await expect(store.trimEvents('yesterday')).rejects.toThrow(RangeError);
+    });
+
     it('answers ping', async () => {
       await expect(store.ping()).resolves.toBeUndefined();
     });

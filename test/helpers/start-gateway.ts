@@ -4,7 +4,7 @@
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, expect } from 'vitest';
 import { createApp, type App, type AppOptions } from '../../src/app.ts';
@@ -101,6 +101,14 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
     SQLITE_PATH: sqlitePath,
     LOG_LEVEL: 'debug',
     SHUTDOWN_TIMEOUT_MS: '1000',
+    // Uploads go to the simulator's storage; durable copies are off unless a test turns them on
+    // (test/media/*), and then land in a temporary folder and come from the simulator's host only.
+    FAL_STORAGE_URL: simulator.url,
+    MEDIA_STORE: 'off',
+    MEDIA_DIR: join(dirname(sqlitePath), 'media'),
+    MEDIA_SOURCE_HOSTS: new URL(simulator.url).host,
+    // The first release's tests measure polling; stream and webhook tests opt in (FAL_UPDATES: 'stream').
+    FAL_UPDATES: 'poll',
     ...options.env,
   });
   const app = await createApp(config, { logDestination: destination, upstreamRetry: { maxRetries: 2, baseDelayMs: 20, maxDelayMs: 200 }, ...options.app });

@@ -11,7 +11,7 @@ import { waitFor } from '../helpers/wait-for.ts';
 
 async function environment(timing = { initialQueuePosition: 2, queueStepMs: 100, runMs: 400, logEveryMs: 50, logWindowMs: 200 }) {
   const simulator = await startSimulator({ timing });
-  const env = { FAL_KEY: TEST_FAL_KEY, FAL_QUEUE_URL: simulator.url, SQLITE_PATH: tempSqlitePath(), POLL_INTERVAL_MS: '30', UPSTREAM_TIMEOUT_MS: '500' };
+  const env = { FAL_KEY: TEST_FAL_KEY, FAL_QUEUE_URL: simulator.url, SQLITE_PATH: tempSqlitePath(), POLL_INTERVAL_MS: '30', UPSTREAM_TIMEOUT_MS: '500', FAL_UPDATES: 'poll' };
   return { simulator, env };
 }
 

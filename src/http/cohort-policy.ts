@@ -1,0 +1,29 @@
+/**
+ * How a WebSocket subscription may share a cohort (cohorts.ts):
+ * - 'snapshot' (jobUpdates): shared; a joiner's first frame is the cohort's latest (the job's current state).
+ * - 'live' (jobEvents without `after`): shared, but a joiner starts with the next event ("from the
+ *   moment of subscribing"), never one that happened before it joined.
+ * - 'private' (jobEvents with `after`): never shared, since the replay from that cursor is its own.
+ */
+import { getOperationAST, Kind, type DocumentNode } from 'graphql';
+
+export type CohortPolicy = 'snapshot' | 'live' | 'private';
+
+export function cohortPolicy(document: DocumentNode, operationName: string | null | undefined, variables: Record<string, unknown> | null | undefined): CohortPolicy {
+  const operation = getOperationAST(document, operationName);
+  let policy: CohortPolicy = 'snapshot';
+  for (const selection of operation?.selectionSet.selections ?? []) {
+    if (selection.kind !== Kind.FIELD || selection.name.value !== 'jobEvents') continue;
+    const after = selection.arguments?.find((arg) => arg.name.value === 'after')?.value;
+    if (!after || after.kind === Kind.NULL) {
+      policy = 'live';
+      continue;
+    }
+    if (after.kind === Kind.VARIABLE && (variables?.[after.name.value] ?? null) === null) {
+      policy = 'live';
+      continue;
+    }
+    return 'private';
+  }
+  return policy;
+}
