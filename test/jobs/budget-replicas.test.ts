@@ -28,6 +28,7 @@ beforeAll(async () => {
     TENANT_DAILY_BUDGET_USD: '1.40',
     USER_DAILY_BUDGET_USD: '0.70',
     TENANT_SUBMITS_PER_MINUTE: '0',
+    MEDIA_STORE: 'off',
   };
   replicas = await Promise.all([startGatewayProcess(env), startGatewayProcess(env), startGatewayProcess(env)]);
 }, 60_000);
