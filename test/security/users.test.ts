@@ -122,3 +122,35 @@ describe('USER_MAX_ACTIVE_JOBS and USER_SUBMITS_PER_MINUTE', () => {
     await limited.dispose();
   });
 });
+
+describe('node and jobEvents follow the same rule', () => {
+  const EVENTS = 'subscription { jobEvents { cursor job { id userId } } }';
+  const NODE = 'query($id: ID!) { node(id: $id) { id ... on Job { userId } } }';
+
+  it("a user's jobEvents carry only its own jobs, the admin's both; node answers null for another user's job", async () => {
+    const mine = subscribeWs(wsClient(gateway.wsUrl, as.alice), EVENTS);
+    const all = subscribeWs(wsClient(gateway.wsUrl, as.admin), EVENTS);
+    // Feeds start "from now": a warm-up job of alice's (its logs keep changing) shows both are live first.
+    await submitJob(gateway, {}, as.alice);
+    await mine.waitForEvents(1);
+    await all.waitForEvents(1);
+    const theirs = await submitJob(gateway, {}, as.bob);
+    const own = await submitJob(gateway, {}, as.alice);
+    await all.waitForEvents(2);
+    await mine.waitForEvents(1);
+    const seen = (recording: typeof mine) => new Set(recording.events.map((e) => e.data?.jobEvents.job.id));
+    await within(
+      (async () => {
+        while (!(seen(all).has(own.id) && seen(all).has(theirs.id) && seen(mine).has(own.id))) await all.waitForEvents(all.events.length + 1);
+      })(),
+      15_000,
+      'both jobs in the admin feed and her own in alice feed',
+    );
+    expect(seen(mine).has(theirs.id)).toBe(false);
+    mine.stop();
+    all.stop();
+    expect((await gateway.gql(NODE, { id: theirs.id }, as.alice)).data?.node).toBeNull();
+    expect((await gateway.gql(NODE, { id: own.id }, as.alice)).data?.node.userId).toBe('alice');
+    expect((await gateway.gql(NODE, { id: theirs.id }, as.admin)).data?.node.userId).toBe('bob');
+  });
+});
