@@ -13,6 +13,7 @@
  *          --profile (CPU-profile the servers during fan-out windows; figures then include profiler overhead)
  */
 import { spawnSync } from 'node:child_process';
+import { parseArgs } from 'node:util';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir, totalmem, type } from 'node:os';
 import { join } from 'node:path';
@@ -21,9 +22,9 @@ import { coreBusyUs, detectMachine, pinSelf } from './bench/proc.ts';
 import { sleep } from './bench/common.ts';
 import { LOAD_CORE, CHILD_NOFILE } from './bench/gateway.ts';
 import { existingAnalysis, interferenceNotes, markdown, resultsTable, verdictLines, verdicts, type Results, type RunInfo } from './bench/report.ts';
-import { capacity, fanout, LOG_EVERY_MS, rssPerSubscription, throughputPair, upstreamCalls, type BenchContext } from './bench/scenarios.ts';
+import { capacity, EVENTS_QUERY, fanout, LOG_EVERY_MS, rssPerSubscription, throughputPair, upstreamCalls, type BenchContext } from './bench/scenarios.ts';
 
-const SCENARIOS = ['fanout', 'rss', 'upstream', 'throughput', 'capacity'] as const;
+const SCENARIOS = ['fanout', 'rss', 'upstream', 'throughput', 'events', 'push', 'capacity'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 interface Options {
@@ -34,6 +35,8 @@ interface Options {
   fanoutNs: number[];
   rssN: number;
   upstreamN: number;
+  /** Subscribers of the jobEvents-vs-jobUpdates and stream-vs-poll fan-outs. */
+  eventsN: number;
   capacityGoal: number;
   windowUpdates: number;
   throughputSeconds: number;
@@ -47,111 +50,74 @@ interface Options {
 function usage(problem?: string): never {
   if (problem) console.error(`bench: ${problem}`);
   console.error(
-    'usage: npm run bench -- [--quick] [--runs N] [--only fanout,rss,upstream,throughput,capacity] [--poll-ms I] [--fanout N1,N2] [--rss-n N] [--upstream-n N] [--capacity N] [--window K] [--throughput-s S] [--no-pin] [--profile] [--write|--no-write] [--out FILE]',
+    `usage: npm run bench -- [--quick] [--runs N] [--only ${SCENARIOS.join(',')}] [--poll-ms I] [--fanout N1,N2] [--rss-n N] [--upstream-n N] [--events-n N] [--capacity N] [--window K] [--throughput-s S] [--no-pin] [--profile] [--write|--no-write] [--out FILE]`,
   );
   process.exit(problem ? 2 : 0);
 }
 
-function parseArgs(argv: string[]): Options {
-  const quick = argv.includes('--quick');
-  const options: Options = {
-    quick,
-    runs: quick ? 1 : 3,
-    only: null,
-    pollMs: 1000,
-    fanoutNs: quick ? [200, 1000] : [1000, 10_000],
-    rssN: quick ? 500 : 5000,
-    upstreamN: quick ? 200 : 1000,
-    capacityGoal: quick ? 1000 : 19_000,
-    windowUpdates: quick ? 3 : 12,
-    throughputSeconds: quick ? 2 : 5,
-    pin: true,
-    write: !quick,
-    out: fileURLToPath(new URL('../BENCHMARKS.md', import.meta.url)),
-    profileDir: null,
-  };
-  let explicitWrite: boolean | null = null;
-  const int = (flag: string, value: string | undefined, min: number, max: number) => {
+/** The flags, read with node:util's parseArgs (strict: an unknown flag is an error). */
+const FLAGS = {
+  quick: { type: 'boolean' },
+  runs: { type: 'string' },
+  only: { type: 'string' },
+  'poll-ms': { type: 'string' },
+  fanout: { type: 'string' },
+  'rss-n': { type: 'string' },
+  'upstream-n': { type: 'string' },
+  'events-n': { type: 'string' },
+  capacity: { type: 'string' },
+  window: { type: 'string' },
+  'throughput-s': { type: 'string' },
+  pin: { type: 'boolean', default: true },
+  write: { type: 'boolean' },
+  out: { type: 'string' },
+  profile: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+function readArgs(argv: string[]): Options {
+  let values: ReturnType<typeof parseArgs<{ args: string[]; options: typeof FLAGS; allowNegative: true }>>['values'];
+  try {
+    ({ values } = parseArgs({ args: argv, options: FLAGS, allowNegative: true, strict: true }));
+  } catch (error) {
+    usage(error instanceof Error ? error.message : String(error));
+  }
+  if (values.help) usage();
+  const quick = values.quick === true;
+  const int = (flag: string, value: string | undefined, fallback: number, min: number, max: number) => {
+    if (value === undefined) return fallback;
     const n = Number(value);
-    if (!Number.isInteger(n) || n < min || n > max) usage(`${flag} needs a whole number from ${min} to ${max}`);
+    if (!Number.isInteger(n) || n < min || n > max) usage(`--${flag} needs a whole number from ${min} to ${max}`);
     return n;
   };
-  for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i]!;
-    const value = argv[i + 1];
-    switch (flag) {
-      case '--quick':
-        break;
-      case '--runs':
-        options.runs = int(flag, value, 1, 20);
-        i++;
-        break;
-      case '--only': {
-        const names = (value ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-        const bad = names.filter((n) => !(SCENARIOS as readonly string[]).includes(n));
-        if (names.length === 0 || bad.length) usage(`--only takes ${SCENARIOS.join(', ')}`);
-        options.only = names as Scenario[];
-        i++;
-        break;
-      }
-      case '--poll-ms':
-        options.pollMs = int(flag, value, 10, 60_000);
-        i++;
-        break;
-      case '--fanout':
-        options.fanoutNs = (value ?? '').split(',').map((v) => int(flag, v, 1, 19_000));
-        i++;
-        break;
-      case '--rss-n':
-        options.rssN = int(flag, value, 10, 19_000);
-        i++;
-        break;
-      case '--upstream-n':
-        options.upstreamN = int(flag, value, 1, 19_000);
-        i++;
-        break;
-      case '--capacity':
-        options.capacityGoal = int(flag, value, 1, 19_500);
-        i++;
-        break;
-      case '--window':
-        options.windowUpdates = int(flag, value, 1, 100);
-        i++;
-        break;
-      case '--throughput-s':
-        options.throughputSeconds = int(flag, value, 1, 120);
-        i++;
-        break;
-      case '--no-pin':
-        options.pin = false;
-        break;
-      case '--write':
-        explicitWrite = true;
-        break;
-      case '--no-write':
-        explicitWrite = false;
-        break;
-      case '--out':
-        if (!value) usage('--out needs a file');
-        options.out = value;
-        i++;
-        break;
-      case '--profile':
-        options.profileDir = mkdtempSync(join(tmpdir(), 'gateway-bench-profiles-'));
-        break;
-      case '--help':
-      case '-h':
-        usage();
-        break;
-      default:
-        usage(`unknown flag ${flag}`);
-    }
+  let only: Scenario[] | null = null;
+  if (values.only !== undefined) {
+    const names = values.only.split(',').map((x) => x.trim()).filter(Boolean);
+    const bad = names.filter((n) => !(SCENARIOS as readonly string[]).includes(n));
+    if (names.length === 0 || bad.length) usage(`--only takes ${SCENARIOS.join(', ')}`);
+    only = names as Scenario[];
   }
-  options.write = explicitWrite ?? (!options.quick && options.only === null && options.profileDir === null);
-  return options;
+  const profileDir = values.profile ? mkdtempSync(join(tmpdir(), 'gateway-bench-profiles-')) : null;
+  return {
+    quick,
+    runs: int('runs', values.runs, quick ? 1 : 3, 1, 20),
+    only,
+    pollMs: int('poll-ms', values['poll-ms'], 1000, 10, 60_000),
+    fanoutNs: values.fanout === undefined ? (quick ? [200, 1000] : [1000, 10_000]) : values.fanout.split(',').map((v) => int('fanout', v, 0, 1, 19_000)),
+    rssN: int('rss-n', values['rss-n'], quick ? 500 : 5000, 10, 19_000),
+    upstreamN: int('upstream-n', values['upstream-n'], quick ? 200 : 1000, 1, 19_000),
+    eventsN: int('events-n', values['events-n'], quick ? 200 : 1000, 1, 19_000),
+    capacityGoal: int('capacity', values.capacity, quick ? 1000 : 19_000, 1, 19_500),
+    windowUpdates: int('window', values.window, quick ? 3 : 12, 1, 100),
+    throughputSeconds: int('throughput-s', values['throughput-s'], quick ? 2 : 5, 1, 120),
+    pin: values.pin !== false,
+    write: values.write ?? (!quick && only === null && profileDir === null),
+    out: values.out ?? fileURLToPath(new URL('../BENCHMARKS.md', import.meta.url)),
+    profileDir,
+  };
 }
 
-const options = parseArgs(process.argv.slice(2));
+const options = readArgs(process.argv.slice(2));
 const began = Date.now();
 const clock = () => {
   const s = Math.floor((Date.now() - began) / 1000);
@@ -246,6 +212,8 @@ const results: Results = {
   rss: { 'graphql-ws': [], sse: [], 'raw-ws': [] },
   upstream: [],
   throughput: { gateway: [], direct: [] },
+  events: { updates: [], events: [] },
+  push: { stream: [], poll: [], callsStream: [], callsPoll: [] },
   capacity: null,
   failures: [],
 };
@@ -327,6 +295,35 @@ for (let run = 1; run <= options.runs && perRun.length > 0; run++) {
       log(`    ${r.callsOne} vs ${r.callsMany} status calls (${r.ratio.toFixed(3)}×)`);
     }
   }
+  if (wanted('events')) {
+    // The same job and subscriber count, once as jobUpdates(id) subscribers and once as jobEvents ones.
+    for (const kind of run % 2 === 1 ? (['updates', 'events'] as const) : (['events', 'updates'] as const)) {
+      log(`  events: ${options.eventsN} ${kind === 'events' ? 'jobEvents' : 'jobUpdates'} subscribers`);
+      const variant = kind === 'events' ? { query: EVENTS_QUERY } : {};
+      const r = await quietest(`events ${kind} (run ${run})`, () => fanout(ctx, 'gateway', options.eventsN, variant), (x) => [x.interference]);
+      if (r) {
+        results.events[kind].push(r);
+        log(`    CPU ${r.cpuPerDeliveryUs.toFixed(2)} µs/delivery; publish→delivery p99 ${r.analysis.publishToDelivery.p99.toFixed(1)} ms; ${r.statusCallsPerSecond?.toFixed(2) ?? 'n/a'} status calls/s`);
+      }
+    }
+  }
+  if (wanted('push')) {
+    // Change->delivery with fal's status stream against polling, the same job and subscribers.
+    for (const mode of run % 2 === 1 ? (['stream', 'poll'] as const) : (['poll', 'stream'] as const)) {
+      log(`  push: ${options.eventsN} subscribers, FAL_UPDATES=${mode}`);
+      const r = await quietest(`push ${mode} (run ${run})`, () => fanout(ctx, 'gateway', options.eventsN, { env: { FAL_UPDATES: mode } }), (x) => [x.interference]);
+      if (r) {
+        results.push[mode].push(r);
+        const c = r.analysis.changeToDelivery;
+        log(`    change→delivery p50 ${c?.p50.toFixed(1) ?? 'n/a'} ms, p99 ${c?.p99.toFixed(1) ?? 'n/a'} ms`);
+      }
+      const calls = await attempt(`push upstream calls ${mode} (run ${run})`, () => upstreamCalls(ctx, 1, { FAL_UPDATES: mode }));
+      if (calls) {
+        results.push[mode === 'stream' ? 'callsStream' : 'callsPoll'].push(calls);
+        log(`    upstream status calls per job life: ${calls.callsOne} and ${calls.callsMany}`);
+      }
+    }
+  }
   if (wanted('throughput')) {
     const pair = run % 2 === 1 ? (['gateway', 'direct'] as const) : (['direct', 'gateway'] as const);
     log(`  throughput: 50 in flight for ${options.throughputSeconds} s, ${pair.join(' then ')}`);
@@ -351,6 +348,7 @@ const info: RunInfo = {
   fanoutNs: options.fanoutNs,
   rssN: options.rssN,
   upstreamN: options.upstreamN,
+  eventsN: options.eventsN,
   throughputSeconds: options.throughputSeconds,
   capacityGoal: options.capacityGoal,
   only: options.only,

@@ -67,6 +67,13 @@ describe('import direction', () => {
     }
   });
 
+  it('cli/ is a client of the public interface only: it imports cli/ and packages, nothing else of ours', () => {
+    const cli = inDir('cli');
+    expect(cli.length).toBeGreaterThan(0);
+    for (const f of cli) expect(local(f.imports).filter((i) => !i.target.startsWith('cli/')).map((i) => i.target), f.file).toEqual([]);
+    for (const f of all.filter((g) => !g.file.startsWith('cli/'))) expect(local(f.imports).filter((i) => i.target.startsWith('cli/')).map((i) => i.target), f.file).toEqual([]);
+  });
+
   it('fal-simulator/ imports nothing of the gateway, and only app.ts (by type, loading it with import()) and simulator-main.ts import it', () => {
     for (const f of inDir('fal-simulator')) expect(local(f.imports).filter((i) => !i.target.startsWith('fal-simulator/')).map((i) => i.target), f.file).toEqual([]);
     for (const f of all.filter((x) => !x.file.startsWith('fal-simulator/'))) {
@@ -82,7 +89,7 @@ describe('import direction', () => {
       if (packages.includes('undici')) expect(/^(upstream|fal-simulator)\//.test(f.file), f.file).toBe(true);
       if (packages.includes('ioredis')) expect(/^(store\/redis-|pubsub\/|backends\.ts)/.test(f.file), f.file).toBe(true);
       const text = readFileSync(join(SRC, f.file), 'utf8');
-      if (/process\.env/.test(text)) expect(['main.ts', 'simulator-main.ts']).toContain(f.file);
+      if (/process\.env/.test(text)) expect(['main.ts', 'simulator-main.ts', 'cli/main.ts']).toContain(f.file);
     }
   });
 });

@@ -44,6 +44,9 @@ export function gatewayEnv(pollMs: number, extra: Record<string, string> = {}): 
     TENANT_MAX_ACTIVE_JOBS: '0', // 0 = no limit: the quota is not counted at all
     TENANT_SUBMITS_PER_MINUTE: '0',
     MAX_ACTIVE_JOBS: '0',
+    // The first release's scenarios measure polling (change->delivery against I, status calls per
+    // job); the push scenario sets FAL_UPDATES=stream itself.
+    FAL_UPDATES: 'poll',
     ...extra,
   };
 }

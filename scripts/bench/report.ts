@@ -7,6 +7,10 @@ export interface Results {
   rss: { 'graphql-ws': RssResult[]; sse: RssResult[]; 'raw-ws': RssResult[] };
   upstream: UpstreamResult[];
   throughput: { gateway: ThroughputResult[]; direct: ThroughputResult[] };
+  /** jobUpdates(id) vs jobEvents subscribers of the same job, the same count. */
+  events: { updates: FanoutResult[]; events: FanoutResult[] };
+  /** FAL_UPDATES=stream vs poll: fan-out (change->delivery) and status calls per job life. */
+  push: { stream: FanoutResult[]; poll: FanoutResult[]; callsStream: UpstreamResult[]; callsPoll: UpstreamResult[] };
   capacity: CapacityResult | null;
   failures: string[];
 }
@@ -20,6 +24,7 @@ export interface RunInfo {
   fanoutNs: number[];
   rssN: number;
   upstreamN: number;
+  eventsN: number;
   throughputSeconds: number;
   capacityGoal: number;
   only: string[] | null;
@@ -154,6 +159,44 @@ function allVerdicts(results: Results, info: RunInfo): Verdict[] {
       detail: 'includes the wait for the next poll',
     });
   }
+  // jobEvents against jobUpdates: the upstream pays nothing more, the server no more CPU per delivered update.
+  {
+    const u = spreadOf(results.events.updates, (r) => r.cpuPerDeliveryUs);
+    const e = spreadOf(results.events.events, (r) => r.cpuPerDeliveryUs);
+    const ratio = e.median / u.median;
+    out.push({
+      name: `jobEvents: server CPU per delivered update vs jobUpdates (${fmt(info.eventsN, 0)} subscribers)`,
+      measured: `${fmt(e.median)} µs vs ${fmt(u.median)} µs = ${fmt(ratio, 2)}×`,
+      limit: '≤ 1.25× jobUpdates',
+      ratio: ratio / 1.25,
+      pass: e.n && u.n ? ratio <= 1.25 : null,
+      detail: 'medians over runs, same job and subscriber count',
+    });
+    const uc = spreadOf(results.events.updates, (r) => r.statusCallsPerSecond ?? NaN);
+    const ec = spreadOf(results.events.events, (r) => r.statusCallsPerSecond ?? NaN);
+    const cratio = ec.median / uc.median;
+    out.push({
+      name: `jobEvents: upstream status calls per second vs jobUpdates (${fmt(info.eventsN, 0)} subscribers)`,
+      measured: `${fmt(ec.median, 2)}/s vs ${fmt(uc.median, 2)}/s = ${fmt(cratio, 2)}×`,
+      limit: '≤ 1.05× jobUpdates',
+      ratio: cratio / 1.05,
+      pass: ec.n && uc.n ? cratio <= 1.05 : null,
+      detail: 'during the measured window',
+    });
+  }
+  // Status streams: change -> delivery.
+  {
+    const st = spreadOf(results.push.stream, (r) => r.analysis.changeToDelivery?.p99 ?? NaN);
+    const po = spreadOf(results.push.poll, (r) => r.analysis.changeToDelivery?.p99 ?? NaN);
+    out.push({
+      name: `Change→delivery p99 with status streams, ${fmt(info.eventsN, 0)} subscribers`,
+      measured: `${fmtSpread(st, 'ms')} (polling at I = ${I} ms: ${fmt(po.median)} ms)`,
+      limit: '≤ 25 ms',
+      ratio: st.median / 25,
+      pass: st.n ? st.median <= 25 : null,
+      detail: 'FAL_UPDATES=stream against poll, same run',
+    });
+  }
   // Throughput.
   {
     const g = spreadOf(results.throughput.gateway, (r) => r.perSecond);
@@ -268,6 +311,34 @@ export function resultsTable(results: Results, info: RunInfo): string[] {
     const gc = spreadOf(results.throughput.gateway, (r) => r.serverCpuPerRequestUs);
     const dc = spreadOf(results.throughput.direct, (r) => r.serverCpuPerRequestUs);
     lines.push(row(['Server-process CPU per submit (gateway + simulator / simulator alone)', fmtSpread(gc, 'µs'), fmtSpread(dc, 'µs'), `${fmt(gc.median / dc.median, 2)}×`]));
+  }
+  if (results.events.updates.length + results.events.events.length > 0) {
+    const n = fmt(info.eventsN, 0);
+    const e = results.events.events;
+    const u = results.events.updates;
+    const pair = (label: string, pick: (r: FanoutResult) => number, unit: string) => {
+      const a = spreadOf(e, pick);
+      const b = spreadOf(u, pick);
+      lines.push(row([`${label}, ${n} subscribers`, `${fmtSpread(a, unit)} (jobEvents)`, `${fmtSpread(b, unit)} (jobUpdates)`, `${fmt(a.median / b.median, 2)}×`]));
+    };
+    pair('Server CPU per delivered update', (r) => r.cpuPerDeliveryUs, 'µs');
+    pair('Publish→delivery p99', (r) => r.analysis.publishToDelivery.p99, 'ms');
+    pair('Upstream status calls per second', (r) => r.statusCallsPerSecond ?? NaN, '/s');
+  }
+  if (results.push.stream.length + results.push.poll.length > 0) {
+    const n = fmt(info.eventsN, 0);
+    for (const [label, pick] of [
+      ['p50', (r: FanoutResult) => r.analysis.changeToDelivery?.p50 ?? NaN],
+      ['p99', (r: FanoutResult) => r.analysis.changeToDelivery?.p99 ?? NaN],
+    ] as const) {
+      const a = spreadOf(results.push.stream, pick);
+      const b = spreadOf(results.push.poll, pick);
+      lines.push(row([`Change→delivery ${label}, ${n} subscribers`, `${fmtSpread(a, 'ms')} (FAL_UPDATES=stream)`, `${fmtSpread(b, 'ms')} (poll, I = ${info.pollMs} ms)`, `${fmt(a.median / b.median, 2)}×`]));
+    }
+    const perJob = (runs: UpstreamResult[]) => spread(runs.flatMap((r) => [r.callsOne, r.callsMany]));
+    const a = perJob(results.push.callsStream);
+    const b = perJob(results.push.callsPoll);
+    lines.push(row(['Upstream status calls per job life (2 queue steps, a run, logs; poll 100 ms)', `${fmtSpread(a, '', 0)} (stream)`, `${fmtSpread(b, '', 0)} (poll)`, `${fmt(a.median / b.median, 2)}×`]));
   }
   const c = results.capacity;
   if (c) {

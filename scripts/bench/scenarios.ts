@@ -44,8 +44,8 @@ async function teardown(child: Child<unknown> | null, fleet: Fleet | null): Prom
   await sleep(200);
 }
 
-async function openFleet(ctx: BenchContext, kind: FleetKind, url: string, n: number, variables?: Record<string, unknown>): Promise<Fleet> {
-  const fleet = createFleet(kind, { url, query: UPDATE_QUERY, ...(variables ? { variables } : {}) });
+async function openFleet(ctx: BenchContext, kind: FleetKind, url: string, n: number, variables?: Record<string, unknown>, query = UPDATE_QUERY): Promise<Fleet> {
+  const fleet = createFleet(kind, { url, query, ...(variables ? { variables } : {}) });
   const started = Date.now();
   await fleet.grow(n, { concurrency: 200, deadlineMs: 180_000, onProgress: (live) => ctx.log(`    … ${live}/${n} ${kind} subscribers open`) });
   ctx.log(`    ${fleet.live()}/${n} ${kind} subscribers open in ${((Date.now() - started) / 1000).toFixed(1)} s${fleet.errorCount() ? `, errors ${JSON.stringify(errorsOf(fleet))}` : ''}`);
@@ -74,16 +74,30 @@ export interface FanoutResult {
   interference: { serverCorePct: number; loadCorePct: number } | null;
 }
 
-export async function fanout(ctx: BenchContext, target: 'gateway' | 'raw', n: number): Promise<FanoutResult> {
+/** How the gateway side of a fan-out is run: which subscription its subscribers hold, and extra environment. */
+export interface FanoutVariant {
+  /** A feed document over every job, without variables (jobEvents); default: jobUpdates(id) of the job. It must select the job's updatedAt. */
+  query?: string;
+  env?: Record<string, string>;
+  /** Simulator timing override (default: the fan-out job that logs every LOG_EVERY_MS). */
+  timing?: Record<string, number>;
+}
+
+export const EVENTS_QUERY = 'subscription Feed { jobEvents { cursor job { id status queuePosition updatedAt } } }';
+
+export async function fanout(ctx: BenchContext, target: 'gateway' | 'raw', n: number, variant: FanoutVariant = {}): Promise<FanoutResult> {
   let child: Child<any> | null = null;
   let fleet: Fleet | null = null;
   try {
     const timeoutMs = 3 * ctx.pollMs + 5_000;
     if (target === 'gateway') {
-      const gateway = await startGateway(ctx.machine, { pollMs: ctx.pollMs, timing: fanoutTiming(ctx.pollMs) });
+      const gateway = await startGateway(ctx.machine, { pollMs: ctx.pollMs, timing: variant.timing ?? fanoutTiming(ctx.pollMs), ...(variant.env ? { env: variant.env } : {}) });
       child = gateway;
       const job = await submitJob(gateway.info.httpUrl, '[sim:fast] bench fan-out');
-      fleet = await openFleet(ctx, 'graphql-ws', gateway.info.wsUrl, n, { id: job.id });
+      // A feed subscriber (jobEvents, no variables) is open once the job's next change reached it.
+      fleet = variant.query
+        ? await openFleet(ctx, 'graphql-ws', gateway.info.wsUrl, n, undefined, variant.query)
+        : await openFleet(ctx, 'graphql-ws', gateway.info.wsUrl, n, { id: job.id });
       const before = await gateway.post<Record<string, number>>('/sim/status-calls', { ids: [job.requestId] });
       const window = await measureWindow(gateway, fleet, { warm: ctx.warmUpdates, updates: ctx.windowUpdates, timeoutMs, topic: `job:${job.id}`, ...profile('gateway') });
       const after = await gateway.post<Record<string, number>>('/sim/status-calls', { ids: [job.requestId] });
@@ -212,7 +226,7 @@ export interface UpstreamResult {
   errors: Record<string, number>;
 }
 
-export async function upstreamCalls(ctx: BenchContext, many: number): Promise<UpstreamResult> {
+export async function upstreamCalls(ctx: BenchContext, many: number, env?: Record<string, string>): Promise<UpstreamResult> {
   // Two twin jobs with the same simulated life (queue, run, logs, result), submitted back to back:
   // one followed by 1 subscriber, one by `many`. The gateway polls both until they complete.
   const pollMs = 100;
@@ -224,7 +238,7 @@ export async function upstreamCalls(ctx: BenchContext, many: number): Promise<Up
   let one: Fleet | null = null;
   let fleet: Fleet | null = null;
   try {
-    child = await startGateway(ctx.machine, { pollMs, timing });
+    child = await startGateway(ctx.machine, { pollMs, timing, ...(env ? { env } : {}) });
     const [jobOne, jobMany] = await Promise.all([submitJob(child.info.httpUrl, 'bench twin A'), submitJob(child.info.httpUrl, 'bench twin B')]);
     one = createFleet('graphql-ws', { url: child.info.wsUrl, query: UPDATE_QUERY, variables: { id: jobOne.id } });
     fleet = createFleet('graphql-ws', { url: child.info.wsUrl, query: UPDATE_QUERY, variables: { id: jobMany.id } });
