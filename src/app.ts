@@ -28,6 +28,9 @@ import { withCircuitBreaker } from './upstream/circuit-breaker.ts';
 import { createUpstreamPool } from './upstream/pool.ts';
 import { schema } from './schema/index.ts';
 import { createAuthenticator } from './http/auth.ts';
+import type { JwtOptions } from './http/jwt-auth.ts';
+import { NANOS_PER_USD } from './domain/money.ts';
+import { createCostReconciler, type BillingEventsPort, type CostReconciler } from './jobs/reconcile-costs.ts';
 import { attachGraphQLWs } from './http/graphql-ws.ts';
 import { createHttpServer } from './http/server.ts';
 import { createYogaHandler } from './http/yoga.ts';
@@ -41,6 +44,13 @@ import { createMediaBackend } from './media-backend.ts';
 import { withDurableMedia } from './jobs/durable-store.ts';
 import { createJobWriter, type JobWriter } from './jobs/job-writer.ts';
 
+/** How tokens are verified, or null when no JWT sign-in is configured. */
+function jwtOptions(config: Config): JwtOptions | null {
+  const { jwtSecret, jwksUrl, ...rest } = config.auth;
+  if (!jwtSecret && !jwksUrl) return null;
+  return { secret: jwtSecret ? jwtSecret.reveal() : null, jwksUrl, ...rest };
+}
+
 /** How often, with replicas, followed jobs are re-read from the store (see the resync note below). */
 const RESYNC_INTERVAL_MS = 15_000;
 
@@ -49,6 +59,13 @@ export interface AppOptions {
   logDestination?: DestinationStream;
   /** Retry policy of idempotent upstream calls (tests shorten it). */
   upstreamRetry?: RetryPolicy;
+  /**
+   * fal's billing events (the platform API with FAL_ADMIN_KEY: src/upstream/fal-platform-client.ts):
+   * set, finished jobs' costs are reconciled with what fal billed, in the background.
+   */
+  billing?: BillingEventsPort;
+  /** Between two billing calls (default 30 s). */
+  reconcileIntervalMs?: number;
 }
 
 export interface App {
@@ -154,9 +171,27 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     onDeliver: () => metrics.eventsDelivered.inc(),
     onPublish: (job) => {
       if (isTerminal(job.status)) metrics.jobsFinished.inc({ status: job.status });
+      if (job.status === 'COMPLETED' && job.costNanoUsd && !job.costBilled) metrics.spend.inc({ tenant: job.tenant }, job.costNanoUsd / NANOS_PER_USD);
+      if (job.status === 'COMPLETED') reconciler?.enqueue(job);
     },
   });
   mediaWriter = createJobWriter({ store, events, now: () => new Date() });
+  // Real costs from fal's billing events: with FAL_ADMIN_KEY (or the built-in simulator, which serves
+  // them too); otherwise the estimate stands.
+  const billing: BillingEventsPort | null =
+    options.billing ??
+    (config.falAdminKey || simulator
+      ? { billingEvents: (query) => platform.billingEvents({ ...query, start: new Date(query.start), end: new Date(query.end) }) }
+      : null);
+  const reconciler: CostReconciler | null = billing
+    ? createCostReconciler({
+        billing,
+        writer: createJobWriter({ store, events, now: () => new Date() }),
+        endpointId: config.falModel,
+        logger: logger.child({ component: 'reconcile-costs' }),
+        ...(options.reconcileIntervalMs ? { intervalMs: options.reconcileIntervalMs } : {}),
+      })
+    : null;
   const resync = () => {
     events.resync((id) => store.get(id)).catch((error: unknown) => logger.warn({ err: error }, 'resync of followed jobs failed'));
   };
@@ -206,6 +241,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     limits: config.quotas,
     store,
     submitLimiter: backends.submitLimiter,
+    userSubmitLimiter: backends.userSubmitLimiter,
     onLimited: (quota) => metrics.rateLimited.inc({ quota }),
   });
   const retention = createRetention({
@@ -231,6 +267,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     model: config.falModel,
     logger: logger.child({ component: 'jobs' }),
     eventsRetentionMs: config.jobEventsRetentionMs,
+    money: config.money,
     files,
     maxUploadBytes: config.media.maxUploadBytes,
     ...(updates.webhook ? { webhookUrl: (jobId: string) => webhookUrlFor(config.publicUrl, WEBHOOK_PATH, jobId) } : {}),
@@ -242,8 +279,12 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     return events.listenerCount() - cohorts + members;
   };
 
-  const auth = createAuthenticator(config.apiKeys);
-  if (auth.open) logger.warn('GATEWAY_API_KEYS is not set: the gateway is open to anyone who can reach it (one shared tenant).');
+  const auth = createAuthenticator(config.apiKeys, jwtOptions(config));
+  if (config.auth.jwtSecret || config.auth.jwksUrl) {
+    const { jwksUrl, issuer, audience, tenantClaim, userClaim, rolesClaim } = config.auth;
+    logger.info({ verify: jwksUrl ? 'jwks' : 'hs256', jwksUrl, issuer, audience, tenantClaim, userClaim, rolesClaim }, 'JWT sign-in enabled');
+  }
+  if (auth.open) logger.warn('Neither GATEWAY_API_KEYS nor AUTH_JWT_SECRET / AUTH_JWKS_URL is set: the gateway is open to anyone who can reach it (one shared tenant).');
   const yoga = createYogaHandler({
     schema,
     jobs,
@@ -286,6 +327,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     async start() {
       await poller.start();
       retention.start();
+      reconciler?.start();
       const { port } = await http.listen(config.port, config.host);
       started = true;
       const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
@@ -314,6 +356,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       await step('poller', () => poller.stop()); // leases handed back
       await step('media copies', async () => media?.copier.stop()); // copies in flight stay pending: the next start finishes them
       await step('retention', () => retention.stop());
+      await step('reconciler', async () => reconciler?.stop());
       if (resyncTimer) clearInterval(resyncTimer);
       await step('yoga', () => yoga.dispose());
       await step('upstream', () => upstream.close());

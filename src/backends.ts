@@ -24,6 +24,8 @@ export interface Backends {
   eventTarget: JobEventTarget;
   leases: JobLeases;
   submitLimiter: RateLimiterAbstract | null;
+  /** Submissions per user per minute (USER_SUBMITS_PER_MINUTE); null when 0. */
+  userSubmitLimiter: RateLimiterAbstract | null;
   /** Rejects with a short reason when a backend does not answer. */
   ready(): Promise<void>;
   /** Set when start-up created a new, empty store where jobs were expected (logged at warn). */
@@ -35,6 +37,7 @@ export interface Backends {
 
 export function createBackends(config: Config, logger: Logger): Backends {
   const perMinute = config.quotas.submitsPerMinutePerTenant;
+  const perUser = config.quotas.submitsPerMinutePerUser;
   if (!config.redisUrl) {
     const path = config.sqlitePath;
     const missing = missingStoreReason(path);
@@ -49,6 +52,7 @@ export function createBackends(config: Config, logger: Logger): Backends {
       eventTarget: createMemoryEventTarget(),
       leases: createLocalLeases(),
       submitLimiter: perMinute > 0 ? new RateLimiterMemory({ points: perMinute, duration: 60 }) : null,
+      userSubmitLimiter: perUser > 0 ? new RateLimiterMemory({ points: perUser, duration: 60 }) : null,
       unexpectedEmptyStore: missing,
       async ready() {
         const changed = opened && fileChangedReason(path, opened);
@@ -89,6 +93,7 @@ export function createBackends(config: Config, logger: Logger): Backends {
     eventTarget: prefixTopics(createRedisJobEventTarget(publisher, subscriber), prefix),
     leases: createRedisJobLeases({ redis: commands, keyPrefix: prefix, owner, ttlMs: config.pollLeaseMs }),
     submitLimiter: perMinute > 0 ? new RateLimiterRedis({ storeClient: commands, keyPrefix: `${prefix}rate`, points: perMinute, duration: 60 }) : null,
+    userSubmitLimiter: perUser > 0 ? new RateLimiterRedis({ storeClient: commands, keyPrefix: `${prefix}urate`, points: perUser, duration: 60 }) : null,
     async ready() {
       if (subscriber.status !== 'ready') throw new Error(`redis pub/sub ${subscriber.status}`);
       await store.ping().catch(() => Promise.reject(new Error('redis unavailable')));

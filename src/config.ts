@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { parseUsd } from './domain/money.ts';
 
 export const DEFAULT_MODEL = 'fal-ai/kling-video/v2.5-turbo/pro/image-to-video';
 
@@ -58,10 +59,34 @@ export interface Config {
   shutdownTimeoutMs: number;
   quotas: Quotas;
   limits: OperationLimits;
+  auth: AuthConfig;
+  money: MoneyConfig;
   media: MediaConfig;
   /** The gateway's public base URL (webhook URL given to fal). */
   publicUrl: string;
   updates: UpstreamUpdates;
+}
+
+/** JWT sign-in (beside GATEWAY_API_KEYS): HS256 with a secret, or keys from a JWKS URL; both null = no JWTs. */
+export interface AuthConfig {
+  jwtSecret: Secret | null;
+  jwksUrl: string | null;
+  issuer: string | null;
+  audience: string | null;
+  tenantClaim: string;
+  userClaim: string;
+  rolesClaim: string;
+  /** Leeway for exp/nbf, in seconds. */
+  clockToleranceSeconds: number;
+  /** After a JWKS fetch, how long an unknown kid waits before the next fetch. */
+  jwksCooldownMs: number;
+}
+
+/** Prices and budgets, in nano-dollars (domain/money.ts); a budget of 0 is no limit. */
+export interface MoneyConfig {
+  pricePerSecondNanos: number;
+  tenantDailyBudgetNanos: number;
+  userDailyBudgetNanos: number;
 }
 
 /** Uploads and durable copies of generated videos (README "Media"). */
@@ -112,6 +137,8 @@ export interface Quotas {
   subscriptionsPerTenant: number;
   wsConnectionsPerTenant: number;
   activeJobsTotal: number;
+  activeJobsPerUser: number;
+  submitsPerMinutePerUser: number;
 }
 
 /** Limits on what one request may ask, on every transport. */
@@ -161,6 +188,13 @@ const httpUrl = (name: string) =>
       return false;
     }
   }, `${name} must be an http(s) URL`);
+
+const usd = (name: string) =>
+  z.string().transform((v, ctx) => {
+    const nanos = parseUsd(v);
+    if (nanos === null) ctx.addIssue({ code: 'custom', message: `${name} must be a decimal amount of dollars like 0.07 (at most 9 decimals)` });
+    return nanos ?? 0;
+  });
 
 const envSchema = z.object({
   PORT: integer('PORT', 0, 65535).default(4000),
@@ -214,6 +248,20 @@ const envSchema = z.object({
   GRAPHQL_FIELD_SUGGESTIONS: boolean('GRAPHQL_FIELD_SUGGESTIONS').default(true),
   CSRF_PREVENTION: boolean('CSRF_PREVENTION').default(true),
   CORS_ORIGINS: z.string().default('*'),
+  USER_MAX_ACTIVE_JOBS: integer('USER_MAX_ACTIVE_JOBS', 0, 1_000_000).default(0),
+  USER_SUBMITS_PER_MINUTE: integer('USER_SUBMITS_PER_MINUTE', 0, 1_000_000).default(0),
+  AUTH_JWT_SECRET: z.string().min(32, 'AUTH_JWT_SECRET must be at least 32 characters').optional(),
+  AUTH_JWKS_URL: httpUrl('AUTH_JWKS_URL').optional(),
+  AUTH_JWT_ISSUER: z.string().optional(),
+  AUTH_JWT_AUDIENCE: z.string().optional(),
+  AUTH_TENANT_CLAIM: z.string().min(1).default('tenant'),
+  AUTH_USER_CLAIM: z.string().min(1).default('sub'),
+  AUTH_ROLES_CLAIM: z.string().min(1).default('roles'),
+  AUTH_CLOCK_TOLERANCE_SECONDS: integer('AUTH_CLOCK_TOLERANCE_SECONDS', 0, 300).default(5),
+  AUTH_JWKS_COOLDOWN_MS: integer('AUTH_JWKS_COOLDOWN_MS', 0, 3_600_000).default(30_000),
+  PRICE_PER_SECOND_USD: usd('PRICE_PER_SECOND_USD').default(70_000_000),
+  TENANT_DAILY_BUDGET_USD: usd('TENANT_DAILY_BUDGET_USD').default(0),
+  USER_DAILY_BUDGET_USD: usd('USER_DAILY_BUDGET_USD').default(0),
   PUBLIC_URL: httpUrl('PUBLIC_URL').optional(),
   FAL_STORAGE_URL: httpUrl('FAL_STORAGE_URL').default('https://rest.fal.ai'),
   MEDIA_STORE: z.enum(['local', 's3', 'off'], { error: 'MEDIA_STORE must be local, s3 or off' }).default('local'),
@@ -260,6 +308,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
   const parsed = envSchema.safeParse(present);
   const problems = parsed.success ? [] : parsed.error.issues.map((i) => i.message);
+  if (present.AUTH_JWT_SECRET && present.AUTH_JWKS_URL) problems.push('set one of AUTH_JWT_SECRET and AUTH_JWKS_URL, not both');
   // Checked even when other variables are wrong, so that every mistake is reported at once.
   const rawKeys = typeof present.GATEWAY_API_KEYS === 'string' ? present.GATEWAY_API_KEYS : undefined;
   const apiKeys = rawKeys === undefined ? null : parseApiKeys(readKeysValue(rawKeys, problems), problems);
@@ -301,6 +350,24 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       subscriptionsPerTenant: e.TENANT_MAX_SUBSCRIPTIONS,
       wsConnectionsPerTenant: e.TENANT_MAX_WS_CONNECTIONS,
       activeJobsTotal: e.MAX_ACTIVE_JOBS,
+      activeJobsPerUser: e.USER_MAX_ACTIVE_JOBS,
+      submitsPerMinutePerUser: e.USER_SUBMITS_PER_MINUTE,
+    }),
+    auth: Object.freeze({
+      jwtSecret: e.AUTH_JWT_SECRET ? secret(e.AUTH_JWT_SECRET) : null,
+      jwksUrl: e.AUTH_JWKS_URL ?? null,
+      issuer: e.AUTH_JWT_ISSUER ?? null,
+      audience: e.AUTH_JWT_AUDIENCE ?? null,
+      tenantClaim: e.AUTH_TENANT_CLAIM,
+      userClaim: e.AUTH_USER_CLAIM,
+      rolesClaim: e.AUTH_ROLES_CLAIM,
+      clockToleranceSeconds: e.AUTH_CLOCK_TOLERANCE_SECONDS,
+      jwksCooldownMs: e.AUTH_JWKS_COOLDOWN_MS,
+    }),
+    money: Object.freeze({
+      pricePerSecondNanos: e.PRICE_PER_SECOND_USD,
+      tenantDailyBudgetNanos: e.TENANT_DAILY_BUDGET_USD,
+      userDailyBudgetNanos: e.USER_DAILY_BUDGET_USD,
     }),
     limits: Object.freeze({
       maxDepth: e.GRAPHQL_MAX_DEPTH,

@@ -18,6 +18,10 @@ export const REDACT_PATHS = [
   '*.apiKey',
   'credential',
   '*.credential',
+  'token',
+  '*.token',
+  'jwtSecret',
+  '*.jwtSecret',
 ];
 
 export function createLogger(options: { level: string; destination?: DestinationStream }): Logger {

@@ -91,6 +91,12 @@ export function createMetrics() {
       help: 'Start-ups that created a new, empty store where one was expected (jobs and idempotency keys lost).',
       registers: [registry],
     }),
+    spend: new Counter({
+      name: 'gateway_spend_usd_total',
+      help: 'Estimated (or billed) cost of COMPLETED jobs in USD, by tenant (FAILED and CANCELLED jobs cost nothing).',
+      labelNames: ['tenant'] as const,
+      registers: [registry],
+    }),
     streamEvents: new Counter({
       name: 'gateway_upstream_stream_events_total',
       help: 'fal status streams: opened, events received, and how they ended (completed, ended, stalled, dropped, refused).',

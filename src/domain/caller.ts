@@ -10,6 +10,8 @@ export interface Caller {
   userId: string | null;
   /** True for API keys and for users with the admin role: every job of the tenant is visible. */
   seesTenant: boolean;
+  /** When the credential stops being valid (a token's `exp`, epoch ms); unset for API keys. */
+  expiresAt?: number;
 }
 
 /** The part of a job that decides who may see it. */

@@ -10,6 +10,7 @@ export const ErrorCode = {
   RATE_LIMITED: 'RATE_LIMITED',
   UPSTREAM_ERROR: 'UPSTREAM_ERROR',
   UPSTREAM_UNAVAILABLE: 'UPSTREAM_UNAVAILABLE',
+  BUDGET_EXCEEDED: 'BUDGET_EXCEEDED',
   CURSOR_EXPIRED: 'CURSOR_EXPIRED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -82,6 +83,13 @@ export class UpstreamUnavailableError extends GatewayError {
   override name = 'UpstreamUnavailableError';
   constructor(message: string, extensions: Record<string, unknown> = {}) {
     super(ErrorCode.UPSTREAM_UNAVAILABLE, message, extensions);
+  }
+}
+
+export class BudgetExceededError extends GatewayError {
+  override name = 'BudgetExceededError';
+  constructor(message: string, retryAfterSeconds: number) {
+    super(ErrorCode.BUDGET_EXCEEDED, message, { retryAfterSeconds });
   }
 }
 

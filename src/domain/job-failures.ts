@@ -8,6 +8,8 @@ import type { JobError } from './job.ts';
 export const JobFailureCode = {
   /** The process stopped while submitting; fal may or may not have the job, so it was not repeated. */
   SUBMIT_OUTCOME_UNKNOWN: 'SUBMIT_OUTCOME_UNKNOWN',
+  /** A submit whose outcome was unknown, which fal's list of requests showed never arrived: not run, not billed. */
+  SUBMIT_NOT_RECEIVED: 'SUBMIT_NOT_RECEIVED',
   /** fal kept answering that it does not know the request. */
   UPSTREAM_LOST: 'UPSTREAM_LOST',
   /** The job did not finish within JOB_MAX_TOTAL_MS. */

@@ -71,6 +71,10 @@ export interface Job {
   completedAt: string | null;
   /** Grows by one on every stored change; subscribers drop anything not newer than what they sent. */
   version: number;
+  /** What it costs, in nano-dollars (domain/money.ts): the estimate at submit, fal's billed figure once reconciled. */
+  costNanoUsd?: number | null;
+  /** True once `costNanoUsd` is fal's own billed figure (jobs/reconcile-costs.ts). */
+  costBilled?: boolean;
 }
 
 const TERMINAL: ReadonlySet<JobStatus> = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);

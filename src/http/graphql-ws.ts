@@ -53,6 +53,25 @@ const CONGESTED_BYTES = 1024 * 1024;
 
 /** Close code for a tenant over its WebSocket connection quota (graphql-ws uses 4429 for "too many"). */
 export const CLOSE_RATE_LIMITED = 4429;
+/** Close code when the socket's token expires (graphql-ws's Forbidden): the client reconnects with a fresh one. */
+export const CLOSE_TOKEN_EXPIRED = 4403;
+/** setTimeout's longest delay; a later expiry re-arms the timer. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Closes the socket with 4403 when its token expires (one timer per socket, cleared when it closes). */
+function closeAtExpiry(socket: WebSocket, expiresAt: number): void {
+  let timer: NodeJS.Timeout;
+  const arm = () => {
+    const left = expiresAt - Date.now();
+    if (left <= 0) {
+      socket.close(CLOSE_TOKEN_EXPIRED, 'Forbidden: the token expired');
+      return;
+    }
+    timer = setTimeout(arm, Math.min(left, MAX_TIMER_MS));
+  };
+  arm();
+  socket.once('close', () => clearTimeout(timer));
+}
 
 export interface GraphQLWsHandle {
   /**
@@ -200,12 +219,14 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
         return (enveloped.cohortKey ? subscribeInCohort(enveloped) : enveloped.rootValue.subscribe(args)) as never;
       },
       connectionInitWaitTimeout: options.initTimeoutMs ?? 3_000,
-      onConnect: (ctx) => {
-        const caller = auth.callerFor(ctx.connectionParams?.authorization);
-        if (caller === null) {
-          log.info({ reason: ctx.connectionParams?.authorization ? 'unknown key' : 'no key' }, 'credential refused (WebSocket closed 4403)');
+      onConnect: async (ctx) => {
+        const outcome = await auth.authenticate(ctx.connectionParams?.authorization);
+        if ('refused' in outcome) {
+          log.info({ reason: outcome.reason, detail: outcome.refused }, 'credential refused (WebSocket closed 4403)');
           return false; // 4403 Forbidden
         }
+        const caller = outcome.caller;
+        if (caller.expiresAt !== undefined) closeAtExpiry(ctx.extra.socket, caller.expiresAt);
         const tenant = caller.tenant;
         (ctx.extra as { caller?: Caller }).caller = caller;
         // The upgrade request (and its headers) is not needed after the handshake: the context comes

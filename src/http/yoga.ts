@@ -12,6 +12,7 @@ import type { JobsService } from '../jobs/service.ts';
 import type { GraphQLContext } from '../schema/context.ts';
 import { maskError, toGraphQLError } from '../schema/errors.ts';
 import type { Authenticator } from './auth.ts';
+import { tokenExpiryPlugin } from './expiry.ts';
 import { useDistinctResults } from './distinct-results.ts';
 import { useDashboard } from './dashboard.ts';
 import type { uploadFetchApi } from './uploads.ts';
@@ -124,18 +125,21 @@ export function createYogaHandler(options: YogaOptions): GatewayYoga {
     context: async (initial): Promise<GraphQLContext> => {
       const request = (initial as { request?: Request }).request;
       const authorization = initial.connectionParams ? initial.connectionParams.authorization : request?.headers.get('authorization');
-      const caller = auth.callerFor(authorization);
+      const outcome = await auth.authenticate(authorization);
       const requestId = (request && requestIds.get(request)?.id) || randomUUID();
-      if (caller === null) {
+      if ('refused' in outcome) {
         // An expected refusal, not a fault: one line at info, and a GraphQL error Yoga answers (401) without logging it.
-        access.info({ requestId, reason: authorization ? 'unknown key' : 'no key' }, 'credential refused (401 UNAUTHENTICATED)');
-        throw toGraphQLError(new UnauthenticatedError());
+        access.info({ requestId, reason: outcome.reason, detail: outcome.refused }, 'credential refused (401 UNAUTHENTICATED)');
+        throw toGraphQLError(new UnauthenticatedError(outcome.refused));
       }
-      return { jobs, caller, requestId };
+      // Over HTTP (SSE), a subscription ends when the token does (expiry.ts); a WebSocket closes instead.
+      const streamEndsAt = initial.connectionParams ? undefined : outcome.caller.expiresAt;
+      return { jobs, caller: outcome.caller, requestId, ...(streamEndsAt === undefined ? {} : { streamEndsAt }) };
     },
     plugins: [
       accessLog,
       metricsEndpoint,
+      tokenExpiryPlugin(),
       useDashboard(), // /dashboard: the built-in dashboard (dashboard.ts)
       routes,
       useReadinessCheck({

@@ -9,6 +9,7 @@
  *   counted until then, and ends FAILED saying it may have run and been billed.
  * The decisions (`matchOrphan`, `orphanVerdict`) are pure; `createOrphanAdopter` carries them out.
  */
+import { JobFailureCode } from '../domain/job-failures.ts';
 import type { Logger } from 'pino';
 import { isTerminal, type Job, type JobLog, type VideoInput } from '../domain/job.ts';
 import type { JobStore } from '../store/job-store.ts';
@@ -65,8 +66,8 @@ export function orphanVerdict(ageMs: number, searched: boolean, limits: { search
   return {
     kind: 'fail',
     error: searched
-      ? { code: 'SUBMIT_OUTCOME_UNKNOWN', message: `The upstream never confirmed the submission, and it was not among the upstream's requests for ${seconds} s: it did not run and is not billed. Submit again.` }
-      : { code: 'SUBMIT_OUTCOME_UNKNOWN', message: `The upstream never confirmed the submission and could not be asked about it: it may have run upstream and been billed (it was counted against your limits for ${seconds} s). It was not repeated.` },
+      ? { code: JobFailureCode.SUBMIT_NOT_RECEIVED, message: `The upstream never confirmed the submission, and it was not among the upstream's requests for ${seconds} s: it did not run and is not billed. Submit again.` }
+      : { code: JobFailureCode.SUBMIT_OUTCOME_UNKNOWN, message: `The upstream never confirmed the submission and could not be asked about it: it may have run upstream and been billed (it was counted against your limits for ${seconds} s). It was not repeated.` },
   };
 }
 

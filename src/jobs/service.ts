@@ -10,7 +10,9 @@ import type { Logger } from 'pino';
 import { randomBytes } from 'node:crypto';
 import { canSee, type Caller } from '../domain/caller.ts';
 import { isTerminal, type Job, type JobStatus } from '../domain/job.ts';
+import { estimateCost, secondsUntilNextUtcDay } from '../domain/money.ts';
 import {
+  BudgetExceededError,
   ConflictError,
   GatewayError,
   InvalidInputError,
@@ -19,7 +21,7 @@ import {
   UpstreamRefusedError,
   UpstreamUnavailableError,
 } from '../domain/errors.ts';
-import type { JobCursor, JobStore } from '../store/job-store.ts';
+import type { JobCursor, JobStore, UsageTotals } from '../store/job-store.ts';
 import { UpstreamError, type UpstreamQueue } from '../upstream/upstream-queue.ts';
 import type { JobEvents, JobFeed } from './events.ts';
 import { createJobWriter } from './job-writer.ts';
@@ -56,6 +58,14 @@ export interface JobsServiceDeps {
   webhookUrl?: (jobId: string) => string;
   /** How far back `jobEvents(after:)` may replay (0 = as far as the event log goes). */
   eventsRetentionMs?: number;
+  /** Price and daily budgets (nano-dollars; 0 = no budget). Unset: jobs cost nothing and nothing is limited. */
+  money?: Money;
+}
+
+export interface Money {
+  pricePerSecondNanos: number;
+  tenantDailyBudgetNanos: number;
+  userDailyBudgetNanos: number;
 }
 
 export interface JobPage {
@@ -67,6 +77,8 @@ export type JobsService = ReturnType<typeof createJobsService>;
 
 export function createJobsService(deps: JobsServiceDeps) {
   const { store, upstream, events, scheduler, quotas, model, logger, now = () => new Date(), newId = uuidv7, duplicateWaitMs = 30_000 } = deps;
+  const money = deps.money ?? { pricePerSecondNanos: 0, tenantDailyBudgetNanos: 0, userDailyBudgetNanos: 0 };
+  const budget = { tenantNanos: money.tenantDailyBudgetNanos, userNanos: money.userDailyBudgetNanos };
   const { files, maxUploadBytes = 10 * 1024 * 1024 } = deps;
   const { save } = createJobWriter({ store, events, now });
   const feeds = createEventFeeds({ store, events, retentionMs: deps.eventsRetentionMs ?? 0, now });
@@ -121,7 +133,7 @@ export function createJobsService(deps: JobsServiceDeps) {
   async function admitAndSubmit(job: Job, requestId?: string, upload?: CheckedImage): Promise<Job> {
     let admission: Admission | undefined;
     try {
-      admission = await quotas.admitSubmission(job.tenant);
+      admission = await quotas.admitSubmission(job);
       if (upload) job = await storeUpload(job, upload, requestId);
     } catch (error) {
       await store.delete(job.id);
@@ -179,8 +191,10 @@ export function createJobsService(deps: JobsServiceDeps) {
         updatedAt: at,
         completedAt: null,
         version: 1,
+        costNanoUsd: estimateCost(money.pricePerSecondNanos, input.duration),
       };
-      const { job: stored, created } = await store.create(job);
+      const { job: stored, created, overBudget } = await store.create(job, budget);
+      if (overBudget) throw budgetExceeded(overBudget, now());
       if (created) events.announce(stored.tenant); // the event log has it (jobEvents)
       if (!created) {
         if (inputIdentity(stored.input) !== inputIdentity(input)) {
@@ -211,7 +225,8 @@ export function createJobsService(deps: JobsServiceDeps) {
     },
 
     async list(caller: Caller, options: { first: number; after: JobCursor | null; status: JobStatus | null }): Promise<JobPage> {
-      const rows = await store.list({ tenant: caller.tenant, limit: options.first + 1, after: options.after, status: options.status });
+      if (seesNothing(caller)) return { jobs: [], hasNextPage: false };
+      const rows = await store.list({ tenant: caller.tenant, userId: ownerFilter(caller), limit: options.first + 1, after: options.after, status: options.status });
       return { jobs: rows.slice(0, options.first), hasNextPage: rows.length > options.first };
     },
 
@@ -224,6 +239,18 @@ export function createJobsService(deps: JobsServiceDeps) {
       const feed = events.follow(id, () => findOwn(caller, id), release);
       if (!(await feed.ready)) throw new JobNotFoundError(id);
       return feed;
+    },
+
+    /** The caller's spend and jobs by status over [from, to) (a whole tenant for admins and API keys). */
+    async usage(caller: Caller, range: { from: Date; to: Date }): Promise<UsageTotals> {
+      if (seesNothing(caller)) return { spentNanos: 0, jobs: 0, byStatus: {} };
+      return store.usage({ tenant: caller.tenant, userId: ownerFilter(caller), from: range.from.toISOString(), to: range.to.toISOString() });
+    },
+
+    /** The daily budget that applies to the caller's usage, in nano-dollars; null for none. */
+    dailyBudgetFor(caller: Caller): number | null {
+      const limit = caller.seesTenant ? money.tenantDailyBudgetNanos : money.userDailyBudgetNanos;
+      return limit > 0 ? limit : null;
     },
 
     /** Every change of every job the caller may see (jobEvents); CursorExpiredError for a cursor past retention. */
@@ -262,6 +289,21 @@ export function createJobsService(deps: JobsServiceDeps) {
       );
     },
   };
+}
+
+/** A plain user reads only its own jobs; admins and API keys read the tenant's. */
+function ownerFilter(caller: Caller): string | null {
+  return caller.seesTenant ? null : caller.userId;
+}
+
+/** A caller that sees neither a tenant nor a user of its own (never built today): it must read nothing, never the tenant. */
+function seesNothing(caller: Caller): boolean {
+  return !caller.seesTenant && !caller.userId;
+}
+
+function budgetExceeded(which: 'tenant' | 'user', at: Date): BudgetExceededError {
+  const whose = which === 'tenant' ? "The tenant's" : 'Your';
+  return new BudgetExceededError(`${whose} daily budget would be exceeded by this job; it resets at 00:00 UTC.`, secondsUntilNextUtcDay(at));
 }
 
 /** Maps an upstream failure to the contract's codes, in safe words (no upstream headers, no key). */

@@ -10,4 +10,6 @@ export interface GraphQLContext {
   requestId: string;
   /** Set by a transport that already took this subscriber's subscription slot (WebSocket cohorts). */
   quotaHeld?: boolean;
+  /** Over HTTP/SSE with a token: when the token expires (epoch ms); a subscription stream ends then. */
+  streamEndsAt?: number;
 }

@@ -5,6 +5,7 @@ import './job.ts';
 import './generate-video.ts';
 import './cancel-job.ts';
 import './job-updates.ts';
+import './money.ts';
 import './job-events.ts';
 import './node.ts';
 

@@ -12,6 +12,34 @@ export interface CreateOutcome {
   /** The job now stored: the one given, or the tenant's existing job for the same idempotency key. */
   job: Job;
   created: boolean;
+  /** Set when the job was not stored because it would exceed that daily budget (nothing was written). */
+  overBudget?: 'tenant' | 'user';
+}
+
+/**
+ * Daily budgets checked by `create` in the same atomic step as the insert, in nano-dollars (0 = none).
+ * The day's spend of a tenant (or user) is the sum of `chargeOf(job)` over its jobs created that UTC day
+ * (`dayOf`), kept as a counter that create, update and delete move in the same step as the job.
+ */
+export interface DailyBudget {
+  tenantNanos: number;
+  userNanos: number;
+}
+
+export interface UsageQuery {
+  tenant: string;
+  /** Only this user's jobs; null/undefined: the whole tenant. */
+  userId?: string | null;
+  /** createdAt range, ISO strings: from inclusive, to exclusive. */
+  from: string;
+  to: string;
+}
+
+export interface UsageTotals {
+  /** Sum of `chargeOf` over the jobs, nano-dollars. */
+  spentNanos: number;
+  jobs: number;
+  byStatus: Partial<Record<JobStatus, number>>;
 }
 
 export interface JobCursor {
@@ -26,12 +54,18 @@ export interface ListQuery {
   /** Start strictly after this job in newest-first order. */
   after: JobCursor | null;
   status: JobStatus | null;
+  /** Only this user's jobs (from an index, not a filtered page); null/undefined: the whole tenant. */
+  userId?: string | null;
 }
 
 /** The event log (`eventsAfter`, `lastEventSeq`, `trimEvents`) is specified in job-event-log.ts. */
 export interface JobStore extends JobEventLog {
-  /** Inserts a new job. With an idempotency key, atomically (across replicas) returns the existing one instead. */
-  create(job: Job): Promise<CreateOutcome>;
+  /**
+   * Inserts a new job. With an idempotency key, atomically (across replicas) returns the existing one
+   * instead: keys are unique per (tenant, userId, key). With `budget`, the job's charge is reserved
+   * against its day's tenant and user spend in the same atomic step, or nothing is written (`overBudget`).
+   */
+  create(job: Job, budget?: DailyBudget): Promise<CreateOutcome>;
   get(id: string): Promise<Job | null>;
   /**
    * Stores `job` only if the stored version is `job.version - 1` (compare-and-set). Returns false when
@@ -47,8 +81,12 @@ export interface JobStore extends JobEventLog {
    * (quotas). With `upTo`, counting may stop there (the answer is then min(count, upTo)), so a quota
    * check costs the size of the quota, not of the backlog.
    */
-  countUnfinished(tenant: string | null, upTo?: number): Promise<number>;
-  /** Removes a job (a submission the upstream refused for certain), with its idempotency key. */
+  countUnfinished(tenant: string | null, upTo?: number, userId?: string | null): Promise<number>;
+  /** A tenant's (or one user's) spend and job counts by status over a createdAt range. */
+  usage(query: UsageQuery): Promise<UsageTotals>;
+  /** The day's spend counter (`YYYY-MM-DD`, nano-dollars) of a tenant, or of one of its users. */
+  spentOn(day: string, tenant: string, userId?: string | null): Promise<number>;
+  /** Removes a job (a submission the upstream refused for certain), with its idempotency key; its charge is given back. */
   delete(id: string): Promise<void>;
   /**
    * Deletes up to `limit` finished jobs (terminal status) whose completedAt is before `completedBefore`

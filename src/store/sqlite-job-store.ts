@@ -12,8 +12,10 @@ import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { isTerminal, type Job } from '../domain/job.ts';
 import { describeOpenError } from './store-file.ts';
+import { chargeOf } from '../domain/money.ts';
+import { completionTime, purgeCutoff, type CreateOutcome, type DailyBudget, type JobStore, type ListQuery, type UsageQuery } from './job-store.ts';
+import { createSqliteSpend } from './sqlite-spend.ts';
 import { EVENT_LOG_SCHEMA, sqliteEventLog } from './sqlite-job-event-log.ts';
-import { completionTime, purgeCutoff, type CreateOutcome, type JobStore, type ListQuery } from './job-store.ts';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS jobs (
@@ -25,15 +27,26 @@ CREATE TABLE IF NOT EXISTS jobs (
   created_at  TEXT NOT NULL,
   version     INTEGER NOT NULL,
   data        TEXT NOT NULL,
-  completed_at TEXT
+  completed_at TEXT,
+  user_id     TEXT,
+  charge      INTEGER NOT NULL DEFAULT 0
 );
-CREATE UNIQUE INDEX IF NOT EXISTS jobs_idem ON jobs (tenant, idem_key) WHERE idem_key IS NOT NULL;
+CREATE TABLE IF NOT EXISTS spend (
+  scope TEXT NOT NULL,
+  day   TEXT NOT NULL,
+  nanos INTEGER NOT NULL,
+  PRIMARY KEY (scope, day)
+) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS jobs_tenant_created ON jobs (tenant, created_at DESC, id DESC);
 CREATE INDEX IF NOT EXISTS jobs_unfinished ON jobs (finished) WHERE finished = 0;
 `;
 
-/** Created after `migrate`, since an older table has no completed_at until then. */
-const FINISHED_INDEX = 'CREATE INDEX IF NOT EXISTS jobs_finished_completed ON jobs (finished, completed_at);';
+/** Created after `migrate`, since an older table has no completed_at, user_id or charge until then. */
+const LATER_INDEXES = `CREATE INDEX IF NOT EXISTS jobs_finished_completed ON jobs (finished, completed_at);
+DROP INDEX IF EXISTS jobs_idem;
+CREATE UNIQUE INDEX IF NOT EXISTS jobs_idem_user ON jobs (tenant, ifnull(user_id, ''), idem_key) WHERE idem_key IS NOT NULL;
+CREATE INDEX IF NOT EXISTS jobs_user_created ON jobs (tenant, user_id, created_at DESC, id DESC);
+CREATE INDEX IF NOT EXISTS jobs_user_unfinished ON jobs (tenant, user_id) WHERE finished = 0;`;
 
 /**
  * Brings a table created by an older version up to date: adds completed_at and fills it in for the
@@ -43,9 +56,13 @@ const FINISHED_INDEX = 'CREATE INDEX IF NOT EXISTS jobs_finished_completed ON jo
  */
 function migrate(db: DatabaseSync): void {
   const columns = db.prepare('PRAGMA table_info(jobs)').all() as { name: string }[];
-  if (columns.some((column) => column.name === 'completed_at')) return;
-  db.exec(`ALTER TABLE jobs ADD COLUMN completed_at TEXT;
+  const has = (name: string) => columns.some((column) => column.name === name);
+  if (!has('completed_at')) {
+    db.exec(`ALTER TABLE jobs ADD COLUMN completed_at TEXT;
 UPDATE jobs SET completed_at = strftime('%Y-%m-%dT%H:%M:%fZ', json_extract(data, '$.completedAt')) WHERE finished = 1;`);
+  }
+  if (!has('user_id')) db.exec(`ALTER TABLE jobs ADD COLUMN user_id TEXT; UPDATE jobs SET user_id = json_extract(data, '$.userId');`);
+  if (!has('charge')) db.exec('ALTER TABLE jobs ADD COLUMN charge INTEGER NOT NULL DEFAULT 0;');
 }
 
 /** The completed_at column for `job`: its completedAt in toISOString() form, or null (see `completionTime`). */
@@ -74,7 +91,7 @@ function openDatabase(path: string): DatabaseSync {
     inTransaction(db, () => {
       db.exec(SCHEMA);
       migrate(db);
-      db.exec(FINISHED_INDEX);
+      db.exec(LATER_INDEXES);
       db.exec(EVENT_LOG_SCHEMA); // the event log, appended by triggers on jobs (sqlite-job-event-log.ts)
     });
   } catch (error) {
@@ -98,15 +115,17 @@ export function createSqliteJobStore({ path }: SqliteJobStoreOptions): JobStore 
     throw describeOpenError(path, error);
   }
 
+  const spend = createSqliteSpend(db);
   const statements = {
     insert: db.prepare(
-      `INSERT INTO jobs (id, tenant, idem_key, status, finished, created_at, version, data, completed_at)
-       VALUES (:id, :tenant, :idem, :status, :finished, :createdAt, :version, :data, :completedAt) ON CONFLICT DO NOTHING`,
+      `INSERT INTO jobs (id, tenant, user_id, idem_key, status, finished, created_at, version, data, completed_at, charge)
+       VALUES (:id, :tenant, :userId, :idem, :status, :finished, :createdAt, :version, :data, :completedAt, :charge) ON CONFLICT DO NOTHING`,
     ),
-    byIdem: db.prepare('SELECT data FROM jobs WHERE tenant = ? AND idem_key = ?'),
+    byIdem: db.prepare("SELECT data FROM jobs WHERE tenant = ? AND ifnull(user_id, '') = ? AND idem_key = ?"),
     byId: db.prepare('SELECT data FROM jobs WHERE id = ?'),
+    chargeOf: db.prepare('SELECT charge FROM jobs WHERE id = ?'),
     update: db.prepare(
-      `UPDATE jobs SET status = :status, finished = :finished, version = :version, data = :data, completed_at = :completedAt
+      `UPDATE jobs SET status = :status, finished = :finished, version = :version, data = :data, completed_at = :completedAt, charge = :charge
        WHERE id = :id AND version = :expected`,
     ),
     unfinished: db.prepare('SELECT data FROM jobs WHERE finished = 0 ORDER BY created_at'),
@@ -117,15 +136,17 @@ export function createSqliteJobStore({ path }: SqliteJobStoreOptions): JobStore 
     removeMany: db.prepare('DELETE FROM jobs WHERE id IN (SELECT value FROM json_each(:ids))'),
     countAll: db.prepare('SELECT count(*) AS n FROM (SELECT 1 FROM jobs WHERE finished = 0 LIMIT ?)'),
     countTenant: db.prepare('SELECT count(*) AS n FROM (SELECT 1 FROM jobs WHERE finished = 0 AND tenant = ? LIMIT ?)'),
+    countUser: db.prepare('SELECT count(*) AS n FROM (SELECT 1 FROM jobs WHERE finished = 0 AND tenant = ? AND user_id = ? LIMIT ?)'),
     ping: db.prepare('SELECT 1 AS ok'),
   };
   const listStatements = new Map<string, StatementSync>();
 
-  function listStatement(withCursor: boolean, withStatus: boolean): StatementSync {
-    const key = `${withCursor}:${withStatus}`;
+  function listStatement(withCursor: boolean, withStatus: boolean, withUser: boolean): StatementSync {
+    const key = `${withCursor}:${withStatus}:${withUser}`;
     let statement = listStatements.get(key);
     if (!statement) {
       const where = ['tenant = :tenant'];
+      if (withUser) where.push('user_id = :userId');
       if (withStatus) where.push('status = :status');
       if (withCursor) where.push('(created_at < :createdAt OR (created_at = :createdAt AND id < :id))');
       statement = db.prepare(`SELECT data FROM jobs WHERE ${where.join(' AND ')} ORDER BY created_at DESC, id DESC LIMIT :limit`);
@@ -139,22 +160,30 @@ export function createSqliteJobStore({ path }: SqliteJobStoreOptions): JobStore 
   return {
     ...sqliteEventLog(db),
 
-    async create(job: Job): Promise<CreateOutcome> {
-      const result = statements.insert.run({
-        id: job.id,
-        tenant: job.tenant,
-        idem: job.idempotencyKey,
-        status: job.status,
-        finished: isTerminal(job.status) ? 1 : 0,
-        createdAt: job.createdAt,
-        version: job.version,
-        data: JSON.stringify(job),
-        completedAt: completedAtColumn(job),
+    async create(job: Job, budget?: DailyBudget): Promise<CreateOutcome> {
+      const charge = chargeOf(job);
+      return inTransaction(db, () => {
+        const existing = job.idempotencyKey === null ? null : parse(statements.byIdem.get(job.tenant, job.userId ?? '', job.idempotencyKey));
+        if (existing) return { job: existing, created: false };
+        const over = budget ? spend.exceeded(job.tenant, job.userId, job.createdAt, charge, budget) : null;
+        if (over) return { job, created: false, overBudget: over };
+        const result = statements.insert.run({
+          id: job.id,
+          tenant: job.tenant,
+          userId: job.userId,
+          idem: job.idempotencyKey,
+          status: job.status,
+          finished: isTerminal(job.status) ? 1 : 0,
+          createdAt: job.createdAt,
+          version: job.version,
+          data: JSON.stringify(job),
+          completedAt: completedAtColumn(job),
+          charge,
+        });
+        if (result.changes !== 1) throw new Error(`job ${job.id} already exists`);
+        spend.add(job.tenant, job.userId, job.createdAt, charge);
+        return { job, created: true };
       });
-      if (result.changes === 1) return { job, created: true };
-      const existing = job.idempotencyKey === null ? null : parse(statements.byIdem.get(job.tenant, job.idempotencyKey));
-      if (!existing) throw new Error(`job ${job.id} already exists`);
-      return { job: existing, created: false };
     },
 
     async get(id: string) {
@@ -162,26 +191,34 @@ export function createSqliteJobStore({ path }: SqliteJobStoreOptions): JobStore 
     },
 
     async update(job: Job) {
-      const result = statements.update.run({
-        id: job.id,
-        status: job.status,
-        finished: isTerminal(job.status) ? 1 : 0,
-        version: job.version,
-        expected: job.version - 1,
-        data: JSON.stringify(job),
-        completedAt: completedAtColumn(job),
+      const charge = chargeOf(job);
+      return inTransaction(db, () => {
+        const before = statements.chargeOf.get(job.id) as { charge: number } | undefined;
+        const result = statements.update.run({
+          id: job.id,
+          status: job.status,
+          finished: isTerminal(job.status) ? 1 : 0,
+          version: job.version,
+          expected: job.version - 1,
+          data: JSON.stringify(job),
+          completedAt: completedAtColumn(job),
+          charge,
+        });
+        if (result.changes !== 1) return false;
+        spend.add(job.tenant, job.userId, job.createdAt, charge - Number(before?.charge ?? 0));
+        return true;
       });
-      return result.changes === 1;
     },
 
     async list(query: ListQuery) {
       const params: Record<string, string | number> = { tenant: query.tenant, limit: query.limit };
       if (query.status) params.status = query.status;
+      if (query.userId) params.userId = query.userId;
       if (query.after) {
         params.createdAt = query.after.createdAt;
         params.id = query.after.id;
       }
-      const rows = listStatement(query.after !== null, query.status !== null).all(params);
+      const rows = listStatement(query.after !== null, query.status !== null, Boolean(query.userId)).all(params);
       return rows.map((row) => parse(row) as Job);
     },
 
@@ -189,13 +226,32 @@ export function createSqliteJobStore({ path }: SqliteJobStoreOptions): JobStore 
       return statements.unfinished.all().map((row) => parse(row) as Job);
     },
 
-    async countUnfinished(tenant: string | null, upTo = -1) {
-      const row = (tenant === null ? statements.countAll.get(upTo) : statements.countTenant.get(tenant, upTo)) as { n: number };
+    async countUnfinished(tenant: string | null, upTo = -1, userId?: string | null) {
+      const row = (tenant === null
+        ? statements.countAll.get(upTo)
+        : userId
+          ? statements.countUser.get(tenant, userId, upTo)
+          : statements.countTenant.get(tenant, upTo)) as { n: number };
       return Number(row.n);
     },
 
+    async usage(query: UsageQuery) {
+      return spend.usage(query);
+    },
+
+    async spentOn(day: string, tenant: string, userId?: string | null) {
+      return spend.spentOn(day, tenant, userId);
+    },
+
+    /** Gives the job's charge back to its day's counters, in the same transaction as the delete. */
     async delete(id: string) {
-      statements.remove.run(id);
+      inTransaction(db, () => {
+        const job = parse(statements.byId.get(id));
+        if (!job) return;
+        const before = statements.chargeOf.get(id) as { charge: number } | undefined;
+        statements.remove.run(id);
+        spend.add(job.tenant, job.userId, job.createdAt, -Number(before?.charge ?? 0));
+      });
     },
 
     async purgeFinished(completedBefore: string, limit: number) {

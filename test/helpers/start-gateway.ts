@@ -7,10 +7,11 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, expect } from 'vitest';
-import { createApp, type App } from '../../src/app.ts';
+import { createApp, type App, type AppOptions } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
 import { startFalSimulator, type FalSimulator, type FalSimulatorOptions } from '../../src/fal-simulator/index.ts';
 import { post, transcript } from './clients.ts';
+import { issuedTokens } from './tokens.ts';
 
 /** The upstream credential every test gateway uses; a test asserts it never leaks. */
 export const TEST_FAL_KEY = 'fal-test-key-id:fal-test-secret-9f8e7d6c5b4a';
@@ -37,6 +38,8 @@ export interface TestGatewayOptions {
   sharedSimulator?: FalSimulator;
   /** Reuse a database file (restart tests). */
   sqlitePath?: string;
+  /** Extra app options (e.g. a fake billing port). */
+  app?: Partial<AppOptions>;
 }
 
 const leftovers = new Set<() => Promise<void>>();
@@ -49,7 +52,15 @@ afterAll(async () => {
   for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
   // The upstream key appears in no response and no log line, in any test file that starts a gateway.
   assertNoCredential([...transcript, ...allLogs.flat()]);
+  assertNoToken([...transcript, ...allLogs.flat()]);
 });
+
+/** No token minted by test/helpers/tokens.ts (nor its signature) appears in `texts`. */
+export function assertNoToken(texts: string[]) {
+  const needles = [...issuedTokens].flatMap((token) => [token, token.split('.')[2] ?? '']).filter((n) => n.length >= 16);
+  const leaks = texts.filter((t) => needles.some((needle) => t.includes(needle)));
+  expect(leaks, 'a token leaked into a response, a log line or a metric').toEqual([]);
+}
 
 export function assertNoCredential(texts: string[]) {
   const [keyId, keySecret] = TEST_FAL_KEY.split(':') as [string, string];
@@ -101,7 +112,7 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
     FAL_UPDATES: 'poll',
     ...options.env,
   });
-  const app = await createApp(config, { logDestination: destination, upstreamRetry: { maxRetries: 2, baseDelayMs: 20, maxDelayMs: 200 } });
+  const app = await createApp(config, { logDestination: destination, upstreamRetry: { maxRetries: 2, baseDelayMs: 20, maxDelayMs: 200 }, ...options.app });
   const { httpUrl, wsUrl } = await app.start();
   let disposed = false;
   const dispose = async () => {

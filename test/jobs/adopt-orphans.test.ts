@@ -39,7 +39,7 @@ describe('orphanVerdict', () => {
     expect(orphanVerdict(10_000, true, limits)).toEqual({ kind: 'retry', delayMs: 5_000 });
     expect(orphanVerdict(58_000, true, limits)).toEqual({ kind: 'retry', delayMs: 2_000 });
     const verdict = orphanVerdict(60_000, true, limits);
-    expect(verdict).toMatchObject({ kind: 'fail', error: { code: 'SUBMIT_OUTCOME_UNKNOWN' } });
+    expect(verdict).toMatchObject({ kind: 'fail', error: { code: 'SUBMIT_NOT_RECEIVED' } });
     expect(verdict.kind === 'fail' && verdict.error.message).toMatch(/did not run and is not billed/);
   });
 

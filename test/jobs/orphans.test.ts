@@ -57,7 +57,7 @@ describe('a submit whose outcome is unknown', () => {
 
     const job = await finalState(gateway, id, 'the orphan to be given up after ORPHAN_SEARCH_MS');
     expect(job.status).toBe('FAILED');
-    expect(job.error).toMatchObject({ code: 'SUBMIT_OUTCOME_UNKNOWN' });
+    expect(job.error).toMatchObject({ code: 'SUBMIT_NOT_RECEIVED' });
     expect(job.error.message).toMatch(/did not run and is not billed/);
     const accepted = await gateway.gql(SUBMIT, { input: validInput() });
     expect(accepted.errors, accepted.raw).toBeUndefined();

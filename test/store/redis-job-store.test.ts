@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedisJobStore } from '../../src/store/redis-job-store.ts';
 import { describeJobStoreContract, makeJob } from '../helpers/job-store-contract.ts';
+import { describeJobStoreMoneyContract } from '../helpers/job-store-money-contract.ts';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -29,6 +30,11 @@ function freshPrefix(): string {
 }
 
 describeJobStoreContract('redis', async () => {
+  const keyPrefix = freshPrefix();
+  return { store: createRedisJobStore({ redis, keyPrefix }), cleanup: () => deletePrefix(redis, keyPrefix) };
+});
+
+describeJobStoreMoneyContract('redis', async () => {
   const keyPrefix = freshPrefix();
   return { store: createRedisJobStore({ redis, keyPrefix }), cleanup: () => deletePrefix(redis, keyPrefix) };
 });

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { createSqliteJobStore } from '../../src/store/sqlite-job-store.ts';
 import type { Job } from '../../src/domain/job.ts';
 import { describeJobStoreContract, makeJob } from '../helpers/job-store-contract.ts';
+import { describeJobStoreMoneyContract } from '../helpers/job-store-money-contract.ts';
 
 function tempDir(): { dir: string; remove: () => Promise<void> } {
   const dir = mkdtempSync(join(tmpdir(), 'sqlite-job-store-'));
@@ -134,4 +135,9 @@ describe('SQLite job store', () => {
       await remove();
     }
   });
+});
+
+describeJobStoreMoneyContract('sqlite', async () => {
+  const { dir, remove } = tempDir();
+  return { store: createSqliteJobStore({ path: join(dir, 'jobs.db') }), cleanup: remove };
 });

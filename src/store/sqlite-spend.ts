@@ -1,0 +1,66 @@
+/**
+ * The SQLite store's money: per-day spend counters (table `spend`, one row per scope and UTC day) and
+ * usage totals. Every function here runs inside the caller's write transaction, so a budget check, the
+ * insert and the counter move are one atomic step (see sqlite-job-store.ts).
+ */
+import type { DatabaseSync } from 'node:sqlite';
+import { dayOf } from '../domain/money.ts';
+import type { JobStatus } from '../domain/job.ts';
+import type { DailyBudget, UsageQuery, UsageTotals } from './job-store.ts';
+
+/** Whose spend a counter holds: a tenant's, or one user's inside it. */
+export function spendScopes(tenant: string, userId: string | null | undefined): string[] {
+  return userId ? [`t:${tenant}`, `u:${tenant}\u0000${userId}`] : [`t:${tenant}`];
+}
+
+export function createSqliteSpend(db: DatabaseSync) {
+  const statements = {
+    read: db.prepare('SELECT nanos FROM spend WHERE scope = ? AND day = ?'),
+    add: db.prepare('INSERT INTO spend (scope, day, nanos) VALUES (:scope, :day, :delta) ON CONFLICT (scope, day) DO UPDATE SET nanos = nanos + :delta'),
+    tenantUsage: db.prepare(
+      'SELECT status, count(*) AS n, sum(charge) AS spent FROM jobs WHERE tenant = ? AND created_at >= ? AND created_at < ? GROUP BY status',
+    ),
+    userUsage: db.prepare(
+      'SELECT status, count(*) AS n, sum(charge) AS spent FROM jobs WHERE tenant = ? AND user_id = ? AND created_at >= ? AND created_at < ? GROUP BY status',
+    ),
+  };
+
+  function spentOn(day: string, tenant: string, userId?: string | null): number {
+    const scope = spendScopes(tenant, userId).at(-1) as string;
+    const row = statements.read.get(scope, day) as { nanos: number } | undefined;
+    return Number(row?.nanos ?? 0);
+  }
+
+  return {
+    spentOn,
+
+    /** Which budget a new charge would exceed on that day, if any. */
+    exceeded(tenant: string, userId: string | null, createdAt: string, charge: number, budget: DailyBudget): 'tenant' | 'user' | null {
+      if (charge <= 0) return null;
+      const day = dayOf(createdAt);
+      if (budget.tenantNanos > 0 && spentOn(day, tenant) + charge > budget.tenantNanos) return 'tenant';
+      if (userId && budget.userNanos > 0 && spentOn(day, tenant, userId) + charge > budget.userNanos) return 'user';
+      return null;
+    },
+
+    /** Moves the day's counters of the job's tenant and user by `delta` nano-dollars. */
+    add(tenant: string, userId: string | null, createdAt: string, delta: number): void {
+      if (delta === 0) return;
+      const day = dayOf(createdAt);
+      for (const scope of spendScopes(tenant, userId)) statements.add.run({ scope, day, delta });
+    },
+
+    usage(query: UsageQuery): UsageTotals {
+      const rows = (query.userId
+        ? statements.userUsage.all(query.tenant, query.userId, query.from, query.to)
+        : statements.tenantUsage.all(query.tenant, query.from, query.to)) as { status: JobStatus; n: number; spent: number | null }[];
+      const totals: UsageTotals = { spentNanos: 0, jobs: 0, byStatus: {} };
+      for (const row of rows) {
+        totals.jobs += Number(row.n);
+        totals.spentNanos += Number(row.spent ?? 0);
+        totals.byStatus[row.status] = Number(row.n);
+      }
+      return totals;
+    },
+  };
+}
