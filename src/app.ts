@@ -99,6 +99,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const logger = createLogger({ level: config.logLevel, ...(options.logDestination ? { destination: options.logDestination } : {}) });
   const metrics = createMetrics();
 
+  // The store first: whether it was expected to exist is judged before anything else (the built-in
+  // simulator's journal, the media folder) writes beside it.
+  const backends = createBackends(config, logger);
+  if (backends.unexpectedEmptyStore) metrics.storeCreatedEmpty.inc();
   let simulator: FalSimulator | null = null;
   let mounted: MountedFalSimulator | null = null;
   let queueUrl = config.falQueueUrl;
@@ -156,8 +160,6 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     },
   });
 
-  const backends = createBackends(config, logger);
-  if (backends.unexpectedEmptyStore) metrics.storeCreatedEmpty.inc();
   // Durable videos (MEDIA_STORE): the store decorator copies each completed video before it is stored.
   let mediaWriter: JobWriter | null = null;
   const media = await createMediaBackend(config, {

@@ -23,7 +23,7 @@ beforeAll(async () => {
   simulator = await startSimulator({ timing: { initialQueuePosition: 2, queueStepMs: 200, runMs: 1000, logEveryMs: 100, logWindowMs: 10_000 } });
   prefix = `test-${randomUUID()}:`;
   const env = {
-    FAL_KEY: TEST_FAL_KEY, FAL_QUEUE_URL: simulator.url, REDIS_URL: redis.url, REDIS_KEY_PREFIX: prefix, LOG_LEVEL: 'info',
+    FAL_KEY: TEST_FAL_KEY, FAL_QUEUE_URL: simulator.url, REDIS_URL: redis.url, REDIS_KEY_PREFIX: prefix, LOG_LEVEL: 'info', MEDIA_STORE: 'off', FAL_API_URL: simulator.url,
     FAL_UPDATES: 'stream', POLL_INTERVAL_MS: '60', POLL_LEASE_MS: '2000', STREAM_SAFETY_POLL_MS: '30000', STREAM_RECONNECT_MS: '20', STREAM_STALL_MS: '2000',
   };
   replicas = await Promise.all([startGatewayProcess(env), startGatewayProcess(env), startGatewayProcess(env)]);
