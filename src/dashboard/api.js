@@ -36,6 +36,24 @@ export async function request(query, variables = {}) {
   return body.data;
 }
 
+/**
+ * A mutation with one file, by the GraphQL multipart request spec: `operations` (the file's place
+ * null), `map`, then the file. Multipart is a CSRF-able form post, so the gateway wants its header.
+ */
+export async function requestWithFile(query, variables, path, file) {
+  const body = new FormData();
+  body.append('operations', JSON.stringify({ query, variables }));
+  body.append('map', JSON.stringify({ 0: [`variables.${path}`] }));
+  body.append('0', file, file.name);
+  const headers = { accept: 'application/graphql-response+json, application/json', 'x-graphql-csrf': '1' };
+  const authorization = credential.header();
+  if (authorization) headers.authorization = authorization;
+  const response = await fetch(graphqlUrl, { method: 'POST', headers, body });
+  const answer = await response.json().catch(() => ({ errors: [{ message: `HTTP ${response.status}` }] }));
+  if (answer.errors?.length) throw new GraphQLRequestError(answer.errors);
+  return answer.data;
+}
+
 /** Which optional schema parts exist (cost, usage); none when introspection is off. */
 export async function detectFeatures() {
   try {

@@ -1,5 +1,5 @@
 // The dashboard: state (jobs by id, filters, selection), wiring of the page, and the live feed.
-import { credential, detectFeatures, GraphQLRequestError, request, wsUrl } from './api.js';
+import { credential, requestWithFile, detectFeatures, GraphQLRequestError, request, wsUrl } from './api.js';
 import { followEvents } from './live.js';
 import * as Q from './queries.js';
 import { jobDetail, jobRow, money, STATUSES, TERMINAL } from './render.js';
@@ -161,13 +161,18 @@ function wire() {
   $('#submit-form').addEventListener('submit', async (event) => {
     event.preventDefault();
     const form = new FormData(event.target);
-    const input = { prompt: form.get('prompt'), imageUrl: form.get('imageUrl'), duration: form.get('duration') };
+    const file = form.get('image');
+    const upload = file instanceof File && file.size > 0 ? file : null;
+    const input = { prompt: form.get('prompt'), duration: form.get('duration') };
+    if (upload) input.image = null;
+    else input.imageUrl = form.get('imageUrl');
     if (form.get('negativePrompt')) input.negativePrompt = form.get('negativePrompt');
     if (form.get('cfgScale') !== '') input.cfgScale = Number(form.get('cfgScale'));
     const button = event.target.querySelector('button[type=submit]');
     button.disabled = true;
     try {
-      const { generateVideo } = await request(Q.submit(state.features), { input });
+      const query = Q.submit(state.features);
+      const { generateVideo } = upload ? await requestWithFile(query, { input }, 'input.image', upload) : await request(query, { input });
       upsert(generateVideo);
       render();
       say(`Submitted job ${generateVideo.id}.`);

@@ -10,6 +10,8 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer } from 'node:net';
 import { startSimulator, startTestGateway, submitJob, tempSqlitePath, type TestGateway } from '../helpers/start-gateway.ts';
+import { hsToken, TEST_JWT_SECRET } from '../helpers/tokens.ts';
+import { IMAGES } from '../helpers/media.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
@@ -155,6 +157,37 @@ describe.skipIf(!present)('dashboard in Chromium', () => {
     const videoUrl = await followToVideo(page, gateway, id, { authorization: 'Bearer key-acme-123' });
     expect(outside.filter((url) => url !== IMAGE && url !== videoUrl)).toEqual([]);
     expect(await page.evaluate(() => sessionStorage.length)).toBe(1); // kept for the tab only
+    await page.context().close();
+    await gateway.dispose();
+  });
+
+  it('with a JWT: signs in with the token, uploads an image file through the form, and follows the job to its video', { timeout: 60_000 }, async () => {
+    const gateway = await startTestGateway({ simulator: { timing: SLOW }, env: { AUTH_JWT_SECRET: TEST_JWT_SECRET } });
+    const { page, outside, errors } = await gatewayOnlyPage(gateway);
+    const token = await hsToken({ tenant: 'acme', sub: 'alice' });
+    await page.goto(`${gateway.baseUrl}/dashboard`);
+    await page.waitForSelector('#auth-message', { state: 'visible', timeout: 10_000 });
+    await page.fill('#key', token);
+    await page.click('#auth button[type=submit]');
+    await page.waitForSelector('#connection[data-state="live"]', { timeout: 10_000 });
+    await recordStatuses(page);
+    await page.click('#submit-panel summary');
+    await page.fill('textarea[name=prompt]', 'A hot-air balloon over a desert at dawn');
+    await page.setInputFiles('input[name=image]', { name: 'first-frame.png', mimeType: 'image/png', buffer: IMAGES.png });
+    await page.fill('input[name=negativePrompt]', 'blur');
+    await page.fill('input[name=cfgScale]', '0.6');
+    await page.click('#submit-form button[type=submit]');
+    const message = await page.waitForSelector('#message:has-text("Submitted job")', { timeout: 10_000 });
+    const id = (/Submitted job ([\w-]+)/.exec((await message.textContent()) ?? '') as RegExpExecArray)[1] as string;
+    const headers = { authorization: `Bearer ${token}` };
+    const videoUrl = await followToVideo(page, gateway, id, headers);
+    const job = (await gateway.gql(`query($id: ID!) { job(id: $id) { userId input { imageUrl } } }`, { id }, headers)).data!.job;
+    expect(job.userId).toBe('alice');
+    // The file went to the upstream's storage; the job was submitted with its URL, served by the (simulated) CDN.
+    expect(job.input.imageUrl).toMatch(new RegExp(`^${gateway.simulator.url}/files/uploads/`));
+    expect(outside.filter((url) => url !== videoUrl && url !== job.input.imageUrl)).toEqual([]);
+    // The one error: the gateway's 401 to the first look, before the token was typed.
+    expect(errors.filter((error) => !/status of 401/.test(error))).toEqual([]);
     await page.context().close();
     await gateway.dispose();
   });
