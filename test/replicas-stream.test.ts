@@ -4,11 +4,10 @@
  * with the lease to a survivor, whose subscribers see the job through to COMPLETED.
  */
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { post, subscribeSse, subscribeWs, wsClient } from './helpers/clients.ts';
 import { startGatewayProcess, type GatewayProcess } from './helpers/gateway-process.ts';
-import { startRedisServer, type RedisServer } from './helpers/redis-server.ts';
+import { startRedisServer, leaseOwnerPid as leaseOwnerOf, type RedisServer } from './helpers/redis-server.ts';
 import { FOLLOW, startSimulator, SUBMIT, TEST_FAL_KEY, validInput } from './helpers/start-gateway.ts';
 import { waitFor } from './helpers/wait-for.ts';
 import type { FalSimulator } from '../src/fal-simulator/index.ts';
@@ -36,15 +35,7 @@ afterAll(async () => {
 
 const streamOpens = (requestId: string) => simulator.requests.filter((r) => r.path.includes(`/requests/${requestId}/status/stream`)).length;
 
-async function leaseOwnerPid(jobId: string): Promise<number | null> {
-  const client = new Redis(redis.url);
-  try {
-    const owner = await client.get(`${prefix}lease:${jobId}`);
-    return owner ? Number(owner.split(':')[1]) : null;
-  } finally {
-    client.disconnect();
-  }
-}
+const leaseOwnerPid = (jobId: string) => leaseOwnerOf(redis.url, prefix, jobId);
 
 /** Every line of the run, once, in order (fal's lines: "Starting ...", then "step 1", "step 2", ...). */
 function expectCompleteLogs(job: { status: string; logs: Array<{ message: string }> }, atLeast: number) {

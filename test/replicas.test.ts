@@ -7,11 +7,10 @@
  * test's bounds, so on a loaded machine a failure names the wait that ran out, never just the test.
  */
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { post, subscribeSse, subscribeWs, wsClient, type Recording } from './helpers/clients.ts';
 import { startGatewayProcess, type GatewayProcess } from './helpers/gateway-process.ts';
-import { startRedisServer, type RedisServer } from './helpers/redis-server.ts';
+import { startRedisServer, leaseOwnerPid as leaseOwnerOf, type RedisServer } from './helpers/redis-server.ts';
 import { FOLLOW, startSimulator, SUBMIT, TEST_FAL_KEY, validInput } from './helpers/start-gateway.ts';
 import { waitFor, within } from './helpers/wait-for.ts';
 import type { FalSimulator } from '../src/fal-simulator/index.ts';
@@ -70,15 +69,7 @@ function expectOrderly(jobs: Array<{ status: string; queuePosition: number | nul
   }
 }
 
-async function leaseOwnerPid(jobId: string): Promise<number | null> {
-  const client = new Redis(redis.url);
-  try {
-    const owner = await client.get(`${prefix}lease:${jobId}`);
-    return owner ? Number(owner.split(':')[1]) : null;
-  } finally {
-    client.disconnect();
-  }
-}
+const leaseOwnerPid = (jobId: string) => leaseOwnerOf(redis.url, prefix, jobId);
 
 /** Status calls for a request should be spaced like one poller's, not three. */
 function expectOnePoller(requestId: string) {

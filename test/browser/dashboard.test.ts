@@ -5,10 +5,10 @@
  * the video; the same with keys on after typing the key; GraphiQL renders from the gateway alone.
  * `UPDATE_SCREENSHOT=1` writes docs/dashboard.png for the README.
  */
+import { freePort } from '../helpers/gateway-process.ts';
 import { existsSync } from 'node:fs';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createServer } from 'node:net';
 import { startSimulator, startTestGateway, submitJob, tempSqlitePath, type TestGateway } from '../helpers/start-gateway.ts';
 import { hsToken, TEST_JWT_SECRET } from '../helpers/tokens.ts';
 import { IMAGES } from '../helpers/media.ts';
@@ -98,14 +98,6 @@ async function followToVideo(page: Page, gateway: TestGateway, id: string, heade
   // The video's media loads (a real MP4, with Range support), whether from the gateway's copy or the CDN.
   await page.waitForFunction(() => (document.querySelector('#detail video') as HTMLVideoElement).readyState >= 2, null, { timeout: 15_000 });
   return job.video.url as string;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 describe.skipIf(!present)('dashboard in Chromium', () => {

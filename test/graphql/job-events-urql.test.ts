@@ -3,7 +3,7 @@
  * after the socket drops (here: the gateway restarts on the same port and SQLite file) subscribes again
  * with that cursor. It sees the job's whole life, in order, with nothing twice.
  */
-import { createServer } from 'node:net';
+import { freePort } from '../helpers/gateway-process.ts';
 import { Client, fetchExchange, subscriptionExchange } from '@urql/core';
 import { createClient as createWsClient } from 'graphql-ws';
 import WebSocket from 'ws';
@@ -51,14 +51,6 @@ function followJobEvents(httpUrl: string, onEvent: (event: JobEvent) => void) {
       void ws.dispose();
     },
   };
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 it('an urql client resumes from its last cursor after the gateway restarts: the whole job, once each', { timeout: 60_000 }, async () => {

@@ -75,3 +75,14 @@ export async function startRedisServer({ persistent = true } = {}): Promise<Redi
   servers.add(server);
   return server;
 }
+
+/** The pid of the gateway process holding a job's poll lease in this Redis (null when none). */
+export async function leaseOwnerPid(redisUrl: string, prefix: string, jobId: string): Promise<number | null> {
+  const client = new Redis(redisUrl);
+  try {
+    const owner = await client.get(`${prefix}lease:${jobId}`);
+    return owner ? Number(owner.split(':')[1]) : null;
+  } finally {
+    client.disconnect();
+  }
+}
