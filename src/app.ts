@@ -28,7 +28,6 @@ import { withCircuitBreaker } from './upstream/circuit-breaker.ts';
 import { createUpstreamPool } from './upstream/pool.ts';
 import { schema } from './schema/index.ts';
 import { createAuthenticator } from './http/auth.ts';
-import type { JwtOptions } from './http/jwt-auth.ts';
 import { NANOS_PER_USD } from './domain/money.ts';
 import { createCostReconciler, type BillingEventsPort, type CostReconciler } from './jobs/reconcile-costs.ts';
 import { attachGraphQLWs } from './http/graphql-ws.ts';
@@ -43,13 +42,6 @@ import { createMediaRoute } from './http/media-route.ts';
 import { createMediaBackend } from './media-backend.ts';
 import { withDurableMedia } from './jobs/durable-store.ts';
 import { createJobWriter, type JobWriter } from './jobs/job-writer.ts';
-
-/** How tokens are verified, or null when no JWT sign-in is configured. */
-function jwtOptions(config: Config): JwtOptions | null {
-  const { jwtSecret, jwksUrl, ...rest } = config.auth;
-  if (!jwtSecret && !jwksUrl) return null;
-  return { secret: jwtSecret ? jwtSecret.reveal() : null, jwksUrl, ...rest };
-}
 
 /** How often, with replicas, followed jobs are re-read from the store (see the resync note below). */
 const RESYNC_INTERVAL_MS = 15_000;
@@ -281,7 +273,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     return events.listenerCount() - cohorts + members;
   };
 
-  const auth = createAuthenticator(config.apiKeys, jwtOptions(config));
+  const auth = createAuthenticator(config.apiKeys, config.auth.jwtSecret || config.auth.jwksUrl ? config.auth : null);
   if (config.auth.jwtSecret || config.auth.jwksUrl) {
     const { jwksUrl, issuer, audience, tenantClaim, userClaim, rolesClaim } = config.auth;
     logger.info({ verify: jwksUrl ? 'jwks' : 'hs256', jwksUrl, issuer, audience, tenantClaim, userClaim, rolesClaim }, 'JWT sign-in enabled');

@@ -6,19 +6,11 @@
  * Tenant, user and roles come from configurable claim paths (see `claimAt`).
  */
 import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import type { AuthConfig } from '../config.ts';
 import type { Caller } from '../domain/caller.ts';
 
-export interface JwtOptions {
-  secret: string | null;
-  jwksUrl: string | null;
-  issuer: string | null;
-  audience: string | null;
-  tenantClaim: string;
-  userClaim: string;
-  rolesClaim: string;
-  clockToleranceSeconds: number;
-  jwksCooldownMs: number;
-}
+/** What the verifier is configured with: the AuthConfig itself (its secret revealed only here, where it is used). */
+export type JwtOptions = AuthConfig;
 
 /** A verified caller, or the reason (safe to show: it never quotes the token). */
 export type JwtOutcome = { caller: Caller } | { refused: string };
@@ -62,7 +54,7 @@ function reasonFor(error: unknown): string {
 }
 
 export function createJwtVerifier(options: JwtOptions): (token: string) => Promise<JwtOutcome> {
-  const secret = options.secret === null ? null : new TextEncoder().encode(options.secret);
+  const secret = options.jwtSecret === null ? null : new TextEncoder().encode(options.jwtSecret.reveal());
   const jwks: JWTVerifyGetKey | null = options.jwksUrl
     ? createRemoteJWKSet(new URL(options.jwksUrl), { cooldownDuration: options.jwksCooldownMs, timeoutDuration: 5_000 })
     : null;
