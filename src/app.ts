@@ -33,6 +33,7 @@ import { createCostReconciler, type BillingEventsPort, type CostReconciler } fro
 import { attachGraphQLWs } from './http/graphql-ws.ts';
 import { createHttpServer } from './http/server.ts';
 import { createYogaHandler } from './http/yoga.ts';
+import { useHttpSubscriptionSlots } from './http/subscription-slots.ts';
 import { limitPlugins } from './http/limits.ts';
 import { createShutdownDeadline } from './shutdown.ts';
 import type { RetryPolicy } from './upstream/retry.ts';
@@ -279,6 +280,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     logger.info({ verify: jwksUrl ? 'jwks' : 'hs256', jwksUrl, issuer, audience, tenantClaim, userClaim, rolesClaim }, 'JWT sign-in enabled');
   }
   if (auth.open) logger.warn('Neither GATEWAY_API_KEYS nor AUTH_JWT_SECRET / AUTH_JWKS_URL is set: the gateway is open to anyone who can reach it (one shared tenant).');
+  /** One slot per subscriber, taken by the transport that serves it (http/subscription-slots.ts). */
+  const admitSubscription = (tenant: string) => quotas.openSubscription(tenant);
   const yoga = createYogaHandler({
     schema,
     jobs,
@@ -289,7 +292,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       return { upstream: upstream.circuit(), backend: backends.kind };
     },
     metrics: { contentType: metrics.registry.contentType, render: () => metrics.registry.metrics() },
-    plugins: [...(webhooks ? [webhooks] : []), ...limitPlugins(config.limits)],
+    plugins: [...(webhooks ? [webhooks] : []), ...limitPlugins(config.limits), useHttpSubscriptionSlots(admitSubscription)],
     fetchAPI: uploadFetchApi(config.media.maxUploadBytes),
     routes: media ? [createMediaRoute(media.store)] : [],
     cors: config.limits.corsOrigins,
@@ -304,7 +307,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     initTimeoutMs: config.limits.wsInitTimeoutMs,
     connectionsPerTenant: config.quotas.wsConnectionsPerTenant,
     onLimited: () => metrics.rateLimited.inc({ quota: 'ws_connections' }),
-    admitSubscription: (tenant) => quotas.openSubscription(tenant),
+    admitSubscription,
     onDelivered: () => metrics.eventsDelivered.inc(),
     bounds: { maxOperationsInFlight: config.limits.wsMaxOperationsInFlight, maxBufferedBytes: config.limits.wsMaxBufferedBytes },
   });

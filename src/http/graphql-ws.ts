@@ -4,18 +4,18 @@
  * same error masking as HTTP and SSE. A connection without a valid key is refused in `onConnect`
  * (close code 4403) when keys are configured.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
-import { getOperationAST, type ExecutionArgs, type ExecutionResult } from 'graphql';
+import { getOperationAST, type ExecutionArgs, type ExecutionResult, type GraphQLError } from 'graphql';
 import type { Context } from 'graphql-ws';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Logger } from 'pino';
 import { visibilityKey, type Caller } from '../domain/caller.ts';
-import { GatewayError } from '../domain/errors.ts';
-import { toGraphQLError } from '../schema/errors.ts';
+import type { GraphQLContext } from '../schema/context.ts';
 import type { Authenticator } from './auth.ts';
 import { createCohorts, encodeNext, type FrameSink } from './cohorts.ts';
 import { cohortPolicy } from './cohort-policy.ts';
+import { holdingSlot, takeSlot, type AdmitSubscription } from './subscription-slots.ts';
 import { serveGraphQLWs, type SocketBounds, type WsExtra } from './ws-server.ts';
 import type { GatewayYoga } from './yoga.ts';
 
@@ -35,10 +35,10 @@ export interface GraphQLWsOptions {
   connectionsPerTenant?: number;
   onLimited?: () => void;
   /**
-   * Takes one of a tenant's subscription slots for one subscriber (throws the quota's error when none
-   * is left); the returned function gives it back. Cohort members each hold their own slot.
+   * Takes one of a tenant's subscription slots for one subscriber (subscription-slots.ts): taken here,
+   * at the transport, for every subscription; cohort members each hold their own slot.
    */
-  admitSubscription?: (tenant: string) => () => void;
+  admitSubscription?: AdmitSubscription;
   /** Each cohort frame written to a subscriber (metrics). */
   onDelivered?: () => void;
   /** Per-socket bounds: operations in flight and unread bytes (see ws-server.ts). */
@@ -73,6 +73,11 @@ function closeAtExpiry(socket: WebSocket, expiresAt: number): void {
   socket.once('close', () => clearTimeout(timer));
 }
 
+/** A cohort joiner's own context: the cohort's services, this subscriber's caller and request id. */
+function joinerContext(cohort: GraphQLContext, caller: Caller): GraphQLContext {
+  return { jobs: cohort.jobs, caller, requestId: randomUUID() };
+}
+
 export interface GraphQLWsHandle {
   /**
    * Closes every client with 1001 (Going away) and stops accepting; a client that has not finished the
@@ -85,22 +90,38 @@ export interface GraphQLWsHandle {
 
 type WsContext = Context<Record<string, unknown> | undefined, WsExtra>;
 type SubscribeResult = Promise<AsyncIterable<ExecutionResult> | ExecutionResult>;
-type EnvelopedArgs = ExecutionArgs & {
-  rootValue: { execute: (args: ExecutionArgs) => unknown; subscribe: (args: ExecutionArgs) => SubscribeResult };
-  /** Set for subscriptions: subscribers with the same key share one execution. */
-  cohortKey?: string;
-  releaseSlot?: () => void;
-  /** Starts the cohort's shared execution when this subscriber is the first. */
-  start?: () => SubscribeResult;
-  /** The subscriber's socket and graphql-ws operation id, where cohort frames are written. */
-  socket?: WebSocket;
-  operationId?: string;
-  /** False for jobEvents: a joiner gets only the events after it joined. */
-  replayLatest?: boolean;
-};
 type SubscribePayload = { query: string; operationName?: string | null; variables?: Record<string, unknown> | null };
+/** Yoga's pipeline for one operation (its envelop `execute` and `subscribe`, plugins included). */
+interface Pipeline {
+  execute: (args: ExecutionArgs) => unknown;
+  subscribe: (args: ExecutionArgs) => SubscribeResult;
+}
 /** What a joiner of a live cohort reuses from the member that started it (already parsed and validated). */
-type CohortTemplate = Pick<EnvelopedArgs, 'schema' | 'document' | 'operationName' | 'rootValue' | 'replayLatest'>;
+interface CohortTemplate {
+  args: ExecutionArgs & { contextValue: GraphQLContext };
+  pipeline: Pipeline;
+  replayLatest: boolean;
+}
+/**
+ * What this integration knows about an operation beside the ExecutionArgs it hands graphql-ws: kept
+ * in a WeakMap keyed by those args (graphql-ws passes the object onSubscribe returned to `execute` /
+ * `subscribe`, which test/http/graphql-ws-contract.test.ts pins), never in fields added to them.
+ */
+interface Ticket {
+  /** The pipeline to run the operation with; a cohort joiner's `start` builds its own when needed. */
+  pipeline: Pipeline;
+  /** This subscriber's subscription slot (subscriptions only), given back once when it ends. */
+  slot?: () => void;
+  cohort?: {
+    key: string;
+    socket: WebSocket;
+    operationId: string;
+    /** What joiners of the cohort reuse (the live cohort's, or this subscriber's own when it starts one). */
+    template: CohortTemplate;
+    /** Starts the cohort's shared execution if this subscriber turns out to be the first. */
+    start: () => SubscribeResult;
+  };
+}
 
 export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
   const { server, yoga, auth, logger, path = '/graphql', keepAliveMs = 12_000, connectionsPerTenant = 0 } = options;
@@ -124,8 +145,17 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
   }
 
   const cohorts = createCohorts();
+  const tickets = new WeakMap<ExecutionArgs, Ticket>();
+  /** The operation's ticket, taken out: once running, the operation needs it no more. */
+  const ticketOf = (args: ExecutionArgs): Ticket => {
+    const ticket = tickets.get(args);
+    if (!ticket) throw new Error('graphql-ws ran an operation this integration did not prepare');
+    tickets.delete(args);
+    return ticket;
+  };
+
   /** The full path: Yoga's pipeline builds, parses, validates and makes the context, as for HTTP. */
-  async function prepare(ctx: WsContext, params: SubscribePayload) {
+  async function prepare(ctx: WsContext, params: SubscribePayload): Promise<readonly GraphQLError[] | { args: ExecutionArgs & { contextValue: GraphQLContext }; pipeline: Pipeline }> {
     const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
       ...ctx,
       socket: ctx.extra.socket,
@@ -138,27 +168,16 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
       const errors = validate(schema, document);
       if (errors.length > 0) return [...errors];
     } catch (error) {
-      return [error as never];
+      return [error as GraphQLError];
     }
-    const args: EnvelopedArgs = {
+    const args = {
       schema,
       operationName: params.operationName ?? null,
       document,
       variableValues: params.variables ?? null,
-      contextValue: await contextFactory(),
-      rootValue: { execute, subscribe: subscribe as EnvelopedArgs['rootValue']['subscribe'] },
+      contextValue: (await contextFactory()) as GraphQLContext,
     };
-    return args;
-  }
-
-  /** A subscription quota slot for one subscriber, or the RATE_LIMITED error to send instead. */
-  function admit(tenant: string) {
-    try {
-      return options.admitSubscription?.(tenant) ?? (() => undefined);
-    } catch (error) {
-      if (error instanceof GatewayError) return [toGraphQLError(error)];
-      throw error;
-    }
+    return { args, pipeline: { execute, subscribe: subscribe as Pipeline['subscribe'] } };
   }
 
   /** Subscribers who see the same jobs, with the same operation and variables, share a cohort; null for non-subscriptions. */
@@ -194,29 +213,32 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
     };
   }
 
-  async function subscribeInCohort(args: EnvelopedArgs): Promise<AsyncIterable<never> | ExecutionResult> {
-    const release = args.releaseSlot ?? (() => undefined);
-    const replayLatest = args.replayLatest ?? true;
-    const template: CohortTemplate = { schema: args.schema, document: args.document, operationName: args.operationName ?? null, rootValue: args.rootValue, replayLatest };
-    let joined;
-    try {
-      const start = args.start ?? (() => args.rootValue.subscribe(args));
-      joined = await cohorts.joinWithSink(args.cohortKey as string, start, template, sinkFor(args.socket as WebSocket, args.operationId as string), release, { replayLatest });
-    } catch (error) {
-      release();
-      throw error;
-    }
-    args.start = undefined; // joined: the fallback (and what it holds) is no longer needed
-    if (!(Symbol.asyncIterator in joined)) release();
+  /** Joins (or starts) the subscriber's cohort; the member's slot goes back when it leaves. */
+  async function subscribeInCohort(cohort: NonNullable<Ticket['cohort']>, slot: () => void): Promise<AsyncIterable<never> | ExecutionResult> {
+    const { key, start, template, socket, operationId } = cohort;
+    const joined = await cohorts.joinWithSink(key, start, template, sinkFor(socket, operationId), slot, { replayLatest: template.replayLatest });
+    if (!(Symbol.asyncIterator in joined)) slot();
     return joined;
+  }
+
+  /** Records the operation's ticket and hands graphql-ws its args. */
+  function ticketed<A extends ExecutionArgs>(args: A, ticket: Ticket): A {
+    tickets.set(args, ticket);
+    return args;
   }
 
   const disposable = serveGraphQLWs(
     {
-      execute: (args) => (args as EnvelopedArgs).rootValue.execute(args) as never,
-      subscribe: (args) => {
-        const enveloped = args as EnvelopedArgs;
-        return (enveloped.cohortKey ? subscribeInCohort(enveloped) : enveloped.rootValue.subscribe(args)) as never;
+      execute: (args) => ticketOf(args).pipeline.execute(args) as never,
+      subscribe: async (args) => {
+        const { pipeline, slot = () => undefined, cohort } = ticketOf(args);
+        try {
+          if (cohort) return (await subscribeInCohort(cohort, slot)) as never;
+          return holdingSlot(await pipeline.subscribe(args), slot) as never;
+        } catch (error) {
+          slot();
+          throw error;
+        }
       },
       connectionInitWaitTimeout: options.initTimeoutMs ?? 3_000,
       onConnect: async (ctx) => {
@@ -242,41 +264,47 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
       },
       onSubscribe: async (ctx, id, params) => {
         const caller = (ctx.extra as { caller?: Caller }).caller as Caller;
-        const tenant = caller.tenant;
         const key = cohortKeyOf(caller, params);
-        const template = key === null ? undefined : (cohorts.meta(key) as CohortTemplate | undefined);
-        if (key !== null && template) {
-          // A live cohort for the same tenant, document and variables: nothing to parse, validate or build.
-          const releaseSlot = admit(tenant);
-          if (Array.isArray(releaseSlot)) return releaseSlot;
-          return {
-            ...template,
-            variableValues: params.variables ?? null,
-            contextValue: { caller, quotaHeld: true },
-            cohortKey: key,
-            releaseSlot,
-            socket: ctx.extra.socket,
-            operationId: id,
-            start: async () => {
-              const prepared = await prepare(ctx, params);
-              return Array.isArray(prepared) ? { errors: prepared } : prepared.rootValue.subscribe(prepared);
+        const live = key === null ? undefined : (cohorts.meta(key) as CohortTemplate | undefined);
+        if (key !== null && live) {
+          // A live cohort for the same visibility, document and variables: nothing to parse, validate or
+          // build. The joiner's args are the cohort's, with its own context (its caller, its request id).
+          const slot = takeSlot(options.admitSubscription, caller.tenant);
+          if ('refused' in slot) return [slot.refused];
+          const args = { ...live.args, variableValues: params.variables ?? null, contextValue: joinerContext(live.args.contextValue, caller) };
+          return ticketed(args, {
+            pipeline: live.pipeline,
+            slot: slot.release,
+            cohort: {
+              key,
+              socket: ctx.extra.socket,
+              operationId: id,
+              template: live,
+              // The cohort may have ended meanwhile: then this subscriber starts a new one, on the full path.
+              start: async () => {
+                const prepared = await prepare(ctx, params);
+                if (Array.isArray(prepared)) return { errors: prepared as GraphQLError[] };
+                const { args: fresh, pipeline } = prepared as Exclude<typeof prepared, readonly GraphQLError[]>;
+                return pipeline.subscribe(fresh);
+              },
             },
-          } satisfies EnvelopedArgs;
+          });
         }
         const prepared = await prepare(ctx, params);
-        if (Array.isArray(prepared) || key === null) return prepared;
-        if (getOperationAST(prepared.document, params.operationName)?.operation !== 'subscription') return prepared;
-        const policy = cohortPolicy(prepared.document, params.operationName, params.variables);
-        if (policy === 'private') return prepared; // a replay from a cursor is its own (it takes its slot in the resolver)
-        prepared.replayLatest = policy === 'snapshot';
-        const releaseSlot = admit(tenant);
-        if (Array.isArray(releaseSlot)) return releaseSlot;
-        (prepared.contextValue as { quotaHeld?: boolean }).quotaHeld = true;
-        prepared.cohortKey = key;
-        prepared.releaseSlot = releaseSlot;
-        prepared.socket = ctx.extra.socket;
-        prepared.operationId = id;
-        return prepared;
+        if (Array.isArray(prepared)) return prepared as GraphQLError[];
+        const { args, pipeline } = prepared as Exclude<typeof prepared, readonly GraphQLError[]>;
+        if (getOperationAST(args.document, params.operationName)?.operation !== 'subscription') return ticketed(args, { pipeline });
+        const slot = takeSlot(options.admitSubscription, caller.tenant);
+        if ('refused' in slot) return [slot.refused];
+        const policy = key === null ? 'private' : cohortPolicy(args.document, params.operationName, params.variables);
+        // A replay from a cursor is its own: no cohort.
+        if (key === null || policy === 'private') return ticketed(args, { pipeline, slot: slot.release });
+        const template: CohortTemplate = { args, pipeline, replayLatest: policy === 'snapshot' };
+        return ticketed(args, {
+          pipeline,
+          slot: slot.release,
+          cohort: { key, socket: ctx.extra.socket, operationId: id, template, start: () => pipeline.subscribe(args) },
+        });
       },
       onError: (_ctx, id, _payload, errors) => {
         log.debug({ operationId: id, errors: errors.map((e) => e.message) }, 'operation error');

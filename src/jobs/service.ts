@@ -231,12 +231,11 @@ export function createJobsService(deps: JobsServiceDeps) {
     },
 
     /**
-     * Follows a job: its current state first, then each change, ending after the terminal one.
-     * `takeSlot: false` when the transport already holds the subscriber's quota slot.
+     * Follows a job: its current state first, then each change, ending after the terminal one. (The
+     * subscription quota is the transport's: http/subscription-slots.ts.)
      */
-    async watch(caller: Caller, id: string, { takeSlot = true }: { takeSlot?: boolean } = {}): Promise<JobFeed> {
-      const release = takeSlot ? quotas.openSubscription(caller.tenant) : undefined;
-      const feed = events.follow(id, () => findOwn(caller, id), release);
+    async watch(caller: Caller, id: string): Promise<JobFeed> {
+      const feed = events.follow(id, () => findOwn(caller, id));
       if (!(await feed.ready)) throw new JobNotFoundError(id);
       return feed;
     },
@@ -254,9 +253,8 @@ export function createJobsService(deps: JobsServiceDeps) {
     },
 
     /** Every change of every job the caller may see (jobEvents); CursorExpiredError for a cursor past retention. */
-    async watchAll(caller: Caller, options: EventFeedOptions, { takeSlot = true }: { takeSlot?: boolean } = {}): Promise<AsyncIterableIterator<JobEventItem>> {
-      const release = takeSlot ? quotas.openSubscription(caller.tenant) : undefined;
-      return feeds.open(caller, options, release);
+    async watchAll(caller: Caller, options: EventFeedOptions): Promise<AsyncIterableIterator<JobEventItem>> {
+      return feeds.open(caller, options);
     },
 
     async cancel(caller: Caller, id: string, requestId?: string): Promise<Job> {

@@ -8,8 +8,6 @@ export interface GraphQLContext {
   caller: Caller;
   /** Correlates this operation's log lines and upstream calls. */
   requestId: string;
-  /** Set by a transport that already took this subscriber's subscription slot (WebSocket cohorts). */
-  quotaHeld?: boolean;
   /** Over HTTP/SSE with a token: when the token expires (epoch ms); a subscription stream ends then. */
   streamEndsAt?: number;
 }

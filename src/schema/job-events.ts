@@ -30,7 +30,6 @@ builder.subscriptionField('jobEvents', (t) =>
       ctx.jobs.watchAll(
         ctx.caller,
         { after: args.after ?? null, statuses: args.status ? args.status.filter((s): s is JobStatus => JOB_STATUSES.includes(s)) : null },
-        { takeSlot: !ctx.quotaHeld },
       ),
     resolve: (event: JobEventItem) => event,
   }),

@@ -11,7 +11,7 @@ builder.subscriptionField('jobUpdates', (t) =>
     description:
       "Follows one job: its current state at once, then one event per visible change, and the stream completes after COMPLETED, FAILED or CANCELLED. After a reconnect, subscribe again: the first event is the state you missed. NOT_FOUND for an unknown (or another tenant's) job.",
     args: { id: t.arg.id({ required: true }) },
-    subscribe: (_root, args, ctx) => ctx.jobs.watch(ctx.caller, String(args.id), { takeSlot: !ctx.quotaHeld }),
+    subscribe: (_root, args, ctx) => ctx.jobs.watch(ctx.caller, String(args.id)),
     resolve: (job: Job) => job,
   }),
 );
