@@ -71,12 +71,12 @@ export function keyOf(frame: Buffer): string | null {
 /** Lines a child prints on stdout to talk to the parent start with this. */
 export const READY_PREFIX = '@@bench-ready ';
 
-/** One published job state, as a bench server reports it (gateway: dispatchEvent; raw ws: a broadcast). */
+/** One published job state, as a bench server reports it (gateway: the app's onPublish hook; raw ws: a broadcast). */
 export interface PublishRecord {
   topic: string;
   /** The job's updatedAt: what subscribers receive as the update key. */
   key: string;
-  /** When dispatchEvent was called (common clock, µs). */
+  /** When the state was published (common clock, µs). */
   tUs: number;
   status: string;
   queuePosition: number | null;
