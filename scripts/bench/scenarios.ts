@@ -161,19 +161,34 @@ export interface RssResult {
 
 const WARM_SUBSCRIBERS = 20;
 
-export async function rssPerSubscription(ctx: BenchContext, kind: FleetKind, n: number): Promise<RssResult> {
+/** The RSS measurements of a run: each kind with a forced GC, and graphql-ws and its floor also without. */
+export const RSS_VARIANTS = [
+  { name: 'graphql-ws', kind: 'graphql-ws', forceGc: true },
+  { name: 'sse', kind: 'sse', forceGc: true },
+  { name: 'raw-ws', kind: 'raw-ws', forceGc: true },
+  { name: 'graphql-ws:no-gc', kind: 'graphql-ws', forceGc: false },
+  { name: 'raw-ws:no-gc', kind: 'raw-ws', forceGc: false },
+] as const satisfies ReadonlyArray<{ name: string; kind: FleetKind; forceGc: boolean }>;
+export type RssVariant = (typeof RSS_VARIANTS)[number]['name'];
+
+/**
+ * RSS per idle subscription, one per connection. `forceGc` (default): the server runs with
+ * --expose-gc and both readings follow a full GC; false: no forced GC (the server is started without
+ * --expose-gc, as a production process runs), so the figure includes garbage not yet collected.
+ */
+export async function rssPerSubscription(ctx: BenchContext, kind: FleetKind, n: number, { forceGc = true }: { forceGc?: boolean } = {}): Promise<RssResult> {
   let child: Child<any> | null = null;
   let fleet: Fleet | null = null;
   try {
     let url: string;
     let variables: Record<string, unknown> | undefined;
     if (kind === 'raw-ws') {
-      const raw = await startRaw(ctx.machine, { exposeGc: true });
+      const raw = await startRaw(ctx.machine, { exposeGc: forceGc });
       child = raw;
       url = raw.info.wsUrl;
     } else {
       // A job deep in a queue that does not move: subscriptions stay idle (no updates).
-      const gateway = await startGateway(ctx.machine, { pollMs: 1000, timing: { initialQueuePosition: 500, queueStepMs: 3_600_000 }, exposeGc: true });
+      const gateway = await startGateway(ctx.machine, { pollMs: 1000, timing: { initialQueuePosition: 500, queueStepMs: 3_600_000 }, exposeGc: forceGc });
       child = gateway;
       const job = await submitJob(gateway.info.httpUrl, 'bench idle subscriptions');
       url = kind === 'sse' ? gateway.info.httpUrl : gateway.info.wsUrl;
@@ -183,7 +198,7 @@ export async function rssPerSubscription(ctx: BenchContext, kind: FleetKind, n: 
     fleet = createFleet(kind, { url, query: UPDATE_QUERY, ...(variables ? { variables } : {}) });
     await fleet.grow(WARM_SUBSCRIBERS, { concurrency: 10 });
     await sleep(300);
-    const { gc } = await child.post<{ gc: boolean }>('/gc');
+    const { gc } = await child.post<{ gc: boolean }>('/gc'); // without --expose-gc: nothing is collected
     await sleep(300);
     const base = await child.stats();
     const opening = Date.now();
