@@ -4,7 +4,7 @@
  *
  * The servers under test run in child processes pinned to core 0; this process is the load
  * generator, pinned to core 1. Several interleaved runs; medians with min-max. Prints progress,
- * then the targets (PASS/MISS) and the results table, and (full runs) writes BENCHMARKS.md.
+ * then the targets (scripts/bench/targets.ts: met or missed) and the results table, and (full runs) writes BENCHMARKS.md.
  *
  *   npm run bench                        full run (3 runs, ~7 min), writes BENCHMARKS.md
  *   npm run bench -- --quick             smoke test (small N, 1 run, < 1 min), prints only
