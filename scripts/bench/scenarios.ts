@@ -5,7 +5,8 @@
 import { join } from 'node:path';
 import { Pool } from 'undici';
 import { createFleet, type Fleet, type FleetKind } from './clients.ts';
-import { nowUs, sleep, UPDATE_QUERY, waitUntil } from './common.ts';
+import { waitFor } from '../../test/helpers/wait-for.ts';
+import { nowUs, sleep, UPDATE_QUERY } from './common.ts';
 import { LOAD_CORE, SERVER_CORE, startGateway, startRaw, submitJob, IMAGE_URL, SUBMIT_MUTATION, type GatewayInfo } from './gateway.ts';
 import { measureWindow, type DeliveryAnalysis } from './measure.ts';
 import { Interference, type Child, type Machine } from './proc.ts';
@@ -259,7 +260,7 @@ export async function upstreamCalls(ctx: BenchContext, many: number, env?: Recor
     fleet = createFleet('graphql-ws', { url: child.info.wsUrl, query: UPDATE_QUERY, variables: { id: jobMany.id } });
     await Promise.all([one.grow(1), fleet.grow(many, { concurrency: 200, deadlineMs: 60_000 })]);
     ctx.log(`    1 + ${fleet.live() + fleet.completed()} subscribers on twin jobs (life ${(lifeMs / 1000).toFixed(1)} s, poll ${pollMs} ms)`);
-    const done = await waitUntil(() => one!.completed() === 1 && fleet!.completed() + fleet!.errorCount() >= many, lifeMs + 15_000, 50);
+    const done = await waitFor(() => one!.completed() === 1 && fleet!.completed() + fleet!.errorCount() >= many, { timeoutMs: lifeMs + 15_000, intervalMs: 50, message: 'both twin jobs to complete' }).then(() => true, () => false);
     if (!done) ctx.log('    ! twin jobs did not both complete in time');
     const calls = await child.post<Record<string, number>>('/sim/status-calls', { ids: [jobOne.requestId, jobMany.requestId] });
     const callsOne = calls[jobOne.requestId] ?? NaN;
