@@ -198,7 +198,7 @@ export function evaluate(results: Results, info: RunInfo, targets: Target[] = TA
     const known = measured.n > 0 && Number.isFinite(value);
     const met = known ? (target.op === '<=' ? value <= limit : value >= limit) : null;
     // A zero limit (no errors) has no ratio: one error is simply a miss.
-    const excess = !known ? NaN : target.op === '<=' ? (limit === 0 ? (value === 0 ? 0 : Infinity) : value / limit) : value === 0 ? Infinity : limit / value;
+    const excess = !known ? NaN : target.op === '<=' ? (limit === 0 ? (value === 0 ? 1 : Infinity) : value / limit) : value === 0 ? Infinity : limit / value;
     return { target, figure: target.figure(info, results), measured, floor, ratio, limit, met, excess };
   });
 }
