@@ -4,7 +4,7 @@
  *
  * The servers under test run in child processes pinned to core 0; this process is the load
  * generator, pinned to core 1. Several interleaved runs; medians with min-max. Prints progress,
- * then the targets (PASS/MISS) and the results table, and (full runs) writes BENCHMARKS.md.
+ * then the targets (scripts/bench/targets.ts: met or missed) and the results table, and (full runs) writes BENCHMARKS.md.
  *
  *   npm run bench                        full run (3 runs, ~7 min), writes BENCHMARKS.md
  *   npm run bench -- --quick             smoke test (small N, 1 run, < 1 min), prints only
@@ -22,7 +22,7 @@ import { coreBusyUs, detectMachine, pinSelf } from './bench/proc.ts';
 import { sleep } from './bench/common.ts';
 import { LOAD_CORE, CHILD_NOFILE } from './bench/gateway.ts';
 import { existingAnalysis, interferenceNotes, markdown, resultsTable, verdictLines, verdicts, type Results, type RunInfo } from './bench/report.ts';
-import { capacity, EVENTS_QUERY, fanout, LOG_EVERY_MS, rssPerSubscription, throughputPair, upstreamCalls, type BenchContext } from './bench/scenarios.ts';
+import { capacity, EVENTS_QUERY, fanout, LOG_EVERY_MS, RSS_VARIANTS, rssPerSubscription, throughputPair, upstreamCalls, type BenchContext } from './bench/scenarios.ts';
 
 const SCENARIOS = ['fanout', 'rss', 'upstream', 'throughput', 'events', 'push', 'capacity'] as const;
 type Scenario = (typeof SCENARIOS)[number];
@@ -209,7 +209,7 @@ if (options.profileDir) notes.push(`--profile: the servers were CPU-profiled dur
 // --- Runs --------------------------------------------------------------------------------------
 const results: Results = {
   fanout: new Map(),
-  rss: { 'graphql-ws': [], sse: [], 'raw-ws': [] },
+  rss: { 'graphql-ws': [], sse: [], 'raw-ws': [], 'graphql-ws:no-gc': [], 'raw-ws:no-gc': [] },
   upstream: [],
   throughput: { gateway: [], direct: [] },
   events: { updates: [], events: [] },
@@ -276,13 +276,13 @@ for (let run = 1; run <= options.runs && perRun.length > 0; run++) {
     }
   }
   if (wanted('rss')) {
-    const kinds = (['graphql-ws', 'sse', 'raw-ws'] as const).slice();
-    for (let i = 1; i < run; i++) kinds.push(kinds.shift()!);
-    for (const kind of kinds) {
-      log(`  RSS: ${options.rssN} idle ${kind} subscriptions`);
-      const r = await attempt(`RSS ${kind} (run ${run})`, () => rssPerSubscription(ctx, kind, options.rssN));
+    const variants = [...RSS_VARIANTS];
+    for (let i = 1; i < run; i++) variants.push(variants.shift()!);
+    for (const { name, kind, forceGc } of variants) {
+      log(`  RSS: ${options.rssN} idle ${kind} subscriptions${forceGc ? '' : ', no forced GC'}`);
+      const r = await attempt(`RSS ${name} (run ${run})`, () => rssPerSubscription(ctx, kind, options.rssN, { forceGc }));
       if (r) {
-        results.rss[kind].push(r);
+        results.rss[name].push(r);
         log(`    ${(r.bytesPerSubscription / 1024).toFixed(2)} KiB per subscription`);
       }
     }
@@ -371,7 +371,7 @@ const info: RunInfo = {
 const list = verdicts(results, info);
 console.log('');
 console.log('Targets:');
-for (const line of verdictLines(list)) console.log(`  ${line}`);
+for (const line of verdictLines(list, info)) console.log(`  ${line}`);
 console.log('');
 for (const line of resultsTable(results, info)) console.log(line);
 console.log('');

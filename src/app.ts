@@ -6,8 +6,8 @@ import type { DestinationStream, Logger } from 'pino';
 import { FAL_WEBHOOK_JWKS_DEFAULT, secret, type Config } from './config.ts';
 import { createLogger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
-import { createJobEvents } from './jobs/events.ts';
-import { isTerminal } from './domain/job.ts';
+import { createJobEvents, topicOf } from './jobs/events.ts';
+import { isTerminal, type Job } from './domain/job.ts';
 import { createPoller } from './jobs/poller.ts';
 import { createOrphanAdopter } from './jobs/adopt-orphans.ts';
 import { createFalPlatformClient } from './upstream/fal-platform-client.ts';
@@ -59,6 +59,22 @@ export interface AppOptions {
   billing?: BillingEventsPort;
   /** Between two billing calls (default 30 s). */
   reconcileIntervalMs?: number;
+  /** Measurement hooks (the bench: scripts/bench/server.ts); absent, nothing is called. */
+  observe?: AppObserver;
+}
+
+/**
+ * Measurement hooks, for benchmarks: they see instants, they change nothing. Both are called
+ * synchronously on the hot path, so they must be tiny (record a timestamp, bump a counter).
+ */
+export interface AppObserver {
+  /** A job's new state is about to be published to its followers on `topic` (`job:<id>`). */
+  onPublish?(topic: string, job: Job): void;
+  /**
+   * A frame was handed to a WebSocket: each cohort member's `next`, and each message graphql-ws
+   * sends itself (a private subscription's `next`, acks, completes, errors).
+   */
+  onDelivered?(): void;
 }
 
 export interface App {
@@ -162,9 +178,11 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     get: (id) => backends.store.get(id),
   });
   const store = media ? withDurableMedia(backends.store, media.copier) : backends.store;
+  const observe = options.observe;
   const events = createJobEvents(backends.eventTarget, {
     onDeliver: () => metrics.eventsDelivered.inc(),
     onPublish: (job) => {
+      observe?.onPublish?.(topicOf(job.id), job);
       if (isTerminal(job.status)) metrics.jobsFinished.inc({ status: job.status });
       if (job.status === 'COMPLETED' && job.costNanoUsd && !job.costBilled) metrics.spend.inc({ tenant: job.tenant }, job.costNanoUsd / NANOS_PER_USD);
       if (job.status === 'COMPLETED') reconciler?.enqueue(job);
@@ -298,6 +316,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     cors: config.limits.corsOrigins,
   });
   const http = createHttpServer(yoga, { requestTimeoutMs: config.limits.requestTimeoutMs, mounted });
+  const delivered = observe?.onDelivered;
   const ws = attachGraphQLWs({
     server: http.server,
     yoga,
@@ -308,7 +327,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     connectionsPerTenant: config.quotas.wsConnectionsPerTenant,
     onLimited: () => metrics.rateLimited.inc({ quota: 'ws_connections' }),
     admitSubscription,
-    onDelivered: () => metrics.eventsDelivered.inc(),
+    onDelivered: delivered ? () => { metrics.eventsDelivered.inc(); delivered(); } : () => metrics.eventsDelivered.inc(),
+    ...(delivered ? { onSent: delivered } : {}),
     bounds: { maxOperationsInFlight: config.limits.wsMaxOperationsInFlight, maxBufferedBytes: config.limits.wsMaxBufferedBytes },
   });
   metrics.sources.wsClients = () => ws.clientCount();

@@ -13,7 +13,8 @@
  */
 import { request, type ClientRequest } from 'node:http';
 import WebSocket from 'ws';
-import { keyOf, nowUs, sleep } from './common.ts';
+import { waitFor } from '../../test/helpers/wait-for.ts';
+import { keyOf, nowUs } from './common.ts';
 
 export interface Subscriber {
   keys: string[];
@@ -60,25 +61,12 @@ export class KeyTracker {
   }
 
   /** The oldest key newer than `after` that at least `target()` subscribers reached, waiting up to `timeoutMs`. */
-  async nextDelivered(after: string, target: () => number, timeoutMs: number): Promise<string | null> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
+  nextDelivered(after: string, target: () => number, timeoutMs: number): Promise<string | null> {
+    const probe = () => {
       const goal = target();
-      for (const k of this.known) if (k > after && this.reached(k) >= goal) return k;
-      if (Date.now() >= deadline) return null;
-      await sleep(2);
-    }
-  }
-
-  /** The newest key newer than `after` that anyone received, waiting up to `timeoutMs`. */
-  async nextSeen(after: string, timeoutMs: number): Promise<string | null> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const k = this.known.find((key) => key > after);
-      if (k) return k;
-      if (Date.now() >= deadline) return null;
-      await sleep(2);
-    }
+      return this.known.find((k) => k > after && this.reached(k) >= goal);
+    };
+    return waitFor(probe, { timeoutMs, intervalMs: 2, message: `an update after ${after} delivered to every subscriber` }).catch(() => null);
   }
 }
 

@@ -1,5 +1,6 @@
 /**
- * Small things every bench process shares: the common clock, sleeping, bounded waiting.
+ * Small things every bench process shares: the common clock and sleeping (measured pauses; waits
+ * for an event are test/helpers/wait-for.ts's).
  *
  * The common clock is `performance.timeOrigin + performance.now()` in microseconds: wall-clock
  * based, so every process on the machine reads (nearly) the same value at the same instant; the
@@ -14,25 +15,6 @@ export function nowUs(): number {
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Polls `check` every `everyMs` until it is true or `timeoutMs` passed; returns whether it became true. */
-export async function waitUntil(check: () => boolean, timeoutMs: number, everyMs = 10): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (check()) return true;
-    if (Date.now() >= deadline) return false;
-    await sleep(everyMs);
-  }
-}
-
-/** Rejects after `ms` with a message naming `what`. */
-export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 /**
@@ -71,12 +53,12 @@ export function keyOf(frame: Buffer): string | null {
 /** Lines a child prints on stdout to talk to the parent start with this. */
 export const READY_PREFIX = '@@bench-ready ';
 
-/** One published job state, as a bench server reports it (gateway: dispatchEvent; raw ws: a broadcast). */
+/** One published job state, as a bench server reports it (gateway: the app's onPublish hook; raw ws: a broadcast). */
 export interface PublishRecord {
   topic: string;
   /** The job's updatedAt: what subscribers receive as the update key. */
   key: string;
-  /** When dispatchEvent was called (common clock, µs). */
+  /** When the state was published (common clock, µs). */
   tUs: number;
   status: string;
   queuePosition: number | null;

@@ -1,6 +1,8 @@
 /** Parent side: starting the gateway child (server.ts) and the floor child (raw-ws-server.ts), submitting jobs. */
 import { fileURLToPath } from 'node:url';
 import type { SimulatorTiming } from '../../src/fal-simulator/index.ts';
+import { post } from '../../test/helpers/clients.ts';
+import { within } from '../../test/helpers/wait-for.ts';
 import { spawnChild, type Child, type Machine } from './proc.ts';
 
 export const SERVER_SCRIPT = fileURLToPath(new URL('./server.ts', import.meta.url));
@@ -79,13 +81,8 @@ export interface SubmittedJob {
 }
 
 export async function submitJob(httpUrl: string, prompt: string): Promise<SubmittedJob> {
-  const response = await fetch(httpUrl, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json' },
-    body: JSON.stringify({ query: SUBMIT_MUTATION, variables: { input: { prompt, imageUrl: IMAGE_URL, duration: 'SECONDS_5' } } }),
-    signal: AbortSignal.timeout(30_000),
-  });
-  const body = (await response.json()) as { data?: { generateVideo?: SubmittedJob }; errors?: unknown };
-  if (!body.data?.generateVideo) throw new Error(`submit failed (${response.status}): ${JSON.stringify(body.errors ?? body)}`);
+  const input = { prompt, imageUrl: IMAGE_URL, duration: 'SECONDS_5' };
+  const body = await within(post<{ generateVideo?: SubmittedJob }>(httpUrl, SUBMIT_MUTATION, { input }), 30_000, 'a generateVideo submit');
+  if (!body.data?.generateVideo) throw new Error(`submit failed (${body.status}): ${JSON.stringify(body.errors ?? body.raw)}`);
   return body.data.generateVideo;
 }

@@ -24,7 +24,7 @@ export interface LatencySummary {
 }
 
 export interface DeliveryAnalysis {
-  /** Server decides to send (gateway: dispatchEvent of the job's new state; raw: start of the broadcast loop) -> client receives. ms. */
+  /** Server decides to send (gateway: the app's onPublish hook for the job's new state; raw: start of the broadcast loop) -> client receives. ms. */
   publishToDelivery: LatencySummary;
   /** Upstream change (simulator log line appears) -> client receives it. ms. Null when the server reports no change instants. */
   changeToDelivery: LatencySummary | null;

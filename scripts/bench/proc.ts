@@ -8,7 +8,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { Agent, request } from 'node:http';
 import { cpus } from 'node:os';
-import { nowUs, READY_PREFIX, within } from './common.ts';
+import { within } from '../../test/helpers/wait-for.ts';
+import { nowUs, READY_PREFIX } from './common.ts';
 import type { ProcessStats } from './control.ts';
 
 export interface Machine {
@@ -153,7 +154,7 @@ export async function spawnChild<Info>(options: SpawnOptions): Promise<Child<Inf
   });
   let info: Info & { control: string; pid: number };
   try {
-    info = await within(ready, options.readyTimeoutMs ?? 30_000, `${options.script} to start`);
+    info = await within(ready, options.readyTimeoutMs ?? 30_000, `${options.script} start-up`);
   } catch (error) {
     child.kill('SIGKILL');
     throw error;

@@ -1,10 +1,11 @@
 /** Turns the runs into figures, target verdicts and BENCHMARKS.md. */
-import type { CapacityResult, FanoutResult, RssResult, ThroughputResult, UpstreamResult } from './scenarios.ts';
+import type { CapacityResult, FanoutResult, RssResult, RssVariant, ThroughputResult, UpstreamResult } from './scenarios.ts';
 import { fmt, fmtSpread, spread, type Spread } from './stats.ts';
+import { evaluate, type Evaluation } from './targets.ts';
 
 export interface Results {
   fanout: Map<number, { gateway: FanoutResult[]; raw: FanoutResult[] }>;
-  rss: { 'graphql-ws': RssResult[]; sse: RssResult[]; 'raw-ws': RssResult[] };
+  rss: Record<RssVariant, RssResult[]>;
   upstream: UpstreamResult[];
   throughput: { gateway: ThroughputResult[]; direct: ThroughputResult[] };
   /** jobUpdates(id) vs jobEvents subscribers of the same job, the same count. */
@@ -12,6 +13,12 @@ export interface Results {
   /** FAL_UPDATES=stream vs poll: fan-out (change->delivery) and status calls per job life. */
   push: { stream: FanoutResult[]; poll: FanoutResult[]; callsStream: UpstreamResult[]; callsPoll: UpstreamResult[] };
   capacity: CapacityResult | null;
+  /**
+   * READ PATH (issue 15, item 4): the `read` scenario (scripts/bench/read-path.ts, another helper's
+   * work) fills this: per run, the gateway's read queries per second and a plain Yoga server's
+   * answering the same shape from memory. Absent until it lands; the target then reads "not measured".
+   */
+  read?: { gateway: Array<{ perSecond: number }>; yoga: Array<{ perSecond: number }> };
   failures: string[];
 }
 
@@ -45,18 +52,6 @@ export interface RunInfo {
   elapsedSeconds: number;
 }
 
-export interface Verdict {
-  name: string;
-  measured: string;
-  limit: string;
-  /** measured / limit (≤ targets) or limit / measured (≥ targets): > 1 is a miss. */
-  ratio: number;
-  pass: boolean | null;
-  detail: string;
-  /** 'min': the figure must reach the limit (throughput); default 'max': it must stay under it. */
-  direction?: 'max' | 'min';
-}
-
 const KiB = 1024;
 const ms = (v: number) => `${fmt(v)} ms`;
 
@@ -64,186 +59,52 @@ function spreadOf<T>(runs: T[], pick: (r: T) => number): Spread {
   return spread(runs.map(pick));
 }
 
-/** How far past its limit a figure is, in words. */
-function margin(v: Verdict): string {
-  if (v.pass === null) return 'not measured';
-  if (v.pass) return v.ratio >= 0.995 ? 'met' : `within the limit (${fmt((1 - v.ratio) * 100, 0)} % headroom)`;
-  if (v.direction === 'min') return `MISSED: reaches ${fmt(100 / v.ratio, 1)} % of the minimum (needs ${fmt(v.ratio, 1)}× more)`;
-  const over = (v.ratio - 1) * 100;
-  return `MISSED by ${fmt(over, over < 1 ? 1 : 0)} % (${fmt(v.ratio, over < 1 ? 3 : 2)}× the limit)`;
+/** The targets judged on this run (targets.ts); with --only, just the ones it measured. */
+export function verdicts(results: Results, info: RunInfo): Evaluation[] {
+  return evaluate(results, info).filter((v) => v.met !== null || info.only === null);
 }
 
-export function verdicts(results: Results, info: RunInfo): Verdict[] {
-  return allVerdicts(results, info).filter((v) => v.pass !== null || info.only === null);
+const opText = (op: '<=' | '>=') => (op === '<=' ? '≤' : '≥');
+const withUnit = (value: string, unit: string) => (unit ? (/^[×/%]/.test(unit) ? `${value}${unit}` : `${value} ${unit}`) : value);
+
+function targetText(v: Evaluation, info: RunInfo): string {
+  const t = v.target;
+  if (t.thresholdText) return t.thresholdText(info);
+  const limit = v.limit.toLocaleString('en-US', { maximumFractionDigits: 2 });
+  return t.on === 'ratio' ? `${opText(t.op)} ${limit}× the floor` : `${opText(t.op)} ${withUnit(limit, t.unit)}`;
 }
 
-function allVerdicts(results: Results, info: RunInfo): Verdict[] {
-  const out: Verdict[] = [];
-  const I = info.pollMs;
-  const ns = [...results.fanout.keys()].sort((a, b) => a - b);
-  const big = ns[ns.length - 1];
-  const thousand = ns.includes(1000) ? 1000 : ns[0];
-
-  // Status calls per job, 1 vs many subscribers.
-  {
-    const s = spreadOf(results.upstream, (r) => r.ratio);
-    const n = results.upstream[0]?.subscribers ?? info.upstreamN;
-    out.push({
-      name: `Upstream status calls per job, ${fmt(n, 0)} subscribers vs 1`,
-      measured: `${fmtSpread(s, '×', 3)}`,
-      limit: '≤ 1.05×',
-      ratio: s.median / 1.05,
-      pass: s.n ? s.median <= 1.05 : null,
-      detail: results.upstream.map((r) => `${r.callsMany}/${r.callsOne}`).join(', ') + ' calls',
-    });
-  }
-  // Delivery p99 at the biggest fan-out vs raw ws.
-  if (big !== undefined) {
-    const f = results.fanout.get(big)!;
-    const g = spreadOf(f.gateway, (r) => r.analysis.publishToDelivery.p99);
-    const r = spreadOf(f.raw, (x) => x.analysis.publishToDelivery.p99);
-    const ratio = g.median / r.median;
-    out.push({
-      name: `Delivery p99 to ${fmt(big, 0)} subscribers vs raw ws broadcast`,
-      measured: `${ms(g.median)} vs ${ms(r.median)} = ${fmt(ratio, 2)}×`,
-      limit: '≤ 1.5× raw',
-      ratio: ratio / 1.5,
-      pass: g.n && r.n ? ratio <= 1.5 : null,
-      detail: 'publish→delivery, medians over runs',
-    });
-    const gc = spreadOf(f.gateway, (x) => x.cpuPerDeliveryUs);
-    const rc = spreadOf(f.raw, (x) => x.cpuPerDeliveryUs);
-    const cratio = gc.median / rc.median;
-    out.push({
-      name: `Server CPU per delivered update (${fmt(big, 0)} subscribers) vs raw`,
-      measured: `${fmt(gc.median)} µs vs ${fmt(rc.median)} µs = ${fmt(cratio, 2)}×`,
-      limit: '≤ 2× raw',
-      ratio: cratio / 2,
-      pass: gc.n && rc.n ? cratio <= 2 : null,
-      detail: 'medians over runs',
-    });
-  }
-  // RSS per graphql-ws subscription.
-  {
-    const s = spreadOf(results.rss['graphql-ws'], (r) => r.bytesPerSubscription / KiB);
-    out.push({
-      name: 'RSS per graphql-ws subscription',
-      measured: fmtSpread(s, 'KiB'),
-      limit: '≤ 12 KiB',
-      ratio: s.median / 12,
-      pass: s.n ? s.median <= 12 : null,
-      detail: `N = ${fmt(info.rssN, 0)} idle subscriptions, one per socket`,
-    });
-  }
-  // Change -> delivery at 1,000 subscribers.
-  if (thousand !== undefined) {
-    const f = results.fanout.get(thousand)!;
-    const p50 = spreadOf(f.gateway, (r) => r.analysis.changeToDelivery?.p50 ?? NaN);
-    const p99 = spreadOf(f.gateway, (r) => r.analysis.changeToDelivery?.p99 ?? NaN);
-    const l50 = I / 2 + 10;
-    const l99 = I + 50;
-    out.push({
-      name: `Change→delivery p50 at ${fmt(thousand, 0)} subscribers (I = ${I} ms)`,
-      measured: fmtSpread(p50, 'ms'),
-      limit: `≤ I/2+10 = ${fmt(l50, 0)} ms`,
-      ratio: p50.median / l50,
-      pass: p50.n ? p50.median <= l50 : null,
-      detail: 'includes the wait for the next poll',
-    });
-    out.push({
-      name: `Change→delivery p99 at ${fmt(thousand, 0)} subscribers (I = ${I} ms)`,
-      measured: fmtSpread(p99, 'ms'),
-      limit: `≤ I+50 = ${fmt(l99, 0)} ms`,
-      ratio: p99.median / l99,
-      pass: p99.n ? p99.median <= l99 : null,
-      detail: 'includes the wait for the next poll',
-    });
-  }
-  // jobEvents against jobUpdates: the upstream pays nothing more, the server no more CPU per delivered update.
-  {
-    const u = spreadOf(results.events.updates, (r) => r.cpuPerDeliveryUs);
-    const e = spreadOf(results.events.events, (r) => r.cpuPerDeliveryUs);
-    const ratio = e.median / u.median;
-    out.push({
-      name: `jobEvents: server CPU per delivered update vs jobUpdates (${fmt(info.eventsN, 0)} subscribers)`,
-      measured: `${fmt(e.median)} µs vs ${fmt(u.median)} µs = ${fmt(ratio, 2)}×`,
-      limit: '≤ 1.25× jobUpdates',
-      ratio: ratio / 1.25,
-      pass: e.n && u.n ? ratio <= 1.25 : null,
-      detail: 'medians over runs, same job and subscriber count',
-    });
-    const uc = spreadOf(results.events.updates, (r) => r.statusCallsPerSecond ?? NaN);
-    const ec = spreadOf(results.events.events, (r) => r.statusCallsPerSecond ?? NaN);
-    const cratio = ec.median / uc.median;
-    out.push({
-      name: `jobEvents: upstream status calls per second vs jobUpdates (${fmt(info.eventsN, 0)} subscribers)`,
-      measured: `${fmt(ec.median, 2)}/s vs ${fmt(uc.median, 2)}/s = ${fmt(cratio, 2)}×`,
-      limit: '≤ 1.05× jobUpdates',
-      ratio: cratio / 1.05,
-      pass: ec.n && uc.n ? cratio <= 1.05 : null,
-      detail: 'during the measured window',
-    });
-  }
-  // Status streams: change -> delivery.
-  {
-    const st = spreadOf(results.push.stream, (r) => r.analysis.changeToDelivery?.p99 ?? NaN);
-    const po = spreadOf(results.push.poll, (r) => r.analysis.changeToDelivery?.p99 ?? NaN);
-    out.push({
-      name: `Change→delivery p99 with status streams, ${fmt(info.eventsN, 0)} subscribers`,
-      measured: `${fmtSpread(st, 'ms')} (polling at I = ${I} ms: ${fmt(po.median)} ms)`,
-      limit: '≤ 25 ms',
-      ratio: st.median / 25,
-      pass: st.n ? st.median <= 25 : null,
-      detail: 'FAL_UPDATES=stream against poll, same run',
-    });
-  }
-  // Throughput.
-  {
-    const g = spreadOf(results.throughput.gateway, (r) => r.perSecond);
-    const d = spreadOf(results.throughput.direct, (r) => r.perSecond);
-    const ratio = g.median / d.median;
-    out.push({
-      name: `generateVideo throughput at ${50} in flight vs direct undici submits`,
-      measured: `${fmt(g.median, 0)}/s vs ${fmt(d.median, 0)}/s = ${fmt(ratio, 2)}×`,
-      limit: '≥ 0.6× direct',
-      ratio: 0.6 / ratio,
-      pass: g.n && d.n ? ratio >= 0.6 : null,
-      detail: 'medians over runs',
-      direction: 'min',
-    });
-  }
-  // Capacity.
-  {
-    const c = results.capacity;
-    const goal = c?.goal ?? info.capacityGoal;
-    const heldOk = c ? c.held >= goal && c.errorCount === 0 : false;
-    const eldOk = c ? c.liveEldP99Ms <= 50 : false;
-    out.push({
-      name: `${fmt(goal, 0)} concurrent subscriptions: zero errors`,
-      measured: c ? `${fmt(c.held, 0)} held, ${c.errorCount} errors` : 'n/a',
-      limit: `${fmt(goal, 0)} held, 0 errors`,
-      ratio: c ? (heldOk ? Math.max(c.held, 1) / Math.max(goal, 1) : Math.max(goal / Math.max(c.held, 1), 1 + c.errorCount / goal, 1.0001)) : NaN,
-      pass: c ? heldOk : null,
-      detail: c ? JSON.stringify(c.errors) : '',
-    });
-    out.push({
-      name: `Event-loop delay p99 holding ${fmt(c?.held ?? goal, 0)} subscriptions (live job)`,
-      measured: c ? ms(c.liveEldP99Ms) : 'n/a',
-      limit: '≤ 50 ms',
-      ratio: c ? c.liveEldP99Ms / 50 : NaN,
-      pass: c ? eldOk : null,
-      detail: c ? `ramp ${ms(c.rampEldP99Ms)}, idle hold ${ms(c.idleEldP99Ms)}, live hold ${ms(c.liveEldP99Ms)} (max ${ms(c.liveEldMaxMs)})` : '',
-    });
-  }
-  return out;
+/** met / missed, and by how much. */
+function verdictText(v: Evaluation): string {
+  if (v.met === null) return 'not measured';
+  if (v.met) return v.excess >= 0.995 ? 'met' : `met (${fmt((1 - v.excess) * 100, 0)} % headroom)`;
+  if (!Number.isFinite(v.excess)) return 'MISSED';
+  if (v.target.op === '>=') return `MISSED: ${fmt(100 / v.excess, 1)} % of the minimum (${fmt(v.excess, 2)}× short)`;
+  const over = (v.excess - 1) * 100;
+  return `MISSED by ${fmt(over, over < 1 ? 1 : 0)} % (${fmt(v.excess, over < 1 ? 3 : 2)}× the limit)`;
 }
 
-function verdictWord(v: Verdict): string {
-  return v.pass === null ? 'n/a' : v.pass ? 'PASS' : 'MISS';
+const measuredText = (v: Evaluation) => fmtSpread(v.measured, v.target.unit, v.target.digits);
+const floorText = (v: Evaluation) => (v.floor && v.floor.n > 0 ? `${fmtSpread(v.floor, v.target.unit, v.target.digits)} (${v.target.floor!.what})` : v.target.floor ? `n/a (${v.target.floor.what})` : '–');
+const ratioText = (v: Evaluation) => (Number.isFinite(v.ratio) ? `${fmt(v.ratio, 2)}×` : '–');
+
+/** The targets as console lines. */
+export function verdictLines(list: Evaluation[], info: RunInfo): string[] {
+  return list.map((v) => {
+    const word = v.met === null ? 'n/a' : v.met ? 'MET' : 'MISS';
+    const floor = v.floor && v.floor.n > 0 ? ` beside ${floorText(v)} = ${ratioText(v)}` : '';
+    return `${word.padEnd(4)}  ${v.figure}: ${measuredText(v)}${floor}; target ${targetText(v, info)} (issue ${v.target.issue})${v.met === null ? '' : `: ${verdictText(v)}`}`;
+  });
 }
 
-export function verdictLines(list: Verdict[]): string[] {
-  return list.map((v) => `${verdictWord(v).padEnd(4)}  ${v.name}: ${v.measured} (target ${v.limit})${v.pass === false ? ' <-- ' + margin(v) : v.pass ? ` [${margin(v)}]` : ''}`);
+/** The one targets table (markdown): each figure beside its floor in the same run. */
+export function targetsTable(list: Evaluation[], info: RunInfo): string[] {
+  const lines = [row(['Figure', 'Measured: median (min–max)', 'Floor in the same run: median (min–max)', 'Ratio', 'Target', 'Issue', 'Met / missed']), row(Array(7).fill('---'))];
+  for (const v of list) {
+    const verdict = verdictText(v);
+    lines.push(row([v.figure, measuredText(v), floorText(v), ratioText(v), targetText(v, info), String(v.target.issue), v.met === false ? `**${verdict}**` : verdict]));
+  }
+  return lines;
 }
 
 function row(cells: string[]): string {
@@ -283,11 +144,15 @@ export function resultsTable(results: Results, info: RunInfo): string[] {
     const r = spreadOf(f.raw, (x) => x.cpuPerDeliveryUs);
     lines.push(row([`Server CPU per delivered update, ${fmt(n, 0)} subscribers`, fmtSpread(g, 'µs'), `${fmtSpread(r, 'µs')} (raw ws)`, `${fmt(g.median / r.median, 2)}×`]));
   }
-  if (results.rss['graphql-ws'].length + results.rss.sse.length + results.rss['raw-ws'].length > 0) {
-    const raw = spreadOf(results.rss['raw-ws'], (r) => r.bytesPerSubscription / KiB);
-    for (const kind of ['graphql-ws', 'sse'] as const) {
+  if (Object.values(results.rss).some((runs) => runs.length > 0)) {
+    for (const [kind, floor, label] of [
+      ['graphql-ws', 'raw-ws', 'graphql-ws'],
+      ['sse', 'raw-ws', 'sse'],
+      ['graphql-ws:no-gc', 'raw-ws:no-gc', 'graphql-ws, no forced GC'],
+    ] as const) {
       const g = spreadOf(results.rss[kind], (r) => r.bytesPerSubscription / KiB);
-      lines.push(row([`RSS per open subscription, ${kind} (N = ${fmt(info.rssN, 0)})`, fmtSpread(g, 'KiB'), `${fmtSpread(raw, 'KiB')} (raw ws socket)`, `${fmt(g.median / raw.median, 2)}×`]));
+      const raw = spreadOf(results.rss[floor], (r) => r.bytesPerSubscription / KiB);
+      lines.push(row([`RSS per open subscription, ${label} (N = ${fmt(info.rssN, 0)})`, fmtSpread(g, 'KiB'), `${fmtSpread(raw, 'KiB')} (raw ws socket${floor === 'raw-ws' ? '' : ', no forced GC'})`, `${fmt(g.median / raw.median, 2)}×`]));
     }
     const rawRate = spreadOf(results.rss['raw-ws'], (r) => r.openPerSecond);
     for (const kind of ['graphql-ws', 'sse'] as const) {
@@ -417,7 +282,7 @@ function perRunTables(results: Results): string[] {
     }
     lines.push('');
   }
-  const rssRuns = [...results.rss['graphql-ws'], ...results.rss.sse, ...results.rss['raw-ws']];
+  const rssRuns = Object.values(results.rss).flat();
   if (rssRuns.length) {
     lines.push('### RSS runs', '');
     lines.push(row(['Kind', 'Open', 'Opened per second', 'Baseline RSS MiB', 'RSS MiB', 'KiB / subscription', 'JS heap+external KiB / subscription', 'GC forced', 'Errors']));
@@ -470,9 +335,9 @@ export function existingAnalysis(previous: string | null): string | null {
   return previous.slice(begin + ANALYSIS_BEGIN.length, end).trim();
 }
 
-export function markdown(results: Results, info: RunInfo, list: Verdict[], analysis: string | null): string {
+export function markdown(results: Results, info: RunInfo, list: Evaluation[], analysis: string | null): string {
   const m = info.machine;
-  const misses = list.filter((v) => v.pass === false);
+  const misses = list.filter((v) => v.met === false);
   const lines: string[] = [];
   lines.push('# Benchmarks', '');
   lines.push(`Generated by \`${info.command}\` on ${m.date} (${info.mode} mode, ${info.runs} run${info.runs === 1 ? '' : 's'}, ${fmt(info.elapsedSeconds, 0)} s). Regenerate with the commands below; this file is overwritten except for the Analysis section.`, '');
@@ -495,10 +360,8 @@ export function markdown(results: Results, info: RunInfo, list: Verdict[], analy
   lines.push('```', '');
   lines.push(`This run: \`${info.command}\` — poll interval I = ${info.pollMs} ms, fan-out N = ${info.fanoutNs.map((n) => fmt(n, 0)).join(' and ')}, ${info.windowUpdates} updates per fan-out window, RSS N = ${fmt(info.rssN, 0)}, upstream N = ${fmt(info.upstreamN, 0)}, ${info.throughputSeconds} s per throughput side, capacity goal ${fmt(info.capacityGoal, 0)}${info.only ? `, only ${info.only.join(', ')}` : ''}.`, '');
   lines.push('## Targets', '');
-  lines.push(row(['Target', 'Measured', 'Limit', 'Verdict', 'Margin']));
-  lines.push(row(['---', '---', '---', '---', '---']));
-  for (const v of list) lines.push(row([v.name, v.measured, v.limit, `**${verdictWord(v)}**`, margin(v)]));
-  lines.push('');
+  lines.push('Every target of the issues, from one table (scripts/bench/targets.ts). Measured and floor are medians over the runs with min–max; ratio is measured ÷ floor (medians); a target written "× the floor" applies to that ratio, any other to the measured median.', '');
+  lines.push(...targetsTable(list, info), '');
   lines.push('## Results', '');
   lines.push('Each figure is the median over the runs, with min–max in brackets; gateway and floor were measured in the same run, interleaved (the order alternates run by run).', '');
   lines.push(...resultsTable(results, info), '');
@@ -507,14 +370,14 @@ export function markdown(results: Results, info: RunInfo, list: Verdict[], analy
     '- **Processes.** The gateway under test runs in a child process (`scripts/bench/server.ts`: the fal simulator and `createApp` in one process, plus a control endpoint on its own loopback port), pinned to core 0. The floor, `scripts/bench/raw-ws-server.ts`, is a bare `ws` server, also a child on core 0. The load generator is the bench process itself, pinned to core 1. Every socket is on 127.0.0.1. Each run of each scenario starts a fresh server child.',
     `- **Clock.** All processes read \`performance.timeOrigin + performance.now()\` (µs). The bench measures each child's offset to its own clock over loopback (best of 25 round trips) and corrects; the residual uncertainty is half the best round trip: at most ${fmt(clockUncertaintyMs(results), 2)} ms in this run.`,
     '- **Subscribers.** One subscription per WebSocket, as dashboards do: `ws` with the `graphql-transport-ws` subprotocol (connection_init → connection_ack → subscribe) opened 200 at a time, selecting `jobUpdates(id) { id status queuePosition updatedAt }`. The raw floor\'s clients are plain WebSockets; its frame has the same JSON shape and size as the gateway\'s `next` message. The receive instant is taken first thing in the client\'s message handler. A subscriber that skips an update (the gateway sends a slow client only the latest state) counts as having received it when it receives a newer one.',
-    `- **Publish→delivery (1).** Gateway: from the instant the gateway dispatches the job's new state to its subscribers (its in-memory event target's \`dispatchEvent\` for \`job:<id>\`, observed by a wrapper installed by server.ts, no gateway code changed) to the instant each subscriber receives the \`next\` frame. Floor: from the instant the raw server starts its broadcast loop for a frame (serialized once) to the instant each client receives it. The job is a simulated run (\`[sim:fast]\`) that logs a line every ${info.logEveryMs} ms, so every poll (every I ≈ ${info.pollMs} ms ± 10 % jitter) publishes one update; the floor broadcasts every ${info.pollMs} ms. After warm-up updates, a window of ${info.windowUpdates} updates is measured; p50/p99 are over all (update, subscriber) pairs of the window.`,
-    '- **Server fan-out time.** From the same publish instant to the instant the server handed the last frame of that update to a socket (gateway: a wrapper around `ws`\'s `WebSocket#send` installed by server.ts; raw: the end of its loop). It does not depend on the load generator\'s speed; "worst update" is the largest over the window.',
+    `- **Publish→delivery (1).** Gateway: from the instant the gateway dispatches the job's new state to its subscribers (the app's measurement hook \`observe.onPublish\` for \`job:<id>\`, called right before the state is dispatched to the job's followers; see AppObserver in src/app.ts) to the instant each subscriber receives the \`next\` frame. Floor: from the instant the raw server starts its broadcast loop for a frame (serialized once) to the instant each client receives it. The job is a simulated run (\`[sim:fast]\`) that logs a line every ${info.logEveryMs} ms, so every poll (every I ≈ ${info.pollMs} ms ± 10 % jitter) publishes one update; the floor broadcasts every ${info.pollMs} ms. After warm-up updates, a window of ${info.windowUpdates} updates is measured; p50/p99 are over all (update, subscriber) pairs of the window.`,
+    '- **Server fan-out time.** From the same publish instant to the instant the server handed the last frame of that update to a socket (gateway: the app\'s measurement hook `observe.onDelivered`, called after each frame is handed to `ws`; raw: the end of its loop). It does not depend on the load generator\'s speed; "worst update" is the largest over the window.',
     '- **Change→delivery.** From the instant the upstream changed (a simulator log line appears: its own timestamp, mapped to the common clock; ≤ 1 ms truncation) to the instant a subscriber receives the first update that carries it. This includes the wait for the next poll, so it is bounded below by the poll interval\'s phase: expect ≈ I/2 median.',
     '- **Server CPU per delivered update (2).** `process.cpuUsage()` (user + system, all threads) of the server child, read right after a fan-out completed (every subscriber had it) at the start and the end of the window, divided by the frames the clients received in between. For the gateway this includes its polls in the window (one upstream status call per update, answered by the simulator in the same process) and the keep-alive pings; the raw floor pings every 12 s too. The load generator\'s own CPU per received frame is in the per-run table, to show how close the client is to being the bottleneck.',
-    '- **RSS per open subscription (3).** Server child started with `--expose-gc`; 20 subscribers opened to warm up, `gc()`, RSS read (baseline); N more idle subscriptions opened (a job that does not change), `gc()`, RSS read; (RSS − baseline) / N. graphql-ws and SSE (POST `accept: text/event-stream`, one HTTP connection each) in separate gateway children; the floor is N plain `ws` sockets on the raw server.',
+    '- **RSS per open subscription (3).** One subscription per connection. Server child started with `--expose-gc`; 20 subscribers opened to warm up, `gc()`, RSS read (baseline); N more idle subscriptions opened (a job that does not change), `gc()`, RSS read; (RSS − baseline) / N. graphql-ws and SSE (POST `accept: text/event-stream`, one HTTP connection each) in separate gateway children; the floor is N plain `ws` sockets on the raw server. The no-forced-GC mode (graphql-ws and its raw floor again) starts the child without `--expose-gc` and reads the same two RSS values with no `gc()`, as a production process would be seen from outside: the figure then includes garbage not yet collected.',
     '- **Upstream status calls per job (4).** Two twin jobs submitted back to back to one gateway (poll interval 100 ms for resolution), with the same simulated life (2 queue steps, a run, logs, result); one followed by 1 subscriber, the other by N. After both complete, the simulator\'s `statusCalls(requestId)` for each; ratio = N-side / 1-side.',
     `- **Submit throughput (5).** ${50} concurrent loops (undici Pool, 50 connections) for ${info.throughputSeconds} s after a warm-up: \`generateVideo\` mutations to the gateway, and, to the same simulator in the same child, the POST the gateway itself sends upstream (same JSON payload, \`Authorization: Key\`). Requests completing inside the window count; p50/p99 are per request. The gateway's poll interval is set to 10 minutes here so no status polls run during the test: both sides measure the submit path (the gateway also validates, stores the job and checks quotas).`,
-    `- **Capacity (6).** One gateway child; up to the goal graphql-ws subscriptions on one job, opened 200 at a time, stopping after 100 errors. Event-loop delay (\`perf_hooks.monitorEventLoopDelay\`, 10 ms resolution, resolution subtracted) is read in the server child over three phases: the ramp (job frozen with the simulator's \`pause()\`), an idle hold, and a live hold (job resumed: every poll fans out to every subscription). Errors are failed handshakes, GraphQL errors and sockets closed by the server. The PASS/MISS uses the live hold.`,
+    `- **Capacity (6).** One gateway child; up to the goal graphql-ws subscriptions on one job, opened 200 at a time, stopping after 100 errors. Event-loop delay (\`perf_hooks.monitorEventLoopDelay\`, 10 ms resolution, resolution subtracted) is read in the server child over three phases: the ramp (job frozen with the simulator's \`pause()\`), an idle hold, and a live hold (job resumed: every poll fans out to every subscription). Errors are failed handshakes, GraphQL errors and sockets closed by the server. The event-loop target uses the live hold.`,
     '',
   );
   lines.push('## Per-run numbers', '');
@@ -523,7 +386,7 @@ export function markdown(results: Results, info: RunInfo, list: Verdict[], analy
   const notes = [
     ...info.notes,
     ...interferenceNotes(results),
-    ...(missingLog ? ['The gateway published no `job:<id>` events through EventTarget#dispatchEvent, so publish→delivery and change→delivery could not be measured for it (its event path changed; see scripts/bench/server.ts).'] : []),
+    ...(missingLog ? ['The gateway reported no `job:<id>` publishes through its onPublish hook, so publish→delivery and change→delivery could not be measured for it (its event path changed; see scripts/bench/server.ts).'] : []),
     ...results.failures.map((f) => `Scenario failure: ${f}`),
   ];
   if (notes.length) {
@@ -533,7 +396,7 @@ export function markdown(results: Results, info: RunInfo, list: Verdict[], analy
   }
   lines.push('## Missed targets', '');
   if (misses.length === 0) lines.push('None in this run.');
-  for (const v of misses) lines.push(`- **${v.name}**: ${v.measured}, limit ${v.limit}: ${margin(v)}.`);
+  for (const v of misses) lines.push(`- **${v.figure}** (issue ${v.target.issue}): ${measuredText(v)}, target ${targetText(v, info)}: ${verdictText(v)}.`);
   lines.push('');
   lines.push('## Analysis', '');
   lines.push(ANALYSIS_BEGIN);

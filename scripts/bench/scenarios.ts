@@ -5,7 +5,8 @@
 import { join } from 'node:path';
 import { Pool } from 'undici';
 import { createFleet, type Fleet, type FleetKind } from './clients.ts';
-import { nowUs, sleep, UPDATE_QUERY, waitUntil } from './common.ts';
+import { waitFor } from '../../test/helpers/wait-for.ts';
+import { nowUs, sleep, UPDATE_QUERY } from './common.ts';
 import { LOAD_CORE, SERVER_CORE, startGateway, startRaw, submitJob, IMAGE_URL, SUBMIT_MUTATION, type GatewayInfo } from './gateway.ts';
 import { measureWindow, type DeliveryAnalysis } from './measure.ts';
 import { Interference, type Child, type Machine } from './proc.ts';
@@ -161,19 +162,34 @@ export interface RssResult {
 
 const WARM_SUBSCRIBERS = 20;
 
-export async function rssPerSubscription(ctx: BenchContext, kind: FleetKind, n: number): Promise<RssResult> {
+/** The RSS measurements of a run: each kind with a forced GC, and graphql-ws and its floor also without. */
+export const RSS_VARIANTS = [
+  { name: 'graphql-ws', kind: 'graphql-ws', forceGc: true },
+  { name: 'sse', kind: 'sse', forceGc: true },
+  { name: 'raw-ws', kind: 'raw-ws', forceGc: true },
+  { name: 'graphql-ws:no-gc', kind: 'graphql-ws', forceGc: false },
+  { name: 'raw-ws:no-gc', kind: 'raw-ws', forceGc: false },
+] as const satisfies ReadonlyArray<{ name: string; kind: FleetKind; forceGc: boolean }>;
+export type RssVariant = (typeof RSS_VARIANTS)[number]['name'];
+
+/**
+ * RSS per idle subscription, one per connection. `forceGc` (default): the server runs with
+ * --expose-gc and both readings follow a full GC; false: no forced GC (the server is started without
+ * --expose-gc, as a production process runs), so the figure includes garbage not yet collected.
+ */
+export async function rssPerSubscription(ctx: BenchContext, kind: FleetKind, n: number, { forceGc = true }: { forceGc?: boolean } = {}): Promise<RssResult> {
   let child: Child<any> | null = null;
   let fleet: Fleet | null = null;
   try {
     let url: string;
     let variables: Record<string, unknown> | undefined;
     if (kind === 'raw-ws') {
-      const raw = await startRaw(ctx.machine, { exposeGc: true });
+      const raw = await startRaw(ctx.machine, { exposeGc: forceGc });
       child = raw;
       url = raw.info.wsUrl;
     } else {
       // A job deep in a queue that does not move: subscriptions stay idle (no updates).
-      const gateway = await startGateway(ctx.machine, { pollMs: 1000, timing: { initialQueuePosition: 500, queueStepMs: 3_600_000 }, exposeGc: true });
+      const gateway = await startGateway(ctx.machine, { pollMs: 1000, timing: { initialQueuePosition: 500, queueStepMs: 3_600_000 }, exposeGc: forceGc });
       child = gateway;
       const job = await submitJob(gateway.info.httpUrl, 'bench idle subscriptions');
       url = kind === 'sse' ? gateway.info.httpUrl : gateway.info.wsUrl;
@@ -183,7 +199,7 @@ export async function rssPerSubscription(ctx: BenchContext, kind: FleetKind, n: 
     fleet = createFleet(kind, { url, query: UPDATE_QUERY, ...(variables ? { variables } : {}) });
     await fleet.grow(WARM_SUBSCRIBERS, { concurrency: 10 });
     await sleep(300);
-    const { gc } = await child.post<{ gc: boolean }>('/gc');
+    const { gc } = await child.post<{ gc: boolean }>('/gc'); // without --expose-gc: nothing is collected
     await sleep(300);
     const base = await child.stats();
     const opening = Date.now();
@@ -244,7 +260,7 @@ export async function upstreamCalls(ctx: BenchContext, many: number, env?: Recor
     fleet = createFleet('graphql-ws', { url: child.info.wsUrl, query: UPDATE_QUERY, variables: { id: jobMany.id } });
     await Promise.all([one.grow(1), fleet.grow(many, { concurrency: 200, deadlineMs: 60_000 })]);
     ctx.log(`    1 + ${fleet.live() + fleet.completed()} subscribers on twin jobs (life ${(lifeMs / 1000).toFixed(1)} s, poll ${pollMs} ms)`);
-    const done = await waitUntil(() => one!.completed() === 1 && fleet!.completed() + fleet!.errorCount() >= many, lifeMs + 15_000, 50);
+    const done = await waitFor(() => one!.completed() === 1 && fleet!.completed() + fleet!.errorCount() >= many, { timeoutMs: lifeMs + 15_000, intervalMs: 50, message: 'both twin jobs to complete' }).then(() => true, () => false);
     if (!done) ctx.log('    ! twin jobs did not both complete in time');
     const calls = await child.post<Record<string, number>>('/sim/status-calls', { ids: [jobOne.requestId, jobMany.requestId] });
     const callsOne = calls[jobOne.requestId] ?? NaN;

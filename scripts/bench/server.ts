@@ -6,83 +6,54 @@
  * Environment: the gateway's own variables (PORT, HOST, POLL_INTERVAL_MS, SQLITE_PATH, quotas...),
  * and BENCH_SIM_TIMING (JSON, overrides of the simulator timing), BENCH_FAL_KEY.
  *
- * Publish instants are observed without touching gateway code: the gateway's in-memory event target
- * is a plain EventTarget, so a wrapper around EventTarget.prototype.dispatchEvent records when an
- * event of type `job:<id>` is dispatched (the instant the gateway decides to fan a change out), the
- * job's updatedAt (the key clients see), and the simulator instants of the log lines that are new in
- * it (the upstream changes this publish carries). If the gateway ever publishes another way, the
- * log stays empty and the parent reports publish->delivery as unavailable. Likewise a wrapper around
- * ws's WebSocket#send records when the last frame after each publish was handed to its socket.
+ * Publish instants come from the app's measurement hooks (AppOptions.observe in src/app.ts):
+ * `onPublish` records when the gateway publishes a job's new state on `job:<id>` (the instant it
+ * decides to fan a change out), the job's updatedAt (the key clients see), and the simulator instants
+ * of the log lines that are new in it (the upstream changes this publish carries). `onDelivered`
+ * records when the last frame after each publish was handed to its socket. If the gateway publishes
+ * no job states, the log stays empty and the parent reports publish->delivery as unavailable.
  *
  * Prints one line `@@bench-ready {json}` on stdout when ready; everything else on stdout is the
  * gateway's own log (LOG_LEVEL=warn).
  */
-import { WebSocket } from 'ws';
 import { createApp } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
+import type { Job } from '../../src/domain/job.ts';
 import { startFalSimulator } from '../../src/fal-simulator/index.ts';
 import type { SimulatorTiming } from '../../src/fal-simulator/index.ts';
 import { nowUs, READY_PREFIX, wallToCommonOffsetUs, type PublishRecord } from './common.ts';
 import { startControl } from './control.ts';
-
 
 const MAX_RECORDS = 200_000;
 const publishes: PublishRecord[] = [];
 const lastLogMs = new Map<string, number>();
 let wallOffsetUs = wallToCommonOffsetUs();
 
-interface JobDetail {
-  updatedAt?: unknown;
-  status?: unknown;
-  queuePosition?: unknown;
-  logs?: Array<{ timestamp?: string | null }>;
-}
-
-function record(event: Event): void {
+/** onPublish: one record per published state, with the upstream changes (new log lines) it carries. */
+function record(topic: string, job: Job): void {
   const tUs = nowUs();
-  const job = (event as CustomEvent<JobDetail>).detail;
-  if (!job || typeof job.updatedAt !== 'string' || publishes.length >= MAX_RECORDS) return;
-  const previous = lastLogMs.get(event.type) ?? -Infinity;
+  if (publishes.length >= MAX_RECORDS) return;
+  const previous = lastLogMs.get(topic) ?? -Infinity;
   let newest = previous;
   const changesUs: number[] = [];
-  for (const line of job.logs ?? []) {
+  for (const line of job.logs) {
     const ms = line.timestamp ? Date.parse(line.timestamp) : NaN;
     if (!(ms > previous)) continue;
     changesUs.push(ms * 1000 + wallOffsetUs);
     if (ms > newest) newest = ms;
   }
-  lastLogMs.set(event.type, newest);
-  current = {
-    topic: event.type,
-    key: job.updatedAt,
-    tUs,
-    status: String(job.status),
-    queuePosition: typeof job.queuePosition === 'number' ? job.queuePosition : null,
-    changesUs,
-    sends: 0,
-    lastSendUs: null,
-  };
+  lastLogMs.set(topic, newest);
+  current = { topic, key: job.updatedAt, tUs, status: job.status, queuePosition: job.queuePosition, changesUs, sends: 0, lastSendUs: null };
   publishes.push(current);
 }
 
-// Server-side fan-out time: every ws send after a publish is attributed to it (graphql-ws sends
-// each subscriber's `next` through WebSocket#send of this same `ws` module).
+// Server-side fan-out time: every frame handed to a socket after a publish is attributed to it.
 let current: PublishRecord | null = null;
-const send = WebSocket.prototype.send;
-WebSocket.prototype.send = function (this: WebSocket, ...args: Parameters<WebSocket['send']>) {
-  const result = send.apply(this, args);
-  if (current) {
-    current.sends++;
-    current.lastSendUs = nowUs();
-  }
-  return result;
-} as WebSocket['send'];
-
-const dispatch = EventTarget.prototype.dispatchEvent;
-EventTarget.prototype.dispatchEvent = function dispatchEvent(this: EventTarget, event: Event): boolean {
-  if (typeof event.type === 'string' && event.type.startsWith('job:')) record(event);
-  return dispatch.call(this, event);
-};
+function delivered(): void {
+  if (!current) return;
+  current.sends++;
+  current.lastSendUs = nowUs();
+}
 
 const falKey = process.env.BENCH_FAL_KEY || 'bench-fal-key';
 const timing = JSON.parse(process.env.BENCH_SIM_TIMING || '{}') as Partial<SimulatorTiming>;
@@ -102,7 +73,7 @@ const config = loadConfig({
   PORT: process.env.PORT ?? '0',
   HOST: process.env.HOST ?? '127.0.0.1',
 });
-const app = await createApp(config);
+const app = await createApp(config, { observe: { onPublish: record, onDelivered: delivered } });
 const { httpUrl, wsUrl, port } = await app.start();
 
 const control = await startControl({

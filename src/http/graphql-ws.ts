@@ -41,6 +41,8 @@ export interface GraphQLWsOptions {
   admitSubscription?: AdmitSubscription;
   /** Each cohort frame written to a subscriber (metrics). */
   onDelivered?: () => void;
+  /** Each message graphql-ws itself hands to a socket (a measurement hook: see AppObserver in app.ts). */
+  onSent?: () => void;
   /** Per-socket bounds: operations in flight and unread bytes (see ws-server.ts). */
   bounds?: SocketBounds;
 }
@@ -312,7 +314,7 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
     },
     wss,
     // Keep-alive below: one timer for all sockets instead of two per socket.
-    { bounds: options.bounds ?? DEFAULT_SOCKET_BOUNDS, logger: log },
+    { bounds: options.bounds ?? DEFAULT_SOCKET_BOUNDS, logger: log, ...(options.onSent ? { onSent: options.onSent } : {}) },
   );
 
   // The ws heartbeat pattern: every keepAliveMs, ping each socket; one that did not answer the last

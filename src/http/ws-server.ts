@@ -40,9 +40,9 @@ const isAsyncIterable = (value: unknown): boolean => typeof value === 'object' &
 export function serveGraphQLWs<P extends Record<string, unknown> | undefined>(
   options: ServerOptions<P, WsExtra>,
   wss: WebSocketServer,
-  deps: { bounds: SocketBounds; logger: Logger; closeGraceMs?: number },
+  deps: { bounds: SocketBounds; logger: Logger; closeGraceMs?: number; /** Each message handed to a socket (a measurement hook). */ onSent?: () => void },
 ): { dispose(graceMs: number): Promise<void> } {
-  const { bounds, logger: log, closeGraceMs = 1_000 } = deps;
+  const { bounds, logger: log, closeGraceMs = 1_000, onSent } = deps;
   const budgets = new WeakMap<WebSocket, Budget>();
   wss.options.handleProtocols = handleProtocols;
   const server = makeServer<P, WsExtra>({
@@ -82,6 +82,7 @@ export function serveGraphQLWs<P extends Record<string, unknown> | undefined>(
       }
       // An error here means the socket is gone; its 'close' event ends its operations.
       socket.send(data, () => resolve());
+      onSent?.();
     });
   }
 
