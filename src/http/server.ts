@@ -27,11 +27,15 @@ export interface MountedHandler {
   handle(request: IncomingMessage, response: ServerResponse): void;
 }
 
-export function createHttpServer(yoga: GatewayYoga, options: { requestTimeoutMs: number; mounted?: MountedHandler | null }): HttpServerHandle {
-  const { requestTimeoutMs, mounted = null } = options;
-  const handler = mounted === null ? yoga : (request: IncomingMessage, response: ServerResponse) => {
+/** A handler tried before everything else (the SSE subscription route): true when it took the request. */
+export type FirstHandler = (request: IncomingMessage, response: ServerResponse) => boolean;
+
+export function createHttpServer(yoga: GatewayYoga, options: { requestTimeoutMs: number; mounted?: MountedHandler | null; first?: FirstHandler | null }): HttpServerHandle {
+  const { requestTimeoutMs, mounted = null, first = null } = options;
+  const handler = mounted === null && first === null ? yoga : (request: IncomingMessage, response: ServerResponse) => {
+    if (first?.(request, response)) return;
     const pathname = (request.url ?? '/').split('?')[0] ?? '/';
-    if (mounted.owns(pathname)) mounted.handle(request, response);
+    if (mounted?.owns(pathname)) mounted.handle(request, response);
     else void yoga(request, response);
   };
   // `requestTimeout` bounds receiving a request (headers and body: a slow or stalled body gets 408);
