@@ -51,13 +51,13 @@ export function createHttpServer(yoga: GatewayYoga, options: { requestTimeoutMs:
   const streams = new Set<Socket>();
   server.on('connection', (socket) => {
     sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
+    socket.on('close', () => sockets.delete(socket)); // 'close' comes once: no once() wrapper per socket
   });
   server.on('request', (request, response) => {
     if (!request.headers.accept?.includes('text/event-stream')) return;
     const socket = request.socket;
     streams.add(socket);
-    response.once('close', () => streams.delete(socket));
+    response.on('close', () => streams.delete(socket));
   });
   let closed: Promise<void> | null = null;
   const stopAccepting = () => {

@@ -8,7 +8,7 @@
 import type { ServerResponse } from 'node:http';
 import type { ExecutionResult } from 'graphql';
 import { GraphQLError } from 'graphql';
-import { encodeSseNext, type FrameSink } from './cohorts.ts';
+import { encodeSseNext, type Frame, type FrameSink } from './cohorts.ts';
 
 /** Yoga's SSE response headers (before CORS and x-request-id). */
 export const SSE_HEADERS: Readonly<Record<string, string>> = { 'content-type': 'text/event-stream', connection: 'keep-alive', 'cache-control': 'no-cache', 'content-encoding': 'none' };
@@ -55,61 +55,85 @@ export function createKeepAlive(intervalMs: number) {
 }
 export type KeepAlive = ReturnType<typeof createKeepAlive>;
 
-/** A cohort member's frames go to its response as the cohort's shared bytes; a congested one gets the latest later. */
-export function responseSink(res: ServerResponse, onDelivered?: () => void): FrameSink {
-  return {
-    write(frame) {
-      if (res.writableEnded || res.destroyed) return true;
-      onDelivered?.();
-      return res.write(encodeSseNext(frame));
-    },
-    onDrain(callback) {
-      res.once('drain', callback);
-    },
-  };
-}
-
 /**
- * Streams one cohort member: the headers and the first comment now, its frames as the cohort writes
- * them, then `complete` when the member's iterator ends (after the terminal frame), or a final error
- * event (the shared execution failed, or this member's token expired at `expiresAt`). A client that
- * goes away leaves the cohort (the iterator's return).
+ * One cohort member's stream, on its response: the cohort writes frames to it (it is the member's
+ * FrameSink) as the shared bytes; `stream` starts it (headers, a first comment) and ends it with
+ * `complete` once the member's iterator ends (after the terminal frame), or with a final error event
+ * (the shared execution failed, or this member's token expired at `expiresAt`). A client that goes
+ * away leaves the cohort (the iterator's return). A class, not closures: it is held per subscriber.
  */
-export function streamMember(res: ServerResponse, member: AsyncIterator<never>, options: { headers: Record<string, string>; keepAlive: KeepAlive; expiresAt?: number; expired: () => ExecutionResult; failed: (error: unknown) => ExecutionResult }): void {
-  if (res.destroyed) {
-    void member.return?.();
-    return;
+export class MemberStream implements FrameSink {
+  private member: AsyncIterator<never> | null = null;
+  private timer: NodeJS.Timeout | undefined;
+  private finished = false;
+  private readonly res: ServerResponse;
+  private readonly hooks: MemberHooks;
+
+  constructor(res: ServerResponse, hooks: MemberHooks) {
+    this.res = res;
+    this.hooks = hooks;
   }
-  res.writeHead(200, options.headers);
-  res.write(PING); // at once: some clients wait for a first byte
-  options.keepAlive.add(res);
-  let timer: NodeJS.Timeout | undefined;
-  let finished = false;
-  const finish = (last: Buffer | null) => {
-    if (finished) return;
-    finished = true;
-    clearTimeout(timer);
-    options.keepAlive.delete(res);
+
+  write(frame: Frame): boolean {
+    if (this.finished || this.res.destroyed) return true;
+    this.hooks.onDelivered?.();
+    return this.res.write(encodeSseNext(frame));
+  }
+
+  onDrain(callback: () => void): void {
+    this.res.once('drain', callback);
+  }
+
+  stream(member: AsyncIterator<never>, headers: Record<string, string>, expiresAt: number | undefined): void {
+    const res = this.res;
+    this.member = member;
+    if (res.destroyed) {
+      this.finish(null);
+      return;
+    }
+    res.writeHead(200, headers);
+    res.write(PING); // at once: some clients wait for a first byte
+    this.hooks.keepAlive.add(res);
+    STREAMS.set(res, this);
+    res.on('close', onClose);
+    if (expiresAt !== undefined) this.expireAt(expiresAt);
+    member.next().then(
+      () => this.finish(null),
+      (error: unknown) => this.finish(nextEvent(this.hooks.failed(error))),
+    );
+  }
+
+  private expireAt(expiresAt: number): void {
+    const left = expiresAt - Date.now();
+    if (left <= 0) this.finish(nextEvent(this.hooks.expired()));
+    else this.timer = setTimeout(() => this.expireAt(expiresAt), Math.min(left, MAX_TIMER_MS));
+  }
+
+  finish(last: Buffer | null): void {
+    if (this.finished) return;
+    this.finished = true;
+    clearTimeout(this.timer);
+    const res = this.res;
+    this.hooks.keepAlive.delete(res);
     if (!res.writableEnded && !res.destroyed) {
       if (last) res.write(last);
       res.end(COMPLETE);
     }
-    void member.return?.();
-  };
-  res.once('close', () => finish(null));
-  if (options.expiresAt !== undefined) {
-    const expiresAt = options.expiresAt;
-    const arm = () => {
-      const left = expiresAt - Date.now();
-      if (left <= 0) finish(nextEvent(options.expired()));
-      else timer = setTimeout(arm, Math.min(left, MAX_TIMER_MS));
-    };
-    arm();
+    void this.member?.return?.();
   }
-  member.next().then(
-    () => finish(null),
-    (error: unknown) => finish(nextEvent(options.failed(error))),
-  );
+}
+
+export interface MemberHooks {
+  keepAlive: KeepAlive;
+  onDelivered?: (() => void) | undefined;
+  expired: () => ExecutionResult;
+  failed: (error: unknown) => ExecutionResult;
+}
+
+const STREAMS = new WeakMap<ServerResponse, MemberStream>();
+/** One listener function for every member's 'close' (not a closure each). */
+function onClose(this: ServerResponse) {
+  STREAMS.get(this)?.finish(null);
 }
 
 /** Waits until `res` drains or closes. */

@@ -23,7 +23,7 @@ import { createCohorts } from './cohorts.ts';
 import { cohortPolicy } from './cohort-policy.ts';
 import { corsHeaders } from './cors.ts';
 import { readSseParams, sseCandidate, toFetchRequest, type SseParams } from './sse-request.ts';
-import { createKeepAlive, KEEP_ALIVE_MS, responseSink, sendResponse, SSE_HEADERS, streamMember } from './sse-stream.ts';
+import { createKeepAlive, KEEP_ALIVE_MS, MemberStream, sendResponse, SSE_HEADERS, type MemberHooks } from './sse-stream.ts';
 import type { GatewayYoga, ServerContext } from './yoga.ts';
 
 export interface SseSubscriptionsOptions {
@@ -72,6 +72,7 @@ export function createSseSubscriptions(options: SseSubscriptionsOptions): SseSub
   const cohorts = createCohorts();
   const keepAlive = createKeepAlive(options.keepAliveMs ?? KEEP_ALIVE_MS);
   const processSse = getSSEProcessor();
+  const hooks: MemberHooks = { keepAlive, onDelivered: options.onDelivered, expired, failed };
 
   interface Exchange {
     req: IncomingMessage;
@@ -147,9 +148,10 @@ export function createSseSubscriptions(options: SseSubscriptionsOptions): SseSub
       const ready = prepared ?? prepare(x); // a joiner whose cohort ended meanwhile starts a new one
       return ready ? subscribe(ready, x.params, true) : { errors: [new GraphQLError('The subscription could not be prepared again.')] };
     };
+    const stream = new MemberStream(x.res, hooks);
     let joined;
     try {
-      joined = await cohorts.joinWithSink(key, start, meta, responseSink(x.res, options.onDelivered), release, { replayLatest: meta.replayLatest });
+      joined = await cohorts.joinWithSink(key, start, meta, stream, release, { replayLatest: meta.replayLatest });
     } catch (error) {
       release();
       return answer(x, failed(error));
@@ -159,7 +161,7 @@ export function createSseSubscriptions(options: SseSubscriptionsOptions): SseSub
       return answer(x, joined);
     }
     logged(x, 200);
-    streamMember(x.res, joined, { headers: { ...SSE_HEADERS, ...headersFor(x) }, keepAlive, ...(caller.expiresAt === undefined ? {} : { expiresAt: caller.expiresAt }), expired, failed });
+    stream.stream(joined, { ...SSE_HEADERS, ...headersFor(x) }, caller.expiresAt);
   }
 
   /** A subscription of its own (a replay from a cursor): Yoga's pipeline and SSE processor for this one request. */

@@ -91,23 +91,27 @@ describe('SSE cohorts', () => {
 
 describe('a slow SSE reader', () => {
   let gateway: TestGateway;
-  // Thousands of log lines, each frame carrying all of them 14 times over (aliases): megabytes per
-  // frame, more than the socket buffers of a client that does not read can hold.
+  // Thousands of log lines, each frame carrying all of them 30 times over (aliases): megabytes per
+  // frame, a frame per poll. The slow reader joins late, so that its first frame (the current state)
+  // already fills its socket buffers: the frames after it find it congested.
   beforeAll(async () => {
-    gateway = await startTestGateway({ simulator: { timing: { initialQueuePosition: 0, queueStepMs: 40, runMs: 6000, logEveryMs: 1, logWindowMs: 1000 } } });
+    gateway = await startTestGateway({
+      env: { GRAPHQL_MAX_ALIASES: '50', GRAPHQL_MAX_TOKENS: '5000', GRAPHQL_MAX_COST: '1000000' },
+      simulator: { timing: { initialQueuePosition: 0, queueStepMs: 40, runMs: 6000, logEveryMs: 2, logWindowMs: 1000 } },
+    });
   });
   afterAll(() => gateway.dispose());
 
   it('gets the latest state when it reads again, not every frame it missed', { timeout: 60_000 }, async () => {
-    const logs = Array.from({ length: 14 }, (_, i) => `l${i}: logs { message level timestamp }`).join(' ');
+    const logs = Array.from({ length: 30 }, (_, i) => `l${i}: logs { message level timestamp }`).join(' ');
     const query = `subscription Follow($id: ID!) { jobUpdates(id: $id) { id status logs { message } ${logs} } }`;
     gateway.simulator.pause();
     const job = await submitJob(gateway);
     const fast = rawSse(gateway.httpUrl, { body: { query, variables: { id: job.id } } });
     await fast.waitForEvents(1);
-    const slow = silentSse(gateway.httpUrl, { query, variables: { id: job.id } });
-    await waitFor(async () => (await metric(gateway.baseUrl, 'gateway_job_subscriptions')) === 2, { message: 'the silent reader to be subscribed' });
     gateway.simulator.resume();
+    await waitFor(() => (fast.events.at(-1)?.data.jobUpdates.logs.length ?? 0) >= 800, { timeoutMs: 20_000, message: 'the job to have 800 log lines' });
+    const slow = silentSse(gateway.httpUrl, { query, variables: { id: job.id } });
     await within(fast.ended, 45_000, 'the fast reader to see the job finish');
     const text = await within(slow.readAll(), 15_000, 'the slow reader to get the end');
     const events = [...text.matchAll(/^event: next\ndata: (.*)$/gm)].map((m) => JSON.parse(m[1]!));
@@ -121,6 +125,7 @@ describe('a slow SSE reader', () => {
     const order = fast.events.map((e) => e.data.jobUpdates.logs.length);
     const seen = events.map((e) => e.data.jobUpdates.logs.length);
     expect(seen.every((n) => order.includes(n))).toBe(true);
+    expect(seen[0]).toBeGreaterThanOrEqual(800); // it started from the current state
     expect([...seen].sort((a, b) => a - b)).toEqual(seen);
   });
 });
