@@ -34,7 +34,8 @@ import { attachGraphQLWs } from './http/graphql-ws.ts';
 import { createHttpServer } from './http/server.ts';
 import { createYogaHandler } from './http/yoga.ts';
 import { useHttpSubscriptionSlots } from './http/subscription-slots.ts';
-import { limitPlugins } from './http/limits.ts';
+import { CSRF_HEADERS, limitPlugins } from './http/limits.ts';
+import { createSseSubscriptions } from './http/sse-subscriptions.ts';
 import { createShutdownDeadline } from './shutdown.ts';
 import type { RetryPolicy } from './upstream/retry.ts';
 import { createFalStorageClient } from './upstream/fal-storage-client.ts';
@@ -287,9 +288,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   });
   metrics.sources.polledJobs = () => poller.trackedCount();
   metrics.sources.subscriptions = () => {
-    // One feed per SSE subscriber and per WebSocket cohort; a cohort stands for its members.
+    // One feed per cohort (WebSocket or SSE) and per private subscription; a cohort stands for its members.
     const { cohorts, members } = ws.cohortStats();
-    return events.listenerCount() - cohorts + members;
+    const over = sse.cohortStats();
+    return events.listenerCount() - cohorts + members - over.cohorts + over.members;
   };
 
   const auth = createAuthenticator(config.apiKeys, config.auth.jwtSecret || config.auth.jwksUrl ? config.auth : null);
@@ -315,8 +317,19 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     routes: media ? [createMediaRoute(media.store)] : [],
     cors: config.limits.corsOrigins,
   });
-  const http = createHttpServer(yoga, { requestTimeoutMs: config.limits.requestTimeoutMs, mounted });
   const delivered = observe?.onDelivered;
+  // SSE subscriptions in cohorts, beside Yoga (which answers every other request, and SSE errors).
+  const sse = createSseSubscriptions({
+    yoga,
+    auth,
+    logger,
+    maxBodyBytes: config.limits.maxBodyBytes,
+    csrfHeaders: config.limits.csrfPrevention ? CSRF_HEADERS : null,
+    corsOrigins: config.limits.corsOrigins,
+    admitSubscription,
+    onDelivered: delivered ? () => { metrics.eventsDelivered.inc(); delivered(); } : () => metrics.eventsDelivered.inc(),
+  });
+  const http = createHttpServer(yoga, { requestTimeoutMs: config.limits.requestTimeoutMs, mounted, first: sse.handle });
   const ws = attachGraphQLWs({
     server: http.server,
     yoga,
@@ -335,6 +348,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   metrics.sources.sseStreams = () => http.streamCount();
   metrics.sources.jobFeeds = () => events.listenerCount();
   metrics.sources.wsCohorts = () => ws.cohortStats().cohorts;
+  metrics.sources.sseCohorts = () => sse.cohortStats().cohorts;
   metrics.sources.unfinishedJobs = () => store.countUnfinished(null);
 
   let started = false;
@@ -368,6 +382,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
           step('websockets', () => ws.dispose(left())),
           step('http', () => http.close(left())), // SSE streams end now; other requests may finish
         ]);
+        sse.dispose();
       }
       await step('submissions', () => jobs.drain(left())); // submissions in flight get their request id stored
       await step('poller', () => poller.stop()); // leases handed back

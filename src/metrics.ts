@@ -14,13 +14,14 @@ export interface GaugeSources {
   sseStreams: () => number;
   jobFeeds: () => number;
   wsCohorts: () => number;
+  sseCohorts: () => number;
   unfinishedJobs: () => Promise<number>;
   openStreams?: () => number;
 }
 
 export function createMetrics() {
   const registry = new Registry();
-  const sources: GaugeSources = { polledJobs: () => 0, wsClients: () => 0, subscriptions: () => 0, sseStreams: () => 0, jobFeeds: () => 0, wsCohorts: () => 0, unfinishedJobs: async () => 0 };
+  const sources: GaugeSources = { polledJobs: () => 0, wsClients: () => 0, subscriptions: () => 0, sseStreams: () => 0, jobFeeds: () => 0, wsCohorts: () => 0, sseCohorts: () => 0, unfinishedJobs: async () => 0 };
   const gauge = (name: string, help: string, read: () => number | Promise<number>) =>
     new Gauge({
       name,
@@ -72,8 +73,9 @@ export function createMetrics() {
       registers: [registry],
     }),
     subscriptions: gauge('gateway_job_subscriptions', 'Open jobUpdates and jobEvents subscriptions (all transports).', () => sources.subscriptions()),
-    jobFeeds: gauge('gateway_job_feeds', 'Job event listeners (one per WebSocket cohort, one per SSE subscription).', () => sources.jobFeeds()),
+    jobFeeds: gauge('gateway_job_feeds', 'Job event listeners (one per WebSocket or SSE cohort, one per private subscription).', () => sources.jobFeeds()),
     wsCohorts: gauge('gateway_websocket_cohorts', 'WebSocket subscription cohorts (subscribers sharing one execution).', () => sources.wsCohorts()),
+    sseCohorts: gauge('gateway_sse_cohorts', 'SSE subscription cohorts (subscribers sharing one execution).', () => sources.sseCohorts()),
     rateLimited: new Counter({
       name: 'gateway_rate_limited_total',
       help: 'Requests refused by a quota, by quota.',

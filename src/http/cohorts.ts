@@ -19,6 +19,8 @@ export interface Frame {
   readonly [FRAME]: string;
   /** Whole messages already encoded for this frame, by what precedes the payload (the message id). */
   [ENCODED]?: Map<string, Buffer>;
+  /** The SSE `next` event for this frame (encodeSseNext). */
+  [SSE_ENCODED]?: Buffer;
 }
 const ENCODED: unique symbol = Symbol('encoded messages');
 /** Distinct message envelopes (ids) cached per frame; clients mostly reuse a few ids. */
@@ -33,6 +35,16 @@ export function encodeNext(frame: Frame, id: string): Buffer {
     if (cache.size < MAX_ENCODED) cache.set(id, bytes);
   }
   return bytes;
+}
+
+const SSE_ENCODED: unique symbol = Symbol('encoded SSE event');
+
+/**
+ * The SSE `next` event (graphql-sse distinct connections, as Yoga writes it) for `frame`. It carries no
+ * operation id, so one Buffer serves every SSE member of the cohort.
+ */
+export function encodeSseNext(frame: Frame): Buffer {
+  return (frame[SSE_ENCODED] ??= Buffer.from(`event: next\ndata: ${frame[FRAME]}\n\n`));
 }
 
 /** Where a member's frames go: a subscriber's socket. */

@@ -4,17 +4,17 @@
  * same error masking as HTTP and SSE. A connection without a valid key is refused in `onConnect`
  * (close code 4403) when keys are configured.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import { getOperationAST, type ExecutionArgs, type ExecutionResult, type GraphQLError } from 'graphql';
 import type { Context } from 'graphql-ws';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Logger } from 'pino';
-import { visibilityKey, type Caller } from '../domain/caller.ts';
+import type { Caller } from '../domain/caller.ts';
 import type { GraphQLContext } from '../schema/context.ts';
 import type { Authenticator } from './auth.ts';
 import { createCohorts, encodeNext, type FrameSink } from './cohorts.ts';
-import { cohortPolicy } from './cohort-policy.ts';
+import { cohortKey, cohortPolicy } from './cohort-policy.ts';
 import { holdingSlot, takeSlot, type AdmitSubscription } from './subscription-slots.ts';
 import { serveGraphQLWs, type SocketBounds, type WsExtra } from './ws-server.ts';
 import type { GatewayYoga } from './yoga.ts';
@@ -185,8 +185,7 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
   /** Subscribers who see the same jobs, with the same operation and variables, share a cohort; null for non-subscriptions. */
   function cohortKeyOf(caller: Caller, params: SubscribePayload): string | null {
     if (!/\bsubscription\b/.test(params.query)) return null; // a cheap pre-filter; the operation type is checked once parsed
-    // A digest, so that each subscriber holds 44 bytes rather than its own copy of the whole document.
-    return createHash('sha256').update(JSON.stringify([visibilityKey(caller), params.operationName ?? null, params.query, params.variables ?? null])).digest('base64');
+    return cohortKey(caller, params);
   }
 
   /** A cohort member's frames go straight to its socket, as shared bytes; a congested socket gets the latest later. */

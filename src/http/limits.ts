@@ -20,6 +20,8 @@ import { useUploadErrors } from './uploads.ts';
 
 /** The header a browser page must send on "simple" requests (GET, form posts) when CSRF prevention is on. */
 export const CSRF_HEADER = 'x-graphql-csrf';
+/** Every header that satisfies CSRF prevention (ours, Yoga's and Apollo's names). */
+export const CSRF_HEADERS: readonly string[] = [CSRF_HEADER, 'x-graphql-yoga-csrf', 'apollo-require-preflight'];
 
 export function limitPlugins(limits: OperationLimits): Plugin[] {
   // Validation limits report their error like any validation rule (instead of throwing), so every
@@ -38,7 +40,7 @@ export function limitPlugins(limits: OperationLimits): Plugin[] {
   ];
   if (!limits.fieldSuggestions) plugins.push(blockFieldSuggestionsPlugin() as Plugin);
   if (!limits.introspection) plugins.push(useNoIntrospection());
-  const csrfHeaders = [CSRF_HEADER, 'x-graphql-yoga-csrf', 'apollo-require-preflight'];
+  const csrfHeaders = [...CSRF_HEADERS];
   if (limits.csrfPrevention) plugins.push(withCsrfCode(useCSRFPrevention({ requestHeaders: csrfHeaders }), csrfHeaders));
   return plugins;
 }

@@ -27,11 +27,15 @@ export interface MountedHandler {
   handle(request: IncomingMessage, response: ServerResponse): void;
 }
 
-export function createHttpServer(yoga: GatewayYoga, options: { requestTimeoutMs: number; mounted?: MountedHandler | null }): HttpServerHandle {
-  const { requestTimeoutMs, mounted = null } = options;
-  const handler = mounted === null ? yoga : (request: IncomingMessage, response: ServerResponse) => {
+/** A handler tried before everything else (the SSE subscription route): true when it took the request. */
+export type FirstHandler = (request: IncomingMessage, response: ServerResponse) => boolean;
+
+export function createHttpServer(yoga: GatewayYoga, options: { requestTimeoutMs: number; mounted?: MountedHandler | null; first?: FirstHandler | null }): HttpServerHandle {
+  const { requestTimeoutMs, mounted = null, first = null } = options;
+  const handler = mounted === null && first === null ? yoga : (request: IncomingMessage, response: ServerResponse) => {
+    if (first?.(request, response)) return;
     const pathname = (request.url ?? '/').split('?')[0] ?? '/';
-    if (mounted.owns(pathname)) mounted.handle(request, response);
+    if (mounted?.owns(pathname)) mounted.handle(request, response);
     else void yoga(request, response);
   };
   // `requestTimeout` bounds receiving a request (headers and body: a slow or stalled body gets 408);
@@ -47,13 +51,13 @@ export function createHttpServer(yoga: GatewayYoga, options: { requestTimeoutMs:
   const streams = new Set<Socket>();
   server.on('connection', (socket) => {
     sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
+    socket.on('close', () => sockets.delete(socket)); // 'close' comes once: no once() wrapper per socket
   });
   server.on('request', (request, response) => {
     if (!request.headers.accept?.includes('text/event-stream')) return;
     const socket = request.socket;
     streams.add(socket);
-    response.once('close', () => streams.delete(socket));
+    response.on('close', () => streams.delete(socket));
   });
   let closed: Promise<void> | null = null;
   const stopAccepting = () => {

@@ -15,6 +15,7 @@ import type { Authenticator } from './auth.ts';
 import { tokenExpiryPlugin } from './expiry.ts';
 import { useDistinctResults } from './distinct-results.ts';
 import { useDashboard } from './dashboard.ts';
+import { corsOption } from './cors.ts';
 import type { uploadFetchApi } from './uploads.ts';
 
 /** What a transport hands Yoga to build a context from: an HTTP request, or a WebSocket's params. */
@@ -126,7 +127,8 @@ export function createYogaHandler(options: YogaOptions): GatewayYoga {
       const request = (initial as { request?: Request }).request;
       const authorization = initial.connectionParams ? initial.connectionParams.authorization : request?.headers.get('authorization');
       const outcome = await auth.authenticate(authorization);
-      const requestId = (request && requestIds.get(request)?.id) || randomUUID();
+      // A request built by the SSE route (sse-subscriptions.ts) carries the id it answered with.
+      const requestId = (request && (requestIds.get(request)?.id || request.headers.get('x-request-id')?.slice(0, 128))) || randomUUID();
       if ('refused' in outcome) {
         // An expected refusal, not a fault: one line at info, and a GraphQL error Yoga answers (401) without logging it.
         access.info({ requestId, reason: outcome.reason, detail: outcome.refused }, 'credential refused (401 UNAUTHENTICATED)');
@@ -168,15 +170,5 @@ function offlineGraphiQL(): (options: unknown) => Promise<string> {
   return (options) => {
     page ??= import('@graphql-yoga/render-graphiql').then(({ renderGraphiQL }) => renderGraphiQL(options as never));
     return page;
-  };
-}
-
-function corsOption(origins: string[]): false | { origin: string | string[]; credentials: boolean; allowedHeaders: string[]; methods: string[] } {
-  if (origins.length === 0) return false;
-  return {
-    origin: origins.includes('*') ? '*' : origins,
-    credentials: false,
-    allowedHeaders: ['authorization', 'content-type', 'accept', 'x-request-id', 'x-graphql-csrf'],
-    methods: ['GET', 'POST', 'OPTIONS'],
   };
 }

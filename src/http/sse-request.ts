@@ -1,0 +1,136 @@
+/**
+ * What the SSE subscription route (sse-subscriptions.ts) reads from a Node request before it takes it
+ * from Yoga: whether it is GraphQL over SSE in graphql-sse's distinct connections mode that Yoga would
+ * answer with its SSE processor whatever the outcome, its GraphQL params (read the way Yoga's GET and
+ * POST JSON parsers read them), and a fetch Request for Yoga's pipeline. Anything unusual (another
+ * media type in Accept, another content type, a missing CSRF header, a body over the limit, params Yoga
+ * would refuse) is left to Yoga, which answers it as it always has.
+ */
+import type { IncomingMessage } from 'node:http';
+
+export interface SseParams {
+  query: string;
+  operationName?: string | null;
+  variables?: Record<string, unknown> | null;
+  extensions?: Record<string, unknown> | null;
+}
+
+export interface SseRequestRules {
+  path: string;
+  maxBodyBytes: number;
+  /** With CSRF prevention on: the headers a "simple" request must carry (limits.ts); null when off. */
+  csrfHeaders: readonly string[] | null;
+}
+
+/** Request media types, as Yoga reads an Accept header (no spaces, lower case, utf-8 only). */
+function acceptedTypes(accept: string): string[] {
+  const types: string[] = [];
+  for (const entry of accept.replace(/\s/g, '').toLowerCase().split(',')) {
+    const [type = '', ...parameters] = entry.split(';');
+    const charset = parameters.find((p) => p.includes('charset=')) ?? 'charset=utf-8';
+    if (charset === 'charset=utf-8') types.push(type);
+  }
+  return types;
+}
+
+const matches = (requested: string, type: string) => {
+  const [pre, suf] = requested.split('/');
+  const [typePre, typeSuf] = type.split('/');
+  return (pre === '*' || pre === typePre) && (suf === '*' || suf === typeSuf);
+};
+
+/** Yoga answers with its SSE processor whatever the result: SSE is asked for, and no JSON type would win over it. */
+function wantsSseOnly(accept: string | undefined): boolean {
+  const types = acceptedTypes(accept ?? '*/*');
+  if (!types.includes('text/event-stream')) return false;
+  return !types.some((t) => matches(t, 'application/json') || matches(t, 'application/graphql-response+json'));
+}
+
+const firstContentType = (req: IncomingMessage) => req.headers['content-type']?.split(',')[0] ?? null;
+const isJson = (type: string | null) => type !== null && /^application\/(graphql\+)?json(;|$)/.test(type);
+/** The CSRF plugin's rule: a content type a browser would preflight, or one of the headers. */
+const preflighted = (type: string | null) => type !== null && !/^(application\/x-www-form-urlencoded|multipart\/form-data|text\/plain)/i.test(type);
+
+/** 'GET' or 'POST' when this request may be an SSE subscription for the route; null to leave it to Yoga. */
+export function sseCandidate(req: IncomingMessage, rules: SseRequestRules): 'GET' | 'POST' | null {
+  const method = req.method;
+  if (method !== 'GET' && method !== 'POST') return null;
+  const url = req.url ?? '/';
+  const queryAt = url.indexOf('?');
+  if ((queryAt < 0 ? url : url.slice(0, queryAt)) !== rules.path) return null;
+  if (!wantsSseOnly(req.headers.accept)) return null;
+  // graphql-sse's single connection mode (reservations, streams by token): Yoga's.
+  if (req.headers['x-graphql-event-stream-token'] !== undefined) return null;
+  const contentType = firstContentType(req);
+  if (rules.csrfHeaders && !preflighted(contentType) && !rules.csrfHeaders.some((h) => req.headers[h] !== undefined)) return null;
+  if (method === 'GET') {
+    const search = new URLSearchParams(queryAt < 0 ? '' : url.slice(queryAt + 1));
+    if (search.has('token') || !/\bsubscription\b/.test(search.get('query') ?? '')) return null;
+    return 'GET';
+  }
+  if (!isJson(contentType)) return null;
+  if (Number(req.headers['content-length'] ?? 0) > rules.maxBodyBytes) return null; // Yoga answers 413
+  return 'POST';
+}
+
+const EXPECTED = new Set(['query', 'operationName', 'variables', 'extensions']);
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** The params when they are a subscription candidate Yoga would accept as they are; null otherwise. */
+function checked(value: unknown): SseParams | null {
+  if (!isObject(value)) return null;
+  for (const [name, field] of Object.entries(value)) if (field != null && !EXPECTED.has(name)) return null;
+  const { query, operationName, variables, extensions } = value;
+  if (typeof query !== 'string' || !/\bsubscription\b/.test(query)) return null;
+  if (operationName != null && typeof operationName !== 'string') return null;
+  if (variables != null && !isObject(variables)) return null;
+  if (extensions != null && !isObject(extensions)) return null;
+  return value as unknown as SseParams;
+}
+
+/** Reads the body, at most `maxBytes` (then stops, with what it read: Yoga answers 413). */
+async function readBody(req: IncomingMessage, maxBytes: number): Promise<{ body: Buffer; over: boolean }> {
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    chunks.push(chunk);
+    bytes += chunk.length;
+    if (bytes > maxBytes) return { body: Buffer.concat(chunks, bytes), over: true };
+  }
+  return { body: Buffer.concat(chunks, bytes), over: false };
+}
+
+/** The GraphQL params (null: leave the request to Yoga) and the body read to find them. */
+export async function readSseParams(req: IncomingMessage, kind: 'GET' | 'POST', maxBodyBytes: number): Promise<{ params: SseParams | null; body: Buffer | null }> {
+  if (kind === 'GET') {
+    const search = new URLSearchParams((req.url ?? '').slice((req.url ?? '').indexOf('?') + 1));
+    try {
+      const json = (name: string) => (search.get(name) ? JSON.parse(search.get(name) as string) : undefined);
+      return { params: checked({ operationName: search.get('operationName') || undefined, query: search.get('query') || undefined, variables: json('variables'), extensions: json('extensions') }), body: null };
+    } catch {
+      return { params: null, body: null };
+    }
+  }
+  const { body, over } = await readBody(req, maxBodyBytes);
+  if (over) return { params: null, body };
+  try {
+    return { params: checked(JSON.parse(body.toString('utf8'))), body };
+  } catch {
+    return { params: null, body };
+  }
+}
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'content-length']);
+
+/** A fetch Request for Yoga (its pipeline, or its whole answer), built from the Node request and the body already read. */
+export function toFetchRequest(req: IncomingMessage, fetchAPI: { Request: typeof Request }, body: Buffer | null, extra: Record<string, string> = {}): Request {
+  const headers: Array<[string, string]> = [];
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value === undefined || HOP_BY_HOP.has(name) || name in extra) continue;
+    headers.push([name, Array.isArray(value) ? value.join(', ') : value]);
+  }
+  for (const [name, value] of Object.entries(extra)) headers.push([name, value]);
+  const protocol = (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
+  const url = `${protocol}://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`;
+  return new fetchAPI.Request(url, { method: req.method ?? 'GET', headers, ...(body && body.length > 0 ? { body: body as unknown as BodyInit } : {}) });
+}
