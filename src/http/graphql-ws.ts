@@ -187,6 +187,15 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
         options.onDelivered?.();
         return socket.bufferedAmount < CONGESTED_BYTES;
       },
+      writeMany(frames) {
+        // One socket write for all of them: ws writes each message corked; corked around all, they leave together.
+        const net = (socket as unknown as { _socket?: { cork?(): void; uncork?(): void } })._socket;
+        net?.cork?.();
+        let ok = true;
+        for (const frame of frames) ok = this.write(frame);
+        net?.uncork?.();
+        return ok;
+      },
       onDrain(callback) {
         if (unsent === 0) setImmediate(callback);
         else waiters.push(callback);
