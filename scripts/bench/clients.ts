@@ -22,6 +22,8 @@ export interface Subscriber {
   lastKey: string;
   ready: boolean;
   closed: boolean;
+  /** Local TCP port of its connection (the server sees it as the remote port); 0 until open. */
+  port: number;
 }
 
 /** How many subscribers reached each key: received it, or a newer one (a slow client may skip). */
@@ -123,7 +125,7 @@ export function createFleet(kind: FleetKind, target: FleetTarget): Fleet {
 
   /** Opens one subscriber; resolves when it is subscribed or failed. */
   function openOne(): Promise<void> {
-    const s: Subscriber = { keys: [], times: [], lastKey: '', ready: false, closed: false };
+    const s: Subscriber = { keys: [], times: [], lastKey: '', ready: false, closed: false, port: 0 };
     subscribers.push(s);
     return new Promise<void>((resolve) => {
       let settled = false;
@@ -201,6 +203,7 @@ export function createFleet(kind: FleetKind, target: FleetTarget): Fleet {
         destroy = () => socket.terminate();
         let acked = false;
         socket.on('open', () => {
+          s.port = (socket as unknown as { _socket?: { localPort?: number } })._socket?.localPort ?? 0;
           if (kind === 'raw-ws') return becomeReady();
           socket.send('{"type":"connection_init","payload":{}}');
         });

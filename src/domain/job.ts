@@ -101,8 +101,25 @@ export function visibleState(job: Job): string {
   return JSON.stringify([job.status, job.queuePosition, job.logs.length, job.video, job.error, job.requestId]);
 }
 
-/** Appends log lines not seen before, keyed by (timestamp, message): fal returns a sliding window. */
+/**
+ * Appends log lines not seen before, keyed by (timestamp, message): fal returns a sliding window.
+ * A few incoming lines (a stream event carries only the new ones) are looked up from the newest
+ * known line backwards, without a key per known line: a change costs nothing per line already held.
+ */
 export function mergeLogs(known: readonly JobLog[], incoming: readonly JobLog[]): JobLog[] {
+  if (incoming.length === 0) return [...known];
+  if (incoming.length * known.length > 65_536) return mergeBySet(known, incoming);
+  const merged = [...known];
+  for (const line of incoming) {
+    let seen = false;
+    const at = line.timestamp ?? '';
+    for (let i = merged.length - 1; i >= 0 && !seen; i--) seen = (merged[i]!.timestamp ?? '') === at && merged[i]!.message === line.message;
+    if (!seen) merged.push(line);
+  }
+  return merged;
+}
+
+function mergeBySet(known: readonly JobLog[], incoming: readonly JobLog[]): JobLog[] {
   const seen = new Set(known.map(logKey));
   const merged = [...known];
   for (const line of incoming) {

@@ -76,6 +76,7 @@ export function createCore(options: CoreOptions): Core {
     jobs: new Map(saved.jobs.map((job) => [job.id, job])),
     statusCalls: new Map(),
     openStreams: new Map(),
+    streamWakers: new Map(),
     inFlight: { now: 0, peak: 0 },
     stats: { submit: 0, status: 0, result: 0, cancel: 0, stream: 0 },
     requests: [],
@@ -101,6 +102,7 @@ export function createCore(options: CoreOptions): Core {
     },
     onChanged(job) {
       if (!state.closed) journal?.record(job);
+      for (const wake of [...(state.streamWakers.get(job.id) ?? [])]) wake();
     },
   };
   compact();

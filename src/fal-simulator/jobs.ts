@@ -88,6 +88,23 @@ export function phaseAt(job: Job, now: number): Phase {
   return { status: 'IN_QUEUE', position: Math.max(0, initialQueuePosition - Math.floor((now - job.submittedAt) / queueStepMs)) };
 }
 
+/**
+ * The sim instant of the job's next visible change after `now`: the next queue step, the start, the
+ * next log line (`withLogs`), the end; null once COMPLETED. A cancel moves the end (not foreseen here).
+ */
+export function nextChangeAt(job: Job, now: number, withLogs: boolean): number | null {
+  const end = endAt(job);
+  if (now >= end) return null;
+  if (now < job.startAt) {
+    const { queueStepMs } = job.timing;
+    const step = job.submittedAt + (Math.floor((now - job.submittedAt) / queueStepMs) + 1) * queueStepMs;
+    return Math.min(step, job.startAt, end);
+  }
+  const every = job.timing.logEveryMs;
+  if (!withLogs || !(every > 0)) return end;
+  return Math.min(job.startAt + (lastLogIndex(job, now) + 1) * every, end);
+}
+
 /** Index of the newest log line emitted by `now` (-1 if none). Line k is at startAt + k*logEveryMs, before the end. */
 export function lastLogIndex(job: Job, now: number): number {
   const every = job.timing.logEveryMs;

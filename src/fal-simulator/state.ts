@@ -36,6 +36,8 @@ export interface State {
   readonly statusCalls: Map<string, number>;
   /** Status streams open now, per request id. */
   readonly openStreams: Map<string, number>;
+  /** Open status streams' wake-ups, per request id: a change off the job's schedule (a cancel) is pushed at once. */
+  readonly streamWakers: Map<string, Set<() => void>>;
   readonly stats: SimulatorStats;
   inFlight: { now: number; peak: number };
   /** Filled only with `recordRequests`. */

@@ -1,12 +1,14 @@
 /**
  * The status stream (`GET .../requests/{id}/status/stream`, SSE): one event now, then one whenever
- * the state changes or new log lines appear (only the new lines); a `: keep-alive` comment every
+ * the state changes or new log lines appear (only the new lines), written at the instant of the
+ * change (a timer for the job's next scheduled change; a cancel wakes it), as fal pushes at once;
+ * a `: keep-alive` comment every
  * `streamKeepAliveMs` (fal: 15 s); closes after COMPLETED. A stream fault cuts it short after
  * `afterEvents` events: 'drop' destroys the socket, 'stall' goes silent with the socket open,
  * 'end-early' ends the response cleanly without COMPLETED.
  */
 import type { ServerResponse } from 'node:http';
-import { lastLogIndex, logEntries, phaseAt, windowFirstIndex } from './jobs.ts';
+import { lastLogIndex, logEntries, nextChangeAt, phaseAt, windowFirstIndex } from './jobs.ts';
 import type { Job, LogEntry } from './jobs.ts';
 import type { State } from './state.ts';
 import { statusBody } from './wire.ts';
@@ -36,20 +38,32 @@ export function handleStream(state: State, res: ServerResponse, job: Job, withLo
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-fal-request-id': job.id });
   const memory = { signature: '', lastLog: null as number | null };
   let sent = 0;
-  const { queueStepMs, logEveryMs } = job.timing;
-  // Changes are looked for ten times per step (at most every 50 ms, at least every 2 ms), so an event
-  // leaves within a tenth of a step of its change, as fal's stream pushes at once.
-  const checkMs = Math.min(50, Math.max(2, Math.round(Math.min(queueStepMs, logEveryMs > 0 ? logEveryMs : Infinity) / 10)));
+  let stopped = false;
   let tick: NodeJS.Timeout | null = null;
   let keepAlive: NodeJS.Timeout | null = null;
   const silence = () => {
-    if (tick) clearInterval(tick);
+    if (tick) clearTimeout(tick);
     if (keepAlive) clearInterval(keepAlive);
     tick = keepAlive = null;
+    const wakers = state.streamWakers.get(job.id);
+    if (wakers?.delete(wake) && wakers.size === 0) state.streamWakers.delete(job.id);
   };
   const stop = () => {
+    stopped = true;
     silence();
     state.cleanups.delete(stop);
+  };
+  /** Sleeps until the job's next scheduled change (a timer may fire a little early: then it sleeps again). */
+  const arm = () => {
+    if (tick) clearTimeout(tick);
+    const now = state.clock.now();
+    const at = nextChangeAt(job, now, withLogs);
+    tick = at === null ? null : setTimeout(wake, Math.max(0, at - now));
+  };
+  const wake = () => {
+    if (tick) clearTimeout(tick);
+    tick = null;
+    if (!stopped && !push()) arm();
   };
   /** Applies the armed fault once its events are out; true when the stream is cut. */
   const cut = (): boolean => {
@@ -81,6 +95,7 @@ export function handleStream(state: State, res: ServerResponse, job: Job, withLo
     else state.openStreams.delete(job.id);
   });
   if (cut() || push()) return;
-  tick = setInterval(push, checkMs);
+  state.streamWakers.set(job.id, (state.streamWakers.get(job.id) ?? new Set()).add(wake));
+  arm();
   keepAlive = setInterval(() => res.write(': keep-alive\n\n'), state.streamKeepAliveMs);
 }

@@ -8,7 +8,9 @@
  * Semantics kept: a member's first event is the cohort's latest state (the job's current state; a
  * cohort whose first result is not in yet hands it over when it comes); every member then gets each
  * result in order, or, if it reads slowly, the latest one (one pending frame per member, never a
- * growing buffer); after the terminal result the cohort ends and its members complete. The last
+ * growing buffer); a result that comes while the previous one is still being handed out does not
+ * wait for it: members not reached yet get both at once, in order (one socket write), the others
+ * right after. After the terminal result the cohort ends and its members complete. The last
  * member to leave stops the shared execution. Tenancy was checked when the cohort's execution
  * started, and the tenant is part of the key.
  */
@@ -21,7 +23,12 @@ export interface Frame {
   [ENCODED]?: Map<string, Buffer>;
   /** The SSE `next` event for this frame (encodeSseNext). */
   [SSE_ENCODED]?: Buffer;
+  /** The cohort's frame before this one, while some member may still lack it (cut once every member is past it). */
+  [PREVIOUS]?: Frame | null;
 }
+const PREVIOUS: unique symbol = Symbol('previous frame');
+/** Frames a member that is behind gets in one write, at most; one further behind gets the latest only. */
+const MAX_CATCH_UP = 8;
 const ENCODED: unique symbol = Symbol('encoded messages');
 /** Distinct message envelopes (ids) cached per frame; clients mostly reuse a few ids. */
 const MAX_ENCODED = 64;
@@ -53,6 +60,8 @@ export interface FrameSink {
   write(frame: Frame): boolean;
   /** Calls back once the consumer can take more. */
   onDrain(callback: () => void): void;
+  /** Writes several frames, in order, as one socket write (default: `write` each). */
+  writeMany?(frames: Frame[]): boolean;
 }
 export const FRAME: unique symbol = Symbol('cohort frame');
 
@@ -69,6 +78,9 @@ interface Cohort {
   latest: Frame | null;
   ready: Promise<ExecutionResult | null>;
   iterator: AsyncIterator<ExecutionResult> | null;
+  /** The rounds handing `latest` to every member, while they run; what they failed with. */
+  delivering: Promise<void> | null;
+  failure?: unknown;
   /** Whether a joiner starts with `latest` (jobUpdates) or with the next frame (jobEvents). */
   replayLatest: boolean;
 }
@@ -95,11 +107,11 @@ export interface JoinOptions {
 const isAsyncIterable = (value: unknown): value is AsyncIterable<ExecutionResult> =>
   typeof value === 'object' && value !== null && Symbol.asyncIterator in value;
 
-export function createCohorts({ batchSize = 1000 }: { batchSize?: number } = {}): Cohorts {
+export function createCohorts({ batchSize = 100 }: { batchSize?: number } = {}): Cohorts {
   const cohorts = new Map<string, Cohort>();
 
   function open(key: string, start: Start, meta: unknown, replayLatest: boolean): Cohort {
-    const cohort: Cohort = { meta, members: new Set(), latest: null, ready: Promise.resolve(null), iterator: null, replayLatest };
+    const cohort: Cohort = { meta, members: new Set(), latest: null, ready: Promise.resolve(null), iterator: null, delivering: null, replayLatest };
     cohorts.set(key, cohort);
     // Yoga's executor answers synchronously when it refuses before running (e.g. a variable that does not coerce).
     cohort.ready = new Promise<Awaited<ReturnType<Start>>>((resolve) => resolve(start())).then(
@@ -127,10 +139,13 @@ export function createCohorts({ batchSize = 1000 }: { batchSize?: number } = {})
       for (let step = await iterator.next(); !step.done; step = await iterator.next()) {
         const text = JSON.stringify(step.value);
         if (cohort.latest?.[FRAME] === text) continue; // rule 5: never the same payload twice in a row
-        const frame: Frame = { [FRAME]: text };
+        const frame: Frame = { [FRAME]: text, [PREVIOUS]: cohort.latest };
         cohort.latest = frame;
-        await fanOut(cohort, frame);
+        cohort.delivering ??= fanOut(cohort);
+        if (cohort.failure) throw cohort.failure;
       }
+      await cohort.delivering;
+      if (cohort.failure) throw cohort.failure;
     } catch (error) {
       failure = error;
     }
@@ -140,15 +155,35 @@ export function createCohorts({ batchSize = 1000 }: { batchSize?: number } = {})
   }
 
   /**
-   * Hands a frame to every member, yielding to the event loop between batches so that a cohort of
-   * many thousands never blocks other work for long. (Members joining meanwhile start from this frame.)
+   * Hands the latest frame to every member, yielding to the event loop between batches so that a
+   * cohort of many thousands never blocks other work for long, and so that a newer frame can come in
+   * meanwhile: members after that point get it with the ones they missed, and another round takes it
+   * to the members before. (Members joining meanwhile start from the latest frame.)
    */
-  async function fanOut(cohort: Cohort, frame: Frame) {
-    let sent = 0;
-    for (const member of [...cohort.members]) {
-      member.offer(frame);
-      if (++sent % batchSize === 0) await new Promise((resolve) => setImmediate(resolve));
+  async function fanOut(cohort: Cohort) {
+    await null; // `delivering` is set before the first round runs
+    try {
+      for (let target = cohort.latest; target; target = target === cohort.latest ? null : cohort.latest) {
+        let sent = 0;
+        for (const member of [...cohort.members]) {
+          member.offer(cohort.latest as Frame);
+          if (++sent % batchSize === 0) await new Promise((resolve) => setImmediate(resolve));
+        }
+        target[PREVIOUS] = null; // every member has `target` or newer: older frames are not needed
+      }
+    } catch (error) {
+      cohort.failure = error;
+    } finally {
+      cohort.delivering = null;
     }
+  }
+
+  /** The frames after `last` up to `frame`, in order; just `frame` when `last` is not among its recent predecessors. */
+  function since(last: Frame | null, frame: Frame): Frame[] {
+    const frames = [frame];
+    for (let f = frame[PREVIOUS]; f && f !== last && frames.length < MAX_CATCH_UP; f = f[PREVIOUS]) frames.push(f);
+    const back = frames[frames.length - 1]![PREVIOUS];
+    return back === last ? frames.reverse() : [frame];
   }
 
   function leave(key: string, cohort: Cohort, member: Member) {
@@ -169,8 +204,9 @@ export function createCohorts({ batchSize = 1000 }: { batchSize?: number } = {})
     let failure: unknown;
     let settle: { resolve: (r: IteratorResult<never>) => void; reject: (e: unknown) => void } | null = null;
 
-    const write = (frame: Frame) => {
-      if (!sink.write(frame) && !congested) {
+    const write = (frame: Frame, missed: Frame[] = [frame]) => {
+      const ok = missed.length === 1 ? sink.write(frame) : sink.writeMany ? sink.writeMany(missed) : missed.every((f) => sink.write(f));
+      if (!ok && !congested) {
         congested = true;
         sink.onDrain(() => {
           congested = false;
@@ -199,9 +235,10 @@ export function createCohorts({ batchSize = 1000 }: { batchSize?: number } = {})
     const self: Member = {
       offer(frame) {
         if (frame === last || left || ended) return;
+        const previous = last;
         last = frame;
         if (!active || congested) pending = frame; // latest wins
-        else write(frame);
+        else write(frame, since(previous, frame));
       },
       end(error) {
         ended = true;

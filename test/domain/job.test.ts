@@ -27,4 +27,14 @@ describe('mergeLogs (fal returns a sliding window)', () => {
   it('the same message at another time is another line', () => {
     expect(mergeLogs([line(1, 'tick')], [line(2, 'tick')])).toHaveLength(2);
   });
+  it('a long history: a few new lines (a stream event) and a wide window (a poll) merge alike, duplicates and untimed lines once', () => {
+    const history = Array.from({ length: 3000 }, (_, i) => line(i, `step ${i}`));
+    const untimed = { message: 'no time', level: 'INFO', timestamp: null };
+    const fewer = mergeLogs(mergeLogs(history, [line(2999, 'step 2999'), line(3000, 'step 3000'), line(3000, 'step 3000')]), [untimed, untimed]);
+    expect(fewer.map((l) => l.message).slice(-3)).toEqual(['step 2999', 'step 3000', 'no time']);
+    expect(fewer).toHaveLength(3002);
+    const window = Array.from({ length: 40 }, (_, i) => line(2980 + i, `step ${2980 + i}`));
+    expect(mergeLogs(history, window)).toHaveLength(3020);
+    expect(mergeLogs(fewer, [untimed])).toHaveLength(3002);
+  });
 });

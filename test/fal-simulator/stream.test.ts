@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { waitFor, within } from '../helpers/wait-for.ts';
-import { openStream, start, submit } from './sim-helpers.ts';
+import { APP, openStream, start, submit } from './sim-helpers.ts';
 
 describe('status stream', () => {
   it('sends data: events with the status object, keep-alive comments, and closes after COMPLETED', async () => {
@@ -29,6 +29,47 @@ describe('status stream', () => {
     expect(sim.stats.stream).toBe(1);
     expect(sim.statusCalls(id)).toBe(0);
     await waitFor(() => sim.openStreams() === 0, { message: 'the stream to be counted closed' });
+  });
+
+  it('writes each event at the instant of its change (fal pushes at once), not at the next look', async () => {
+    // Changes every second: a stream that looked for changes ten times a step would be 50 ms late at the
+    // median; at the instant of the change it is a few ms (30 leaves room for a loaded machine).
+    const sim = await start({ timing: { initialQueuePosition: 0, queueStepMs: 1_000, runMs: 4_000, logEveryMs: 1_000, logWindowMs: 2_000 } });
+    const id = await submit(sim);
+    const stream = await openStream(sim, id);
+    const lateMs: number[] = [];
+    let seen = 0;
+    stream.response.on('data', () => {
+      const now = Date.now();
+      for (const event of stream.events.slice(seen)) {
+        const newest = (event.logs as Array<{ timestamp: string }> | undefined)?.at(-1);
+        if (newest && event.status === 'IN_PROGRESS') lateMs.push(now - Date.parse(newest.timestamp));
+      }
+      seen = stream.events.length;
+    });
+    await within(stream.done, 10_000, 'the stream to end');
+    lateMs.sort((a, b) => a - b);
+    expect(lateMs.length).toBeGreaterThanOrEqual(4);
+    expect(lateMs[Math.floor(lateMs.length / 2)]).toBeLessThan(30);
+  });
+
+  it('pushes a cancel at once: the stream says COMPLETED (cancelled) by the time the cancel is answered', async () => {
+    // No log lines, long queue steps: nothing else would wake the stream for a while.
+    const sim = await start({ timing: { initialQueuePosition: 5, queueStepMs: 5_000, runMs: 10_000, logEveryMs: 0, logWindowMs: 1_000 } });
+    const lags = await Promise.all(
+      [1, 2, 3].map(async () => {
+        const id = await submit(sim);
+        const stream = await openStream(sim, id);
+        await waitFor(() => stream.events.length > 0, { message: 'the first event' });
+        const ended = within(stream.done, 5_000, 'the stream to end after the cancel').then(() => Date.now());
+        expect((await fetch(`${sim.url}/${APP}/requests/${id}/cancel`, { method: 'PUT' })).status).toBe(202);
+        const answered = Date.now();
+        const end = await ended;
+        expect(stream.events.at(-1)).toMatchObject({ status: 'COMPLETED' });
+        return end - answered;
+      }),
+    );
+    for (const lag of lags) expect(lag).toBeLessThan(20);
   });
 
   it("'http' refuses the stream with the given status", async () => {
