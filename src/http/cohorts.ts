@@ -52,6 +52,8 @@ interface Member {
 }
 
 interface Cohort {
+  /** The key it is stored under (members use this string, not each joiner's copy of it). */
+  key: string;
   meta: unknown;
   members: Set<Member>;
   latest: Frame | null;
@@ -87,7 +89,7 @@ export function createCohorts({ batchSize = 1000 }: { batchSize?: number } = {})
   const cohorts = new Map<string, Cohort>();
 
   function open(key: string, start: Start, meta: unknown, replayLatest: boolean): Cohort {
-    const cohort: Cohort = { meta, members: new Set(), latest: null, ready: Promise.resolve(null), iterator: null, replayLatest };
+    const cohort: Cohort = { key, meta, members: new Set(), latest: null, ready: Promise.resolve(null), iterator: null, replayLatest };
     cohorts.set(key, cohort);
     // Yoga's executor answers synchronously when it refuses before running (e.g. a variable that does not coerce).
     cohort.ready = new Promise<Awaited<ReturnType<Start>>>((resolve) => resolve(start())).then(
@@ -146,93 +148,13 @@ export function createCohorts({ batchSize = 1000 }: { batchSize?: number } = {})
     void cohort.iterator?.return?.();
   }
 
-  function sinkMember(key: string, cohort: Cohort, sink: FrameSink, onLeave: () => void): AsyncIterableIterator<never> {
-    /** graphql-ws iterates the member: frames may go out (the subscription is registered). */
-    let active = false;
-    let pending: Frame | null = cohort.replayLatest ? cohort.latest : null;
-    let last: Frame | null = cohort.latest;
-    let congested = false;
-    let ended = false;
-    let left = false;
-    let failure: unknown;
-    let settle: { resolve: (r: IteratorResult<never>) => void; reject: (e: unknown) => void } | null = null;
-
-    const write = (frame: Frame) => {
-      if (!sink.write(frame) && !congested) {
-        congested = true;
-        sink.onDrain(() => {
-          congested = false;
-          if (pending && !left) {
-            const next = pending;
-            pending = null;
-            write(next);
-          }
-        });
-      }
-    };
-    const finish = () => {
-      if (!settle) return;
-      const s = settle;
-      settle = null;
-      leaveOnce();
-      if (failure) s.reject(failure);
-      else s.resolve({ value: undefined as never, done: true });
-    };
-    const leaveOnce = () => {
-      if (left) return;
-      left = true;
-      leave(key, cohort, self);
+  function sinkMember(cohort: Cohort, sink: FrameSink, onLeave: () => void): AsyncIterableIterator<never> {
+    const member = new SinkMember(cohort, sink, () => {
+      leave(cohort.key, cohort, member);
       onLeave();
-    };
-    const self: Member = {
-      offer(frame) {
-        if (frame === last || left || ended) return;
-        last = frame;
-        if (!active || congested) pending = frame; // latest wins
-        else write(frame);
-      },
-      end(error) {
-        ended = true;
-        failure = error;
-        if (active && pending) {
-          const terminal = pending; // delivered even to a congested consumer
-          pending = null;
-          sink.write(terminal);
-        }
-        finish();
-      },
-    };
-    cohort.members.add(self);
-    const stream: AsyncIterableIterator<never> = {
-      async next() {
-        if (!active) {
-          active = true;
-          if (pending) {
-            const first = pending; // the current state, at once
-            pending = null;
-            write(first);
-          }
-        }
-        if (left) return { value: undefined as never, done: true };
-        if (ended) {
-          leaveOnce();
-          if (failure) throw failure;
-          return { value: undefined as never, done: true };
-        }
-        return new Promise<IteratorResult<never>>((resolve, reject) => (settle = { resolve, reject }));
-      },
-      async return() {
-        pending = null;
-        leaveOnce();
-        settle?.resolve({ value: undefined as never, done: true });
-        settle = null;
-        return { value: undefined as never, done: true };
-      },
-      [Symbol.asyncIterator]() {
-        return stream;
-      },
-    };
-    return stream;
+    });
+    cohort.members.add(member);
+    return member;
   }
 
   return {
@@ -240,7 +162,7 @@ export function createCohorts({ batchSize = 1000 }: { batchSize?: number } = {})
       const cohort = cohorts.get(key) ?? open(key, start, meta, options.replayLatest ?? true);
       const early = await cohort.ready;
       if (early) return early;
-      return sinkMember(key, cohort, sink, onLeave);
+      return sinkMember(cohort, sink, onLeave);
     },
     meta(key) {
       const cohort = cohorts.get(key);
@@ -252,4 +174,106 @@ export function createCohorts({ batchSize = 1000 }: { batchSize?: number } = {})
       return { cohorts: cohorts.size, members };
     },
   };
+}
+
+const DONE: IteratorResult<never> = Object.freeze({ value: undefined as never, done: true });
+
+/**
+ * One member whose frames go to a sink: the cohort offers it frames, graphql-ws iterates it (it yields
+ * nothing: frames go straight to the sink) and completes the subscription when it ends. A class, so
+ * that a member is one object with shared methods rather than a dozen closures per subscriber.
+ */
+class SinkMember implements Member, AsyncIterableIterator<never> {
+  /** graphql-ws iterates the member: frames may go out (the subscription is registered). */
+  private active = false;
+  private pending: Frame | null;
+  private last: Frame | null;
+  private congested = false;
+  private ended = false;
+  private left = false;
+  private failure: unknown;
+  private settle: { resolve: (r: IteratorResult<never>) => void; reject: (e: unknown) => void } | null = null;
+  private readonly sink: FrameSink;
+  /** Leaves the cohort and gives the member's slot back (run once). */
+  private readonly onLeave: () => void;
+
+  constructor(cohort: Cohort, sink: FrameSink, onLeave: () => void) {
+    this.pending = cohort.replayLatest ? cohort.latest : null;
+    this.last = cohort.latest;
+    this.sink = sink;
+    this.onLeave = onLeave;
+  }
+
+  private write(frame: Frame): void {
+    if (!this.sink.write(frame) && !this.congested) {
+      this.congested = true;
+      this.sink.onDrain(() => this.drained());
+    }
+  }
+  private drained(): void {
+    this.congested = false;
+    if (this.pending && !this.left) {
+      const next = this.pending;
+      this.pending = null;
+      this.write(next);
+    }
+  }
+  private finish(): void {
+    if (!this.settle) return;
+    const s = this.settle;
+    this.settle = null;
+    this.leaveOnce();
+    if (this.failure) s.reject(this.failure);
+    else s.resolve(DONE);
+  }
+  private leaveOnce(): void {
+    if (this.left) return;
+    this.left = true;
+    this.onLeave();
+  }
+
+  offer(frame: Frame): void {
+    if (frame === this.last || this.left || this.ended) return;
+    this.last = frame;
+    if (!this.active || this.congested) this.pending = frame; // latest wins
+    else this.write(frame);
+  }
+  end(error?: unknown): void {
+    this.ended = true;
+    this.failure = error;
+    if (this.active && this.pending) {
+      const terminal = this.pending; // delivered even to a congested consumer
+      this.pending = null;
+      this.sink.write(terminal);
+    }
+    this.finish();
+  }
+
+  async next(): Promise<IteratorResult<never>> {
+    if (!this.active) {
+      this.active = true;
+      if (this.pending) {
+        const first = this.pending; // the current state, at once
+        this.pending = null;
+        this.write(first);
+      }
+    }
+    if (this.left) return DONE;
+    if (this.ended) {
+      this.leaveOnce();
+      if (this.failure) throw this.failure;
+      return DONE;
+    }
+    return new Promise<IteratorResult<never>>((resolve, reject) => (this.settle = { resolve, reject }));
+  }
+  async return(): Promise<IteratorResult<never>> {
+    this.pending = null;
+    this.leaveOnce();
+    this.settle?.resolve(DONE);
+    this.settle = null;
+    return DONE;
+  }
+  [Symbol.asyncIterator](): AsyncIterableIterator<never> {
+    return this;
+  }
 }
