@@ -148,11 +148,11 @@ export function createCohorts({ batchSize = 1000 }: { batchSize?: number } = {})
     void cohort.iterator?.return?.();
   }
 
+  /** How a member leaves its cohort: one function for all members (no closure per member). */
+  const leaveCohort = (cohort: Cohort, member: Member) => leave(cohort.key, cohort, member);
+
   function sinkMember(cohort: Cohort, sink: FrameSink, onLeave: () => void): AsyncIterableIterator<never> {
-    const member = new SinkMember(cohort, sink, () => {
-      leave(cohort.key, cohort, member);
-      onLeave();
-    });
+    const member = new SinkMember(cohort, sink, onLeave, leaveCohort);
     cohort.members.add(member);
     return member;
   }
@@ -192,16 +192,21 @@ class SinkMember implements Member, AsyncIterableIterator<never> {
   private ended = false;
   private left = false;
   private failure: unknown;
-  private settle: { resolve: (r: IteratorResult<never>) => void; reject: (e: unknown) => void } | null = null;
+  /** Resolves the `next()` graphql-ws is waiting on (a failure is passed as a rejected promise). */
+  private settle: ((result: IteratorResult<never> | Promise<never>) => void) | null = null;
+  private readonly cohort: Cohort;
   private readonly sink: FrameSink;
-  /** Leaves the cohort and gives the member's slot back (run once). */
+  /** Gives the member's slot back (run once, when it leaves). */
   private readonly onLeave: () => void;
+  private readonly leaveCohort: (cohort: Cohort, member: Member) => void;
 
-  constructor(cohort: Cohort, sink: FrameSink, onLeave: () => void) {
+  constructor(cohort: Cohort, sink: FrameSink, onLeave: () => void, leaveCohort: (cohort: Cohort, member: Member) => void) {
     this.pending = cohort.replayLatest ? cohort.latest : null;
     this.last = cohort.latest;
+    this.cohort = cohort;
     this.sink = sink;
     this.onLeave = onLeave;
+    this.leaveCohort = leaveCohort;
   }
 
   private write(frame: Frame): void {
@@ -220,15 +225,15 @@ class SinkMember implements Member, AsyncIterableIterator<never> {
   }
   private finish(): void {
     if (!this.settle) return;
-    const s = this.settle;
+    const settle = this.settle;
     this.settle = null;
     this.leaveOnce();
-    if (this.failure) s.reject(this.failure);
-    else s.resolve(DONE);
+    settle(this.failure ? Promise.reject(this.failure) : DONE);
   }
   private leaveOnce(): void {
     if (this.left) return;
     this.left = true;
+    this.leaveCohort(this.cohort, this);
     this.onLeave();
   }
 
@@ -249,7 +254,8 @@ class SinkMember implements Member, AsyncIterableIterator<never> {
     this.finish();
   }
 
-  async next(): Promise<IteratorResult<never>> {
+  /** Not `async`: the promise graphql-ws waits on for the subscription's whole life is this one alone. */
+  next(): Promise<IteratorResult<never>> {
     if (!this.active) {
       this.active = true;
       if (this.pending) {
@@ -258,20 +264,19 @@ class SinkMember implements Member, AsyncIterableIterator<never> {
         this.write(first);
       }
     }
-    if (this.left) return DONE;
+    if (this.left) return Promise.resolve(DONE);
     if (this.ended) {
       this.leaveOnce();
-      if (this.failure) throw this.failure;
-      return DONE;
+      return this.failure ? Promise.reject(this.failure) : Promise.resolve(DONE);
     }
-    return new Promise<IteratorResult<never>>((resolve, reject) => (this.settle = { resolve, reject }));
+    return new Promise<IteratorResult<never>>((resolve) => (this.settle = resolve));
   }
-  async return(): Promise<IteratorResult<never>> {
+  return(): Promise<IteratorResult<never>> {
     this.pending = null;
     this.leaveOnce();
-    this.settle?.resolve(DONE);
+    this.settle?.(DONE);
     this.settle = null;
-    return DONE;
+    return Promise.resolve(DONE);
   }
   [Symbol.asyncIterator](): AsyncIterableIterator<never> {
     return this;

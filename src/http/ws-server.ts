@@ -233,7 +233,11 @@ class SocketBinding {
       this.waiting = null;
       return;
     }
-    if (this.queued() > 0 && this.inFlight() < max) this.run(this.waiting!.shift() as string);
+    if (this.queued() > 0 && this.inFlight() < max) {
+      const data = this.waiting!.shift() as string;
+      if (this.waiting!.length === 0) this.waiting = null; // an idle socket holds no queue
+      this.run(data);
+    }
     if (this.queued() > 0 && this.inFlight() < max) this.schedule();
     const full = this.inFlight() >= max || this.queued() >= max;
     if (full !== this.paused) {
