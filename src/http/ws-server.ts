@@ -9,7 +9,11 @@
  *   the socket is paused (nothing more is read from it) until an operation finishes;
  * - bytes queued: a message is written only while `bufferedAmount` is under `maxBufferedBytes`; past
  *   it the client is not reading, and the socket is closed (1008) and, unless the close handshake
- *   ends within `closeGraceMs`, terminated.
+ *   ends within `closeGraceMs`, terminated;
+ * - no connection_init within `connectionInitWaitTimeout`: closed with 4408 (our timer, not
+ *   graphql-ws's, which would keep its timer and closure for the socket's whole life).
+ * Memory: an idle socket with one subscription holds one SocketBinding and shared listeners, no
+ * closures of its own (measured with scripts/bench/ws-memory-probe.ts).
  */
 import type { IncomingMessage } from 'node:http';
 import { handleProtocols, makeServer, type ServerOptions } from 'graphql-ws';
