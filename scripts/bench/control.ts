@@ -5,14 +5,14 @@
  *
  * Built-in routes: GET /clock, GET /stats, POST /eld/reset, POST /gc, POST /exit, and
  * POST /profile/start, POST /profile/stop {path} (a V8 CPU profile of this process, written as a
- * .cpuprofile file that Chrome DevTools or VS Code open), POST /heap/snapshot {path}.
+ * .cpuprofile file that Chrome DevTools or VS Code open), POST /heap/snapshot {path}, GET /heap/spaces (v8.getHeapSpaceStatistics()).
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { readdirSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
-import { writeHeapSnapshot } from 'node:v8';
+import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8';
 import { nowUs } from './common.ts';
 
 export type Route = (body: any, query: URLSearchParams) => unknown;
@@ -20,6 +20,7 @@ export type Route = (body: any, query: URLSearchParams) => unknown;
 export interface ProcessStats {
   nowUs: number;
   rss: number;
+  heapTotal: number;
   heapUsed: number;
   external: number;
   arrayBuffers: number;
@@ -53,6 +54,7 @@ export function processStats(): ProcessStats {
   return {
     nowUs: nowUs(),
     rss: memory.rss,
+    heapTotal: memory.heapTotal,
     heapUsed: memory.heapUsed,
     external: memory.external,
     arrayBuffers: memory.arrayBuffers,
@@ -114,6 +116,7 @@ export async function startControl(routes: Record<string, Route>): Promise<strin
     'POST /heap/snapshot': (body: { path?: string }) => ({ path: writeHeapSnapshot(String(body.path)) }),
     'GET /clock': () => ({ nowUs: nowUs() }),
     'GET /stats': () => processStats(),
+    'GET /heap/spaces': () => getHeapSpaceStatistics(),
     'POST /eld/reset': () => {
       eld.reset();
       return { ok: true };

@@ -9,7 +9,7 @@
  * cohort whose first result is not in yet hands it over when it comes); every member then gets each
  * result in order, or, if it reads slowly, the latest one (one pending frame per member, never a
  * growing buffer); a result that comes while the previous one is still being handed out does not
- * wait for it: members not reached yet get both at once, in order (one socket write), the others
+ * wait for it: members not reached yet get both at once, in order, the others
  * right after. After the terminal result the cohort ends and its members complete. The last
  * member to leave stops the shared execution. Tenancy was checked when the cohort's execution
  * started, and the tenant is part of the key.
@@ -27,7 +27,7 @@ export interface Frame {
   [PREVIOUS]?: Frame | null;
 }
 const PREVIOUS: unique symbol = Symbol('previous frame');
-/** Frames a member that is behind gets in one write, at most; one further behind gets the latest only. */
+/** Frames a member that is behind gets at once, at most; one further behind gets the latest only. */
 const MAX_CATCH_UP = 8;
 const ENCODED: unique symbol = Symbol('encoded messages');
 /** Distinct message envelopes (ids) cached per frame; clients mostly reuse a few ids. */
@@ -60,8 +60,6 @@ export interface FrameSink {
   write(frame: Frame): boolean;
   /** Calls back once the consumer can take more. */
   onDrain(callback: () => void): void;
-  /** Writes several frames, in order, as one socket write (default: `write` each). */
-  writeMany?(frames: Frame[]): boolean;
 }
 export const FRAME: unique symbol = Symbol('cohort frame');
 
@@ -73,6 +71,8 @@ interface Member {
 }
 
 interface Cohort {
+  /** The key it is stored under (members use this string, not each joiner's copy of it). */
+  key: string;
   meta: unknown;
   members: Set<Member>;
   latest: Frame | null;
@@ -111,7 +111,7 @@ export function createCohorts({ batchSize = 100 }: { batchSize?: number } = {}):
   const cohorts = new Map<string, Cohort>();
 
   function open(key: string, start: Start, meta: unknown, replayLatest: boolean): Cohort {
-    const cohort: Cohort = { meta, members: new Set(), latest: null, ready: Promise.resolve(null), iterator: null, delivering: null, replayLatest };
+    const cohort: Cohort = { key, meta, members: new Set(), latest: null, ready: Promise.resolve(null), iterator: null, delivering: null, replayLatest };
     cohorts.set(key, cohort);
     // Yoga's executor answers synchronously when it refuses before running (e.g. a variable that does not coerce).
     cohort.ready = new Promise<Awaited<ReturnType<Start>>>((resolve) => resolve(start())).then(
@@ -178,14 +178,6 @@ export function createCohorts({ batchSize = 100 }: { batchSize?: number } = {}):
     }
   }
 
-  /** The frames after `last` up to `frame`, in order; just `frame` when `last` is not among its recent predecessors. */
-  function since(last: Frame | null, frame: Frame): Frame[] {
-    const frames = [frame];
-    for (let f = frame[PREVIOUS]; f && f !== last && frames.length < MAX_CATCH_UP; f = f[PREVIOUS]) frames.push(f);
-    const back = frames[frames.length - 1]![PREVIOUS];
-    return back === last ? frames.reverse() : [frame];
-  }
-
   function leave(key: string, cohort: Cohort, member: Member) {
     cohort.members.delete(member);
     if (cohort.members.size > 0) return;
@@ -193,95 +185,13 @@ export function createCohorts({ batchSize = 100 }: { batchSize?: number } = {}):
     void cohort.iterator?.return?.();
   }
 
-  function sinkMember(key: string, cohort: Cohort, sink: FrameSink, onLeave: () => void): AsyncIterableIterator<never> {
-    /** graphql-ws iterates the member: frames may go out (the subscription is registered). */
-    let active = false;
-    let pending: Frame | null = cohort.replayLatest ? cohort.latest : null;
-    let last: Frame | null = cohort.latest;
-    let congested = false;
-    let ended = false;
-    let left = false;
-    let failure: unknown;
-    let settle: { resolve: (r: IteratorResult<never>) => void; reject: (e: unknown) => void } | null = null;
+  /** How a member leaves its cohort: one function for all members (no closure per member). */
+  const leaveCohort = (cohort: Cohort, member: Member) => leave(cohort.key, cohort, member);
 
-    const write = (frame: Frame, missed: Frame[] = [frame]) => {
-      const ok = missed.length === 1 ? sink.write(frame) : sink.writeMany ? sink.writeMany(missed) : missed.every((f) => sink.write(f));
-      if (!ok && !congested) {
-        congested = true;
-        sink.onDrain(() => {
-          congested = false;
-          if (pending && !left) {
-            const next = pending;
-            pending = null;
-            write(next);
-          }
-        });
-      }
-    };
-    const finish = () => {
-      if (!settle) return;
-      const s = settle;
-      settle = null;
-      leaveOnce();
-      if (failure) s.reject(failure);
-      else s.resolve({ value: undefined as never, done: true });
-    };
-    const leaveOnce = () => {
-      if (left) return;
-      left = true;
-      leave(key, cohort, self);
-      onLeave();
-    };
-    const self: Member = {
-      offer(frame) {
-        if (frame === last || left || ended) return;
-        const previous = last;
-        last = frame;
-        if (!active || congested) pending = frame; // latest wins
-        else write(frame, since(previous, frame));
-      },
-      end(error) {
-        ended = true;
-        failure = error;
-        if (active && pending) {
-          const terminal = pending; // delivered even to a congested consumer
-          pending = null;
-          sink.write(terminal);
-        }
-        finish();
-      },
-    };
-    cohort.members.add(self);
-    const stream: AsyncIterableIterator<never> = {
-      async next() {
-        if (!active) {
-          active = true;
-          if (pending) {
-            const first = pending; // the current state, at once
-            pending = null;
-            write(first);
-          }
-        }
-        if (left) return { value: undefined as never, done: true };
-        if (ended) {
-          leaveOnce();
-          if (failure) throw failure;
-          return { value: undefined as never, done: true };
-        }
-        return new Promise<IteratorResult<never>>((resolve, reject) => (settle = { resolve, reject }));
-      },
-      async return() {
-        pending = null;
-        leaveOnce();
-        settle?.resolve({ value: undefined as never, done: true });
-        settle = null;
-        return { value: undefined as never, done: true };
-      },
-      [Symbol.asyncIterator]() {
-        return stream;
-      },
-    };
-    return stream;
+  function sinkMember(cohort: Cohort, sink: FrameSink, onLeave: () => void): AsyncIterableIterator<never> {
+    const member = new SinkMember(cohort, sink, onLeave, leaveCohort);
+    cohort.members.add(member);
+    return member;
   }
 
   return {
@@ -289,7 +199,7 @@ export function createCohorts({ batchSize = 100 }: { batchSize?: number } = {}):
       const cohort = cohorts.get(key) ?? open(key, start, meta, options.replayLatest ?? true);
       const early = await cohort.ready;
       if (early) return early;
-      return sinkMember(key, cohort, sink, onLeave);
+      return sinkMember(cohort, sink, onLeave);
     },
     meta(key) {
       const cohort = cohorts.get(key);
@@ -301,4 +211,122 @@ export function createCohorts({ batchSize = 100 }: { batchSize?: number } = {}):
       return { cohorts: cohorts.size, members };
     },
   };
+}
+/** The frames after `last` up to `frame`, in order; just `frame` when `last` is not among its recent predecessors. */
+function since(last: Frame | null, frame: Frame): Frame[] {
+  const frames = [frame];
+  for (let f = frame[PREVIOUS]; f && f !== last && frames.length < MAX_CATCH_UP; f = f[PREVIOUS]) frames.push(f);
+  const back = frames[frames.length - 1]![PREVIOUS];
+  return back === last ? frames.reverse() : [frame];
+}
+
+const DONE: IteratorResult<never> = Object.freeze({ value: undefined as never, done: true });
+
+/**
+ * One member whose frames go to a sink: the cohort offers it frames, graphql-ws iterates it (it yields
+ * nothing: frames go straight to the sink) and completes the subscription when it ends. A class, so
+ * that a member is one object with shared methods rather than a dozen closures per subscriber.
+ */
+class SinkMember implements Member, AsyncIterableIterator<never> {
+  /** graphql-ws iterates the member: frames may go out (the subscription is registered). */
+  private active = false;
+  private pending: Frame | null;
+  private last: Frame | null;
+  private congested = false;
+  private ended = false;
+  private left = false;
+  private failure: unknown;
+  /** Resolves the `next()` graphql-ws is waiting on (a failure is passed as a rejected promise). */
+  private settle: ((result: IteratorResult<never> | Promise<never>) => void) | null = null;
+  private readonly cohort: Cohort;
+  private readonly sink: FrameSink;
+  /** Gives the member's slot back (run once, when it leaves). */
+  private readonly onLeave: () => void;
+  private readonly leaveCohort: (cohort: Cohort, member: Member) => void;
+
+  constructor(cohort: Cohort, sink: FrameSink, onLeave: () => void, leaveCohort: (cohort: Cohort, member: Member) => void) {
+    this.pending = cohort.replayLatest ? cohort.latest : null;
+    this.last = cohort.latest;
+    this.cohort = cohort;
+    this.sink = sink;
+    this.onLeave = onLeave;
+    this.leaveCohort = leaveCohort;
+  }
+
+  /** Writes `frame`, after the frames it follows that this member missed while the cohort was handing them out. */
+  private write(frame: Frame, missed: Frame[] = [frame]): void {
+    let ok = true;
+    for (const each of missed) ok = this.sink.write(each);
+    if (!ok && !this.congested) {
+      this.congested = true;
+      this.sink.onDrain(() => this.drained());
+    }
+  }
+  private drained(): void {
+    this.congested = false;
+    if (this.pending && !this.left) {
+      const next = this.pending;
+      this.pending = null;
+      this.write(next);
+    }
+  }
+  private finish(): void {
+    if (!this.settle) return;
+    const settle = this.settle;
+    this.settle = null;
+    this.leaveOnce();
+    settle(this.failure ? Promise.reject(this.failure) : DONE);
+  }
+  private leaveOnce(): void {
+    if (this.left) return;
+    this.left = true;
+    this.leaveCohort(this.cohort, this);
+    this.onLeave();
+  }
+
+  offer(frame: Frame): void {
+    if (frame === this.last || this.left || this.ended) return;
+    const previous = this.last;
+    this.last = frame;
+    if (!this.active || this.congested) this.pending = frame; // latest wins
+    else this.write(frame, since(previous, frame));
+  }
+  end(error?: unknown): void {
+    this.ended = true;
+    this.failure = error;
+    if (this.active && this.pending) {
+      const terminal = this.pending; // delivered even to a congested consumer
+      this.pending = null;
+      this.sink.write(terminal);
+    }
+    this.finish();
+  }
+
+  /** Not `async`: the promise graphql-ws waits on for the subscription's whole life is this one alone. */
+  next(): Promise<IteratorResult<never>> {
+    if (!this.active) {
+      this.active = true;
+      if (this.pending) {
+        const first = this.pending; // the current state, at once
+        this.pending = null;
+        this.write(first);
+      }
+    }
+    if (this.left) return Promise.resolve(DONE);
+    if (this.ended) {
+      this.leaveOnce();
+      return this.failure ? Promise.reject(this.failure) : Promise.resolve(DONE);
+    }
+    return new Promise<IteratorResult<never>>((resolve) => (this.settle = resolve));
+  }
+  return(): Promise<IteratorResult<never>> {
+    this.pending = null;
+    this.leaveOnce();
+    this.settle?.(DONE);
+    this.settle = null;
+    return Promise.resolve(DONE);
+  }
+  [Symbol.asyncIterator](): AsyncIterableIterator<never> {
+    return this;
+  }
 }

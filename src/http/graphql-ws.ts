@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import type { Caller } from '../domain/caller.ts';
 import type { GraphQLContext } from '../schema/context.ts';
 import type { Authenticator } from './auth.ts';
-import { createCohorts, encodeNext, type FrameSink } from './cohorts.ts';
+import { createCohorts, encodeNext, type Frame, type FrameSink } from './cohorts.ts';
 import { cohortKey, cohortPolicy } from './cohort-policy.ts';
 import { holdingSlot, takeSlot, type AdmitSubscription } from './subscription-slots.ts';
 import { serveGraphQLWs, type SocketBounds, type WsExtra } from './ws-server.ts';
@@ -72,7 +72,7 @@ function closeAtExpiry(socket: WebSocket, expiresAt: number): void {
     timer = setTimeout(arm, Math.min(left, MAX_TIMER_MS));
   };
   arm();
-  socket.once('close', () => clearTimeout(timer));
+  socket.on('close', () => clearTimeout(timer));
 }
 
 /** A cohort joiner's own context: the cohort's services, this subscriber's caller and request id. */
@@ -133,17 +133,18 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
   wss.on('error', (error) => log.debug({ err: error }, 'http server error (reported by listen)'));
   const openPerTenant = new Map<string, number>();
 
-  /** Counts the socket against its tenant's quota; false when the tenant has no room left. */
-  function admitConnection(tenant: string, socket: WebSocket): boolean {
+  /** Counts a socket against its tenant's quota; false when the tenant has no room left. */
+  function admitConnection(tenant: string): boolean {
     const open = openPerTenant.get(tenant) ?? 0;
     if (connectionsPerTenant > 0 && open >= connectionsPerTenant) return false;
     openPerTenant.set(tenant, open + 1);
-    socket.once('close', () => {
-      const left = (openPerTenant.get(tenant) ?? 1) - 1;
-      if (left <= 0) openPerTenant.delete(tenant);
-      else openPerTenant.set(tenant, left);
-    });
     return true;
+  }
+  /** An admitted socket closed (called by the binding's one 'close' listener: no listener of its own per socket). */
+  function releaseConnection(tenant: string): void {
+    const left = (openPerTenant.get(tenant) ?? 1) - 1;
+    if (left <= 0) openPerTenant.delete(tenant);
+    else openPerTenant.set(tenant, left);
   }
 
   const cohorts = createCohorts();
@@ -190,28 +191,7 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
 
   /** A cohort member's frames go straight to its socket, as shared bytes; a congested socket gets the latest later. */
   function sinkFor(socket: WebSocket, operationId: string): FrameSink {
-    // Drained: every frame of this member has been handed to the OS (ws's send callback).
-    let unsent = 0;
-    let waiters: Array<() => void> = [];
-    const sent = () => {
-      unsent -= 1;
-      if (unsent > 0) return;
-      const ready = waiters;
-      waiters = [];
-      for (const callback of ready) callback();
-    };
-    return {
-      write(frame) {
-        unsent += 1;
-        socket.send(encodeNext(frame, operationId), { binary: false }, sent);
-        options.onDelivered?.();
-        return socket.bufferedAmount < CONGESTED_BYTES;
-      },
-      onDrain(callback) {
-        if (unsent === 0) setImmediate(callback);
-        else waiters.push(callback);
-      },
-    };
+    return new SocketSink(socket, operationId, options.onDelivered);
   }
 
   /** Joins (or starts) the subscriber's cohort; the member's slot goes back when it leaves. */
@@ -251,16 +231,18 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
         const caller = outcome.caller;
         if (caller.expiresAt !== undefined) closeAtExpiry(ctx.extra.socket, caller.expiresAt);
         const tenant = caller.tenant;
-        (ctx.extra as { caller?: Caller }).caller = caller;
         // The upgrade request (and its headers) is not needed after the handshake: the context comes
         // from connection params. Dropping it saves about a kilobyte per open socket.
         (ctx.extra as { request?: unknown }).request = undefined;
-        if (!admitConnection(tenant, ctx.extra.socket)) {
+        if (ctx.extra.socket.readyState !== ctx.extra.socket.OPEN) return false; // closed while authenticating: nothing to count
+        if (!admitConnection(tenant)) {
           options.onLimited?.();
           log.info({ tenant, closeCode: CLOSE_RATE_LIMITED }, 'WebSocket refused: too many connections for this tenant');
           ctx.extra.socket.close(CLOSE_RATE_LIMITED, 'RATE_LIMITED: too many WebSocket connections for this tenant');
           return false;
         }
+        // Set once admitted: when the socket closes, a socket with a caller gives its slot back.
+        (ctx.extra as { caller?: Caller }).caller = caller;
         return true;
       },
       onSubscribe: async (ctx, id, params) => {
@@ -272,7 +254,9 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
           // build. The joiner's args are the cohort's, with its own context (its caller, its request id).
           const slot = takeSlot(options.admitSubscription, caller.tenant);
           if ('refused' in slot) return [slot.refused];
-          const args = { ...live.args, variableValues: params.variables ?? null, contextValue: joinerContext(live.args.contextValue, caller) };
+          const { schema, document, operationName } = live.args;
+          // A literal of fixed shape, not a spread: it lives as long as the subscription.
+          const args = { schema, document, operationName, variableValues: params.variables ?? null, contextValue: joinerContext(live.args.contextValue, caller) };
           return ticketed(args, {
             pipeline: live.pipeline,
             slot: slot.release,
@@ -313,7 +297,15 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
     },
     wss,
     // Keep-alive below: one timer for all sockets instead of two per socket.
-    { bounds: options.bounds ?? DEFAULT_SOCKET_BOUNDS, logger: log, ...(options.onSent ? { onSent: options.onSent } : {}) },
+    {
+      bounds: options.bounds ?? DEFAULT_SOCKET_BOUNDS,
+      logger: log,
+      onClosed: (extra) => {
+        const caller = (extra as { caller?: Caller }).caller;
+        if (caller) releaseConnection(caller.tenant);
+      },
+      ...(options.onSent ? { onSent: options.onSent } : {}),
+    },
   );
 
   // The ws heartbeat pattern: every keepAliveMs, ping each socket; one that did not answer the last
@@ -347,4 +339,41 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
     clientCount: () => wss.clients.size,
     cohortStats: () => cohorts.stats(),
   };
+}
+
+/**
+ * Where a cohort member's frames go: its socket, as shared bytes (one class, so that a subscriber
+ * holds one object and one callback rather than three closures). Drained: every frame of this
+ * member has been handed to the OS (ws's send callback).
+ */
+class SocketSink implements FrameSink {
+  private unsent = 0;
+  private waiters: Array<() => void> | null = null;
+  private readonly socket: WebSocket;
+  private readonly operationId: string;
+  private readonly onDelivered: (() => void) | undefined;
+  private readonly sent = () => {
+    this.unsent -= 1;
+    if (this.unsent > 0 || !this.waiters) return;
+    const ready = this.waiters;
+    this.waiters = null;
+    for (const callback of ready) callback();
+  };
+
+  constructor(socket: WebSocket, operationId: string, onDelivered: (() => void) | undefined) {
+    this.socket = socket;
+    this.operationId = operationId;
+    this.onDelivered = onDelivered;
+  }
+
+  write(frame: Frame): boolean {
+    this.unsent += 1;
+    this.socket.send(encodeNext(frame, this.operationId), { binary: false }, this.sent);
+    this.onDelivered?.();
+    return this.socket.bufferedAmount < CONGESTED_BYTES;
+  }
+  onDrain(callback: () => void): void {
+    if (this.unsent === 0) setImmediate(callback);
+    else (this.waiters ??= []).push(callback);
+  }
 }

@@ -49,9 +49,13 @@ export function createHttpServer(yoga: GatewayYoga, options: { requestTimeoutMs:
   }, handler);
   const sockets = new Set<Socket>();
   const streams = new Set<Socket>();
+  // One listener for every socket ('on': a socket closes once; once's wrapper would cost ~120 bytes each).
+  function forget(this: Socket) {
+    sockets.delete(this);
+  }
   server.on('connection', (socket) => {
     sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket)); // 'close' comes once: no once() wrapper per socket
+    socket.on('close', forget);
   });
   server.on('request', (request, response) => {
     if (!request.headers.accept?.includes('text/event-stream')) return;

@@ -1,6 +1,7 @@
 /** Each quota trips with RATE_LIMITED (retryAfterSeconds) and nothing reaches the upstream. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { subscribeSse, subscribeWs, wsClient } from '../helpers/clients.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 import { FOLLOW, startTestGateway, submitJob, SUBMIT, validInput, type TestGateway } from '../helpers/start-gateway.ts';
 
 const KEYS = 'a:quota-key-a-123456,b:quota-key-b-123456,c:quota-key-c-123456';
@@ -104,5 +105,26 @@ describe('connection and subscription quotas', () => {
     expect(await subscribeWs(other, `{ jobs { edges { cursor } } }`).done).toBe('complete');
     recs.forEach((r) => r.stop());
     await Promise.all([...open, other].map((c) => c.dispose()));
+  });
+
+  it('a closed WebSocket connection gives its slot back', async () => {
+    const job = await submitJob(gateway, {}, as('c'));
+    const open = [wsClient(gateway.wsUrl, as('c')), wsClient(gateway.wsUrl, as('c'))];
+    const recs = open.map((c) => subscribeWs(c, FOLLOW, { id: job.id }));
+    await Promise.all(recs.map((r) => r.waitForEvents(1)));
+    recs[0]!.stop();
+    await open[0]!.dispose();
+    // The server counts the close when it sees it: until then a third connection may still be refused.
+    await waitFor(
+      async () => {
+        const client = wsClient(gateway.wsUrl, as('c'));
+        const done = await subscribeWs(client, `{ jobs { edges { cursor } } }`).done;
+        await client.dispose();
+        return done === 'complete';
+      },
+      { message: "tenant c's connection slot to come back after one of its two sockets closed" },
+    );
+    recs[1]!.stop();
+    await open[1]!.dispose();
   });
 });
