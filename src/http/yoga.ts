@@ -108,6 +108,9 @@ export function createYogaHandler(options: YogaOptions): GatewayYoga {
     schema,
     ...(options.fetchAPI ? { fetchAPI: options.fetchAPI } : {}),
     graphqlEndpoint: '/graphql',
+    // Bodies are limited by body-limit.ts (MAX_BODY_BYTES, MAX_UPLOAD_BYTES), whatever their framing;
+    // Yoga's own 25 MB limit would wrap every body in a second counting stream.
+    maxRequestBodySize: false,
     healthCheckEndpoint: '/healthz',
     landingPage: false,
     cors: corsOption(options.cors ?? ['*']),
