@@ -94,12 +94,14 @@ export function createJobsService(deps: JobsServiceDeps) {
   async function submitUpstream(job: Job, requestId: string | undefined, admission: Admission): Promise<Job> {
     try {
       const accepted = await upstream.submit(job.input, { ...(requestId ? { requestId } : {}), ...(deps.webhookUrl ? { webhookUrl: deps.webhookUrl(job.id) } : {}) });
+      // `job` is the version this submission stored: no re-read (should it have changed since, the
+      // compare-and-set fails and save reads the latest).
       const saved = await save(job.id, (current) => ({
         ...current,
         requestId: accepted.requestId,
         status: accepted.status,
         queuePosition: accepted.queuePosition,
-      }));
+      }), job);
       if (!saved) throw new Error(`job ${job.id} vanished during submission`);
       scheduler.track(saved);
       logger.info({ jobId: job.id, requestId, upstreamRequestId: accepted.requestId, tenant: job.tenant }, 'job submitted');
