@@ -6,6 +6,7 @@
  * the simulator's own share, which is subtracted to give the gateway's.
  *
  *   node --experimental-strip-types scripts/bench/submit-cpu.ts [--n 4000] [--warm 1500] [--rounds 3] [--profile FILE] [--top 25]
+ *        [--sqlite PATH (default :memory:, as in the bench)] [--log-level warn]
  *
  * --profile writes a V8 CPU profile of the child over the last gateway round (control.ts endpoints)
  * and prints its top self-time entries and a per-area summary. CPU time is used because the machine
@@ -26,6 +27,9 @@ const { values } = parseArgs({
     profile: { type: 'string' },
     top: { type: 'string', default: '25' },
     'in-flight': { type: 'string', default: '50' },
+    /** SQLITE_PATH of the gateway (the bench's is ':memory:'); a file shows what the WAL writes cost. */
+    sqlite: { type: 'string', default: ':memory:' },
+    'log-level': { type: 'string', default: 'warn' },
   },
 });
 const N = Number(values.n);
@@ -34,7 +38,11 @@ const ROUNDS = Number(values.rounds);
 const IN_FLIGHT = Number(values['in-flight']);
 
 const machine = detectMachine(false);
-const child = await startGateway(machine, { pollMs: 600_000, timing: { initialQueuePosition: 3, queueStepMs: 60_000 } });
+const child = await startGateway(machine, {
+  pollMs: 600_000,
+  timing: { initialQueuePosition: 3, queueStepMs: 60_000 },
+  env: { SQLITE_PATH: values.sqlite, LOG_LEVEL: values['log-level'] },
+});
 const info = child.info;
 
 type Target = 'gateway' | 'direct';
