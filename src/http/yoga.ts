@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { GraphQLSchema } from 'graphql';
-import { createYoga, useReadinessCheck, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import { UnauthenticatedError } from '../domain/errors.ts';
 import type { JobsService } from '../jobs/service.ts';
@@ -70,38 +70,44 @@ export function createYogaHandler(options: YogaOptions): GatewayYoga {
   const log = logger.child({ component: 'yoga' });
   const access = logger.child({ component: 'http' });
   /** Each request's id (the caller's `x-request-id`, or a new one): in the context, the access log and the answer. */
-  const requestIds = new WeakMap<Request, { id: string; started: number }>();
+  const requestIds = new WeakMap<Request, { id: string; started: number; path: string }>();
 
   const accessLog: Plugin = {
-    onRequest({ request }) {
-      requestIds.set(request, { id: request.headers.get('x-request-id')?.slice(0, 128) || randomUUID(), started: performance.now() });
+    onRequest({ request, url }) {
+      // `url` is the one Yoga parsed for this request: the path is kept from it, not parsed again.
+      requestIds.set(request, { id: request.headers.get('x-request-id')?.slice(0, 128) || randomUUID(), started: performance.now(), path: url.pathname });
     },
     onResponse({ request, response }) {
       const entry = requestIds.get(request);
       if (!entry) return;
       response.headers.set('x-request-id', entry.id);
-      const url = new URL(request.url);
-      if (url.pathname === '/healthz' || url.pathname === '/metrics') return;
+      if (entry.path === '/healthz' || entry.path === '/metrics' || !access.isLevelEnabled('info')) return;
       access.info(
-        { requestId: entry.id, method: request.method, path: url.pathname, status: response.status, ms: Math.round(performance.now() - entry.started) },
+        { requestId: entry.id, method: request.method, path: entry.path, status: response.status, ms: Math.round(performance.now() - entry.started) },
         'request',
       );
     },
   };
 
+  // The onRequest hooks below return nothing (not a promise) for a request that is not theirs, so a
+  // GraphQL request runs through them without a promise and a microtask hop each.
   const metricsEndpoint: Plugin = {
-    async onRequest({ url, endResponse }) {
+    onRequest({ url, endResponse }) {
       if (url.pathname !== '/metrics') return;
-      endResponse(new Response(await metrics.render(), { headers: { 'content-type': metrics.contentType } }));
+      return metrics.render().then((text) => endResponse(new Response(text, { headers: { 'content-type': metrics.contentType } })));
     },
   };
 
+  const extraRoutes = options.routes ?? [];
   const routes: Plugin = {
-    async onRequest({ request, url, endResponse }) {
-      for (const route of options.routes ?? []) {
-        const response = await route(request, url);
-        if (response) return endResponse(response);
-      }
+    onRequest({ request, url, endResponse }) {
+      if (extraRoutes.length === 0) return;
+      return (async () => {
+        for (const route of extraRoutes) {
+          const response = await route(request, url);
+          if (response) return endResponse(response);
+        }
+      })();
     },
   };
 
@@ -109,6 +115,9 @@ export function createYogaHandler(options: YogaOptions): GatewayYoga {
     schema,
     ...(options.fetchAPI ? { fetchAPI: options.fetchAPI } : {}),
     graphqlEndpoint: '/graphql',
+    // Bodies are limited by body-limit.ts (MAX_BODY_BYTES, MAX_UPLOAD_BYTES), whatever their framing;
+    // Yoga's own 25 MB limit would wrap every body in a second counting stream.
+    maxRequestBodySize: false,
     healthCheckEndpoint: '/healthz',
     landingPage: false,
     cors: corsOption(options.cors ?? ['*']),
@@ -144,21 +153,27 @@ export function createYogaHandler(options: YogaOptions): GatewayYoga {
       tokenExpiryPlugin(),
       useDashboard(), // /dashboard: the built-in dashboard (dashboard.ts)
       routes,
-      useReadinessCheck({
-        endpoint: '/readyz',
-        check: async () => {
-          try {
-            const details = await readiness();
-            return Response.json({ status: 'ready', ...details });
-          } catch (error) {
-            return Response.json({ status: 'unavailable', reason: error instanceof Error ? error.message : String(error) }, { status: 503 });
-          }
-        },
-      }),
+      readinessEndpoint(readiness),
       ...(options.plugins ?? []),
       useDistinctResults(), // rule 5: no two identical payloads in a row, on every transport
     ],
   });
+}
+
+/**
+ * GET /readyz. (Yoga's useReadinessCheck also matched every other request against a URLPattern: a
+ * per-request cost on /graphql for a literal path.)
+ */
+function readinessEndpoint(readiness: YogaOptions['readiness']): Plugin {
+  return {
+    onRequest({ url, endResponse }) {
+      if (url.pathname !== '/readyz') return;
+      return readiness().then(
+        (details) => endResponse(Response.json({ status: 'ready', ...details })),
+        (error: unknown) => endResponse(Response.json({ status: 'unavailable', reason: error instanceof Error ? error.message : String(error) }, { status: 503 })),
+      );
+    },
+  };
 }
 
 /**

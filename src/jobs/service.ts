@@ -7,7 +7,7 @@
  * answer is never repeated: the job ends FAILED with code SUBMIT_OUTCOME_UNKNOWN and the client is told.
  */
 import type { Logger } from 'pino';
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import { canSee, type Caller } from '../domain/caller.ts';
 import { isTerminal, type Job, type JobStatus } from '../domain/job.ts';
 import { estimateCost, secondsUntilNextUtcDay } from '../domain/money.ts';
@@ -94,12 +94,14 @@ export function createJobsService(deps: JobsServiceDeps) {
   async function submitUpstream(job: Job, requestId: string | undefined, admission: Admission): Promise<Job> {
     try {
       const accepted = await upstream.submit(job.input, { ...(requestId ? { requestId } : {}), ...(deps.webhookUrl ? { webhookUrl: deps.webhookUrl(job.id) } : {}) });
+      // `job` is the version this submission stored: no re-read (should it have changed since, the
+      // compare-and-set fails and save reads the latest).
       const saved = await save(job.id, (current) => ({
         ...current,
         requestId: accepted.requestId,
         status: accepted.status,
         queuePosition: accepted.queuePosition,
-      }));
+      }), job);
       if (!saved) throw new Error(`job ${job.id} vanished during submission`);
       scheduler.track(saved);
       logger.info({ jobId: job.id, requestId, upstreamRequestId: accepted.requestId, tenant: job.tenant }, 'job submitted');
@@ -324,11 +326,21 @@ export function toCallError(error: UpstreamError): GatewayError {
 /** Time-ordered ids (UUID v7 layout), so ids created in the same millisecond still sort by creation. */
 let lastMs = 0;
 let sequence = 0;
+/** Random bytes drawn 4 KiB at a time (like crypto.randomUUID's cache): one randomFillSync per 256 ids, not one per id. */
+const entropy = Buffer.allocUnsafe(4096);
+let entropyOffset = entropy.length;
+const idBytes = Buffer.allocUnsafe(16);
 export function uuidv7(): string {
   const ms = Date.now();
   sequence = ms === lastMs ? sequence + 1 : 0;
   lastMs = ms;
-  const bytes = randomBytes(16);
+  if (entropyOffset + 16 > entropy.length) {
+    randomFillSync(entropy);
+    entropyOffset = 0;
+  }
+  const bytes = idBytes;
+  entropy.copy(bytes, 0, entropyOffset, entropyOffset + 16);
+  entropyOffset += 16;
   bytes.writeUIntBE(ms, 0, 6);
   bytes[6] = 0x70 | ((sequence >> 8) & 0x0f);
   bytes[7] = sequence & 0xff;

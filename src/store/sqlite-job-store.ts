@@ -84,6 +84,24 @@ function inTransaction<T>(db: DatabaseSync, body: () => T): T {
   }
 }
 
+/** inTransaction with BEGIN/COMMIT/ROLLBACK prepared once, for the per-request writes (exec parses them every time). */
+function preparedTransactions(db: DatabaseSync): <T>(body: () => T) => T {
+  const begin = db.prepare('BEGIN IMMEDIATE');
+  const commit = db.prepare('COMMIT');
+  const rollback = db.prepare('ROLLBACK');
+  return (body) => {
+    begin.run();
+    try {
+      const result = body();
+      commit.run();
+      return result;
+    } catch (error) {
+      if (db.isTransaction) rollback.run();
+      throw error;
+    }
+  };
+}
+
 function openDatabase(path: string): DatabaseSync {
   const db = new DatabaseSync(path);
   try {
@@ -116,6 +134,7 @@ export function createSqliteJobStore({ path }: SqliteJobStoreOptions): JobStore 
   }
 
   const spend = createSqliteSpend(db);
+  const transaction = preparedTransactions(db);
   const statements = {
     insert: db.prepare(
       `INSERT INTO jobs (id, tenant, user_id, idem_key, status, finished, created_at, version, data, completed_at, charge)
@@ -162,7 +181,7 @@ export function createSqliteJobStore({ path }: SqliteJobStoreOptions): JobStore 
 
     async create(job: Job, budget?: DailyBudget): Promise<CreateOutcome> {
       const charge = chargeOf(job);
-      return inTransaction(db, () => {
+      return transaction(() => {
         const existing = job.idempotencyKey === null ? null : parse(statements.byIdem.get(job.tenant, job.userId ?? '', job.idempotencyKey));
         if (existing) return { job: existing, created: false };
         const over = budget ? spend.exceeded(job.tenant, job.userId, job.createdAt, charge, budget) : null;
@@ -192,7 +211,7 @@ export function createSqliteJobStore({ path }: SqliteJobStoreOptions): JobStore 
 
     async update(job: Job) {
       const charge = chargeOf(job);
-      return inTransaction(db, () => {
+      return transaction(() => {
         const before = statements.chargeOf.get(job.id) as { charge: number } | undefined;
         const result = statements.update.run({
           id: job.id,
@@ -245,7 +264,7 @@ export function createSqliteJobStore({ path }: SqliteJobStoreOptions): JobStore 
 
     /** Gives the job's charge back to its day's counters, in the same transaction as the delete. */
     async delete(id: string) {
-      inTransaction(db, () => {
+      transaction(() => {
         const job = parse(statements.byId.get(id));
         if (!job) return;
         const before = statements.chargeOf.get(id) as { charge: number } | undefined;
@@ -258,7 +277,7 @@ export function createSqliteJobStore({ path }: SqliteJobStoreOptions): JobStore 
       const before = new Date(purgeCutoff(completedBefore, limit)).toISOString();
       if (limit === 0) return [];
       // Pick and delete in one transaction: the ids returned are exactly the rows deleted, oldest first.
-      return inTransaction(db, () => {
+      return transaction(() => {
         const ids = statements.purgeable.all({ before, limit }).map((row) => (row as { id: string }).id);
         if (ids.length > 0) statements.removeMany.run({ ids: JSON.stringify(ids) });
         return ids;

@@ -57,6 +57,18 @@ it('a chunked body within MAX_BODY_BYTES runs as usual', async () => {
   expect(JSON.parse(answer.body).data.jobs.edges).toEqual([]);
 });
 
+it('MAX_BODY_BYTES is the one body limit: a 26 MB body runs when it allows 30 MB (Yoga\'s own 25 MB limit is off)', { timeout: 30_000 }, async () => {
+  const roomy = await startTestGateway({ env: { MAX_BODY_BYTES: String(30 * 1024 * 1024) } });
+  try {
+    const body = JSON.stringify({ query: '{ jobs(first: 1) { edges { cursor } } }', variables: { pad: 'x'.repeat(26 * 1024 * 1024) } });
+    const response = await within(fetch(roomy.httpUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body }), 20_000, 'the answer to a 26 MB body');
+    expect(response.status).toBe(200);
+    expect((await response.json()).data.jobs.edges).toEqual([]);
+  } finally {
+    await roomy.dispose();
+  }
+});
+
 /** Opens a connection that sends its headers, then one body byte every 200 ms; resolves with what came back when it closed. */
 function dripBody(): Promise<{ answer: string; ms: number }> {
   const started = Date.now();
