@@ -38,7 +38,6 @@ export interface SseSubscriptionsOptions {
   csrfHeaders: readonly string[] | null;
   /** CORS_ORIGINS, as Yoga's cors option reads it. */
   corsOrigins: string[];
-  /** Takes one of a tenant's subscription slots (throws the quota's error when none is left); the returned function gives it back. */
   /** The subscriber's subscription slot, taken here at the transport (subscription-slots.ts). */
   admitSubscription?: AdmitSubscription;
   /** Each cohort frame written to a subscriber (metrics). */
