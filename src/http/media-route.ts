@@ -9,7 +9,7 @@ import { Readable } from 'node:stream';
 /** What the route reads (the MediaStore port, structurally). */
 export interface MediaFiles {
   stat(key: string): Promise<{ size: number; contentType: string } | null>;
-  read(key: string, range?: { start: number; end: number }): Promise<Readable>;
+  read(key: string, range?: { start: number; end: number }): Promise<Readable | null>;
 }
 
 const KEY = /^videos\/[\w-]{1,64}\/[0-9a-f]{32}\/[\w.-]{1,100}$/;
@@ -57,6 +57,7 @@ export function createMediaRoute(files: MediaFiles) {
     const status = range ? 206 : 200;
     if (request.method === 'HEAD' || length === 0) return new Response(null, { status, headers });
     const body = await files.read(key, range ?? undefined);
+    if (!body) return notFound(); // purged between the stat and the read
     return new Response(Readable.toWeb(body) as ReadableStream, { status, headers });
   };
 }

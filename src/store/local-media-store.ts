@@ -4,7 +4,7 @@
  * all mount the same folder (MEDIA_DIR_SHARED=true).
  */
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -41,8 +41,16 @@ export function createLocalMediaStore({ dir }: { dir: string }): MediaStore {
         return null;
       }
     },
-    async read(key: string, range?: ByteRange): Promise<Readable> {
-      return createReadStream(pathOf(key), range ? { start: range.start, end: range.end } : {});
+    async read(key: string, range?: ByteRange): Promise<Readable | null> {
+      // Opened here, not lazily by the stream: a copy purged since its stat is a 404, not a stream error.
+      let handle;
+      try {
+        handle = await open(pathOf(key), 'r');
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+        throw error;
+      }
+      return handle.createReadStream(range ? { start: range.start, end: range.end } : {});
     },
     async delete(keyOrPrefix: string) {
       await rm(pathOf(keyOrPrefix), { recursive: true, force: true });

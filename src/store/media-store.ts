@@ -32,7 +32,8 @@ export interface MediaStore {
   /** Size and type of a stored object; null when there is none. */
   stat(key: string): Promise<StoredMedia | null>;
   /** The object's bytes, or the given range of them. */
-  read(key: string, range?: ByteRange): Promise<Readable>;
+  /** The stored bytes (a range of them); null when the key is gone (purged since a stat). */
+  read(key: string, range?: ByteRange): Promise<Readable | null>;
   /** Removes every object whose key starts with `prefix` (a folder-like prefix ending in '/'), or one key. */
   delete(keyOrPrefix: string): Promise<void>;
   putRecord(key: string, value: unknown): Promise<void>;

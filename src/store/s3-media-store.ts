@@ -77,8 +77,14 @@ export function createS3MediaStore(options: S3MediaStoreOptions): MediaStore {
         throw error;
       }
     },
-    async read(key: string, range?: ByteRange): Promise<Readable> {
-      const object = await client.send(new GetObjectCommand({ Bucket: bucket, Key: full(key), ...(range ? { Range: `bytes=${range.start}-${range.end}` } : {}) }));
+    async read(key: string, range?: ByteRange): Promise<Readable | null> {
+      let object;
+      try {
+        object = await client.send(new GetObjectCommand({ Bucket: bucket, Key: full(key), ...(range ? { Range: `bytes=${range.start}-${range.end}` } : {}) }));
+      } catch (error) {
+        if ((error as { name?: string }).name === 'NoSuchKey') return null; // purged since its stat
+        throw error;
+      }
       const body = object.Body;
       if (body instanceof Readable) return body;
       throw new Error('S3 GetObject: no readable body');

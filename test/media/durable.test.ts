@@ -133,10 +133,15 @@ describe('a slow media host', () => {
 it('purge removes the copy with the job', { timeout: 45_000 }, async () => {
   const gateway = await startTestGateway({ env: { MEDIA_STORE: 'local', JOB_RETENTION_MS: '1500' } });
   const { job, last } = await complete(gateway);
-  expect((await fetch(last.video.url)).status).toBe(200);
+  const statusOf = async (url: string) => {
+    const response = await fetch(url);
+    await response.arrayBuffer(); // read it all: no response is left open on the gateway
+    return response.status;
+  };
+  expect(await statusOf(last.video.url)).toBe(200);
   await waitFor(async () => (await gateway.gql(GET_JOB, { id: job.id })).data?.job === null, { timeoutMs: 15_000, message: 'the job to be purged' });
   // The copy goes in the same purge pass, right after the job.
-  await waitFor(async () => (await fetch(last.video.url)).status === 404, { message: 'the copy to be purged' });
+  await waitFor(async () => (await statusOf(last.video.url)) === 404, { message: 'the copy to be purged' });
   const videos = join(dirname(gateway.sqlitePath), 'media', 'videos');
   expect(existsSync(videos) ? readdirSync(videos) : []).not.toContain(job.id);
   await gateway.dispose();

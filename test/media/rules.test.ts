@@ -1,7 +1,7 @@
 /** The pure rules behind media: image signatures and framing, allowed media hosts, byte ranges. */
 import { expect, it } from 'vitest';
 import { sniffImage } from '../../src/domain/image-type.ts';
-import { parseRange } from '../../src/http/media-route.ts';
+import { createMediaRoute, parseRange } from '../../src/http/media-route.ts';
 import { DEFAULT_MEDIA_HOSTS, isAllowedMediaUrl } from '../../src/upstream/media-source.ts';
 import { IMAGES } from '../helpers/media.ts';
 
@@ -45,4 +45,11 @@ it('reads one byte range; several ranges or none serve the whole', () => {
   expect(parseRange('bytes=1000-', 1000)).toBe('unsatisfiable');
   expect(parseRange('bytes=0-1,5-6', 1000)).toBeNull();
   expect(parseRange(null, 1000)).toBeNull();
+});
+
+it('a copy purged between its stat and its read is a 404, not a broken stream', async () => {
+  const route = createMediaRoute({ stat: async () => ({ size: 10, contentType: 'video/mp4' }), read: async () => null });
+  const url = new URL('http://127.0.0.1/media/videos/job-1/0123456789abcdef0123456789abcdef/output.mp4');
+  const response = await route(new Request(url), url);
+  expect(response?.status).toBe(404);
 });
