@@ -79,8 +79,9 @@ it('a socket that stops reading with 1,000 large queries in flight: RSS grows < 
   const growthMb = (peak - before) / 1024 / 1024;
   expect(growthMb, `RSS grew by ${growthMb.toFixed(1)} MB`).toBeLessThan(100);
   expect(latencies.length).toBeGreaterThan(20);
-  // Under 100 ms on an idle machine; on a loaded one, at most 100 ms more than without the abuse.
-  expect(p99(latencies), `p99 of ${latencies.length} requests (without the abuse: ${p99(base).toFixed(0)} ms)`).toBeLessThan(100 + p99(base));
+  // Under 100 ms on an idle machine (the base p99 there is a few ms); a loaded machine slows every
+  // request, the abuser's too, so there the bound scales with the base. Unbounded, it is seconds.
+  expect(p99(latencies), `p99 of ${latencies.length} requests (without the abuse: ${p99(base).toFixed(0)} ms)`).toBeLessThan(100 + 2 * p99(base));
 });
 
 it('a socket that reads gets every answer of a burst of 200 queries (more than WS_MAX_OPERATIONS_IN_FLIGHT), in full', async () => {
