@@ -326,6 +326,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     maxBodyBytes: config.limits.maxBodyBytes,
     csrfHeaders: config.limits.csrfPrevention ? CSRF_HEADERS : null,
     corsOrigins: config.limits.corsOrigins,
+    keepAliveMs: config.limits.keepAliveMs,
     admitSubscription,
     onDelivered: delivered ? () => { metrics.eventsDelivered.inc(); delivered(); } : () => metrics.eventsDelivered.inc(),
   });
@@ -337,6 +338,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     logger,
     maxMessageBytes: config.limits.maxWsMessageBytes,
     initTimeoutMs: config.limits.wsInitTimeoutMs,
+    keepAliveMs: config.limits.keepAliveMs,
     connectionsPerTenant: config.quotas.wsConnectionsPerTenant,
     onLimited: () => metrics.rateLimited.inc({ quota: 'ws_connections' }),
     admitSubscription,

@@ -160,6 +160,8 @@ export interface OperationLimits {
   wsMaxBufferedBytes: number;
   /** How long a client may take to send a whole HTTP request (headers and body); then 408. */
   requestTimeoutMs: number;
+  /** KEEPALIVE_MS: WebSocket ping and SSE comment interval on open subscriptions. */
+  keepAliveMs: number;
   introspection: boolean;
   fieldSuggestions: boolean;
   csrfPrevention: boolean;
@@ -244,6 +246,7 @@ const envSchema = z.object({
   WS_MAX_OPERATIONS_IN_FLIGHT: integer('WS_MAX_OPERATIONS_IN_FLIGHT', 1, 100_000).default(8),
   WS_MAX_BUFFERED_BYTES: integer('WS_MAX_BUFFERED_BYTES', 64 * 1024, 1024 * 1024 * 1024).default(4 * 1024 * 1024),
   REQUEST_TIMEOUT_MS: integer('REQUEST_TIMEOUT_MS', 100, 3_600_000).default(60_000),
+  KEEPALIVE_MS: integer('KEEPALIVE_MS', 100, 600_000).default(12_000),
   GRAPHQL_INTROSPECTION: boolean('GRAPHQL_INTROSPECTION').default(true),
   GRAPHQL_FIELD_SUGGESTIONS: boolean('GRAPHQL_FIELD_SUGGESTIONS').default(true),
   CSRF_PREVENTION: boolean('CSRF_PREVENTION').default(true),
@@ -382,6 +385,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       wsMaxOperationsInFlight: e.WS_MAX_OPERATIONS_IN_FLIGHT,
       wsMaxBufferedBytes: e.WS_MAX_BUFFERED_BYTES,
       requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
+      keepAliveMs: e.KEEPALIVE_MS,
       introspection: e.GRAPHQL_INTROSPECTION,
       fieldSuggestions: e.GRAPHQL_FIELD_SUGGESTIONS,
       csrfPrevention: e.CSRF_PREVENTION,
