@@ -68,7 +68,7 @@ describe('fal-video events', () => {
 });
 
 it.skipIf(!hasEvents)('events resumes from its last cursor across a gateway restart: on to COMPLETED, in order, no event twice', async () => {
-  const simulator = await startSimulator({ timing: { initialQueuePosition: 2, queueStepMs: 300, runMs: 12_000, logEveryMs: 400, logWindowMs: 800 } });
+  const simulator = await startSimulator({ timing: { initialQueuePosition: 2, queueStepMs: 300, runMs: 3_000, logEveryMs: 400, logWindowMs: 800 } });
   const options = { sharedSimulator: simulator, sqlitePath: tempSqlitePath(), env: { PORT: String(await freePort()) } };
   const first = await startTestGateway(options);
   const cli = spawnCli(['events', '--json', '--reconnect-timeout', '60'], { GATEWAY_URL: first.httpUrl });
@@ -81,9 +81,11 @@ it.skipIf(!hasEvents)('events resumes from its last cursor across a gateway rest
   );
   const job = await submitJob(first, { prompt: 'Across a restart' });
   await cli.waitForLine((event) => event.job.id === job.id && event.job.status === 'IN_PROGRESS', 'the job running');
+  simulator.pause(); // the job stays mid-run while the gateway is away, however long the restart takes
   await first.dispose();
   await waitFor(() => /reconnecting/.test(cli.stderr()), { timeoutMs: 30_000, message: 'the CLI to notice the drop' });
   const second = await startTestGateway(options);
+  simulator.resume();
   await cli.waitForLine((event) => event.job.id === job.id && event.job.status === 'COMPLETED', 'the job COMPLETED after the restart', 60_000);
   const cursors = cli.lines().map((event) => event.cursor);
   expect(new Set(cursors).size, 'no event twice').toBe(cursors.length);
