@@ -1,74 +1,25 @@
 /**
- * Subscription cohorts for the WebSocket transport: subscribers with the same tenant, document,
+ * Subscription cohorts, for both transports (graphql-ws.ts, sse-subscriptions.ts): subscribers with the same visibility, document,
  * operation name and variables share ONE execution of the subscription (through Yoga's pipeline, so
- * masking and plugins apply once) and ONE serialization of each result. Each message is encoded once
- * per message id and written straight to every member's socket as the same bytes: per subscriber,
- * an update is one socket write.
+ * masking and plugins apply once) and ONE serialization of each result (cohort-frames.ts), written
+ * straight to every member's sink (cohort-member.ts) as the same bytes: per subscriber, an update is
+ * one socket write.
  *
  * Semantics kept: a member's first event is the cohort's latest state (the job's current state; a
  * cohort whose first result is not in yet hands it over when it comes); every member then gets each
  * result in order, or, if it reads slowly, the latest one (one pending frame per member, never a
  * growing buffer); a result that comes while the previous one is still being handed out does not
- * wait for it: members not reached yet get both at once, in order, the others
- * right after. After the terminal result the cohort ends and its members complete. The last
+ * wait for it: members not reached yet get both at once, in order, the others right after. After the terminal result the cohort ends and its members complete. The last
  * member to leave stops the shared execution. Tenancy was checked when the cohort's execution
  * started, and the tenant is part of the key.
  */
 import type { ExecutionResult } from 'graphql';
+import { FRAME, PREVIOUS, type Frame, type FrameSink } from './cohort-frames.ts';
+import { SinkMember, type Member } from './cohort-member.ts';
 
-/** A serialized result, shared by every member of a cohort. */
-export interface Frame {
-  readonly [FRAME]: string;
-  /** Whole messages already encoded for this frame, by what precedes the payload (the message id). */
-  [ENCODED]?: Map<string, Buffer>;
-  /** The SSE `next` event for this frame (encodeSseNext). */
-  [SSE_ENCODED]?: Buffer;
-  /** The cohort's frame before this one, while some member may still lack it (cut once every member is past it). */
-  [PREVIOUS]?: Frame | null;
-}
-const PREVIOUS: unique symbol = Symbol('previous frame');
-/** Frames a member that is behind gets at once, at most; one further behind gets the latest only. */
-const MAX_CATCH_UP = 8;
-const ENCODED: unique symbol = Symbol('encoded messages');
-/** Distinct message envelopes (ids) cached per frame; clients mostly reuse a few ids. */
-const MAX_ENCODED = 64;
-
-/** The graphql-transport-ws `next` message for `frame` and operation `id`, encoded once per id. */
-export function encodeNext(frame: Frame, id: string): Buffer {
-  const cache = (frame[ENCODED] ??= new Map());
-  let bytes = cache.get(id);
-  if (!bytes) {
-    bytes = Buffer.from(`{"id":${JSON.stringify(id)},"type":"next","payload":${frame[FRAME]}}`);
-    if (cache.size < MAX_ENCODED) cache.set(id, bytes);
-  }
-  return bytes;
-}
-
-const SSE_ENCODED: unique symbol = Symbol('encoded SSE event');
-
-/**
- * The SSE `next` event (graphql-sse distinct connections, as Yoga writes it) for `frame`. It carries no
- * operation id, so one Buffer serves every SSE member of the cohort.
- */
-export function encodeSseNext(frame: Frame): Buffer {
-  return (frame[SSE_ENCODED] ??= Buffer.from(`event: next\ndata: ${frame[FRAME]}\n\n`));
-}
-
-/** Where a member's frames go: a subscriber's socket. */
-export interface FrameSink {
-  /** Writes a frame; false when the consumer is congested (later frames then wait, latest wins). */
-  write(frame: Frame): boolean;
-  /** Calls back once the consumer can take more. */
-  onDrain(callback: () => void): void;
-}
-export const FRAME: unique symbol = Symbol('cohort frame');
+export { encodeNext, encodeSseNext, FRAME, type Frame, type FrameSink } from './cohort-frames.ts';
 
 type Start = () => Promise<AsyncIterable<ExecutionResult> | ExecutionResult>;
-
-interface Member {
-  offer(frame: Frame): void;
-  end(error?: unknown): void;
-}
 
 interface Cohort {
   /** The key it is stored under (members use this string, not each joiner's copy of it). */
@@ -211,122 +162,4 @@ export function createCohorts({ batchSize = 100 }: { batchSize?: number } = {}):
       return { cohorts: cohorts.size, members };
     },
   };
-}
-/** The frames after `last` up to `frame`, in order; just `frame` when `last` is not among its recent predecessors. */
-function since(last: Frame | null, frame: Frame): Frame[] {
-  const frames = [frame];
-  for (let f = frame[PREVIOUS]; f && f !== last && frames.length < MAX_CATCH_UP; f = f[PREVIOUS]) frames.push(f);
-  const back = frames[frames.length - 1]![PREVIOUS];
-  return back === last ? frames.reverse() : [frame];
-}
-
-const DONE: IteratorResult<never> = Object.freeze({ value: undefined as never, done: true });
-
-/**
- * One member whose frames go to a sink: the cohort offers it frames, graphql-ws iterates it (it yields
- * nothing: frames go straight to the sink) and completes the subscription when it ends. A class, so
- * that a member is one object with shared methods rather than a dozen closures per subscriber.
- */
-class SinkMember implements Member, AsyncIterableIterator<never> {
-  /** graphql-ws iterates the member: frames may go out (the subscription is registered). */
-  private active = false;
-  private pending: Frame | null;
-  private last: Frame | null;
-  private congested = false;
-  private ended = false;
-  private left = false;
-  private failure: unknown;
-  /** Resolves the `next()` graphql-ws is waiting on (a failure is passed as a rejected promise). */
-  private settle: ((result: IteratorResult<never> | Promise<never>) => void) | null = null;
-  private readonly cohort: Cohort;
-  private readonly sink: FrameSink;
-  /** Gives the member's slot back (run once, when it leaves). */
-  private readonly onLeave: () => void;
-  private readonly leaveCohort: (cohort: Cohort, member: Member) => void;
-
-  constructor(cohort: Cohort, sink: FrameSink, onLeave: () => void, leaveCohort: (cohort: Cohort, member: Member) => void) {
-    this.pending = cohort.replayLatest ? cohort.latest : null;
-    this.last = cohort.latest;
-    this.cohort = cohort;
-    this.sink = sink;
-    this.onLeave = onLeave;
-    this.leaveCohort = leaveCohort;
-  }
-
-  /** Writes `frame`, after the frames it follows that this member missed while the cohort was handing them out. */
-  private write(frame: Frame, missed: Frame[] = [frame]): void {
-    let ok = true;
-    for (const each of missed) ok = this.sink.write(each);
-    if (!ok && !this.congested) {
-      this.congested = true;
-      this.sink.onDrain(() => this.drained());
-    }
-  }
-  private drained(): void {
-    this.congested = false;
-    if (this.pending && !this.left) {
-      const next = this.pending;
-      this.pending = null;
-      this.write(next);
-    }
-  }
-  private finish(): void {
-    if (!this.settle) return;
-    const settle = this.settle;
-    this.settle = null;
-    this.leaveOnce();
-    settle(this.failure ? Promise.reject(this.failure) : DONE);
-  }
-  private leaveOnce(): void {
-    if (this.left) return;
-    this.left = true;
-    this.leaveCohort(this.cohort, this);
-    this.onLeave();
-  }
-
-  offer(frame: Frame): void {
-    if (frame === this.last || this.left || this.ended) return;
-    const previous = this.last;
-    this.last = frame;
-    if (!this.active || this.congested) this.pending = frame; // latest wins
-    else this.write(frame, since(previous, frame));
-  }
-  end(error?: unknown): void {
-    this.ended = true;
-    this.failure = error;
-    if (this.active && this.pending) {
-      const terminal = this.pending; // delivered even to a congested consumer
-      this.pending = null;
-      this.sink.write(terminal);
-    }
-    this.finish();
-  }
-
-  /** Not `async`: the promise graphql-ws waits on for the subscription's whole life is this one alone. */
-  next(): Promise<IteratorResult<never>> {
-    if (!this.active) {
-      this.active = true;
-      if (this.pending) {
-        const first = this.pending; // the current state, at once
-        this.pending = null;
-        this.write(first);
-      }
-    }
-    if (this.left) return Promise.resolve(DONE);
-    if (this.ended) {
-      this.leaveOnce();
-      return this.failure ? Promise.reject(this.failure) : Promise.resolve(DONE);
-    }
-    return new Promise<IteratorResult<never>>((resolve) => (this.settle = resolve));
-  }
-  return(): Promise<IteratorResult<never>> {
-    this.pending = null;
-    this.leaveOnce();
-    this.settle?.(DONE);
-    this.settle = null;
-    return Promise.resolve(DONE);
-  }
-  [Symbol.asyncIterator](): AsyncIterableIterator<never> {
-    return this;
-  }
 }
