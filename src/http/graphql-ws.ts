@@ -13,7 +13,8 @@ import type { Logger } from 'pino';
 import type { Caller } from '../domain/caller.ts';
 import type { GraphQLContext } from '../schema/context.ts';
 import type { Authenticator } from './auth.ts';
-import { createCohorts, encodeNext, type Frame, type FrameSink } from './cohorts.ts';
+import { createCohorts, type FrameSink } from './cohorts.ts';
+import { closeAtExpiry, SocketSink } from './ws-socket.ts';
 import { cohortKey, cohortPolicy } from './cohort-policy.ts';
 import { holdingSlot, takeSlot, type AdmitSubscription } from './subscription-slots.ts';
 import { serveGraphQLWs, type SocketBounds, type WsExtra } from './ws-server.ts';
@@ -50,31 +51,8 @@ export interface GraphQLWsOptions {
 /** Defaults of WS_MAX_OPERATIONS_IN_FLIGHT and WS_MAX_BUFFERED_BYTES. */
 export const DEFAULT_SOCKET_BOUNDS: SocketBounds = { maxOperationsInFlight: 8, maxBufferedBytes: 4 * 1024 * 1024 };
 
-/** Past this much unsent data on a socket, a subscriber is congested: it gets the latest state later. */
-const CONGESTED_BYTES = 1024 * 1024;
-
 /** Close code for a tenant over its WebSocket connection quota (graphql-ws uses 4429 for "too many"). */
 export const CLOSE_RATE_LIMITED = 4429;
-/** Close code when the socket's token expires (graphql-ws's Forbidden): the client reconnects with a fresh one. */
-export const CLOSE_TOKEN_EXPIRED = 4403;
-/** setTimeout's longest delay; a later expiry re-arms the timer. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
-/** Closes the socket with 4403 when its token expires (one timer per socket, cleared when it closes). */
-function closeAtExpiry(socket: WebSocket, expiresAt: number): void {
-  let timer: NodeJS.Timeout;
-  const arm = () => {
-    const left = expiresAt - Date.now();
-    if (left <= 0) {
-      socket.close(CLOSE_TOKEN_EXPIRED, 'Forbidden: the token expired');
-      return;
-    }
-    timer = setTimeout(arm, Math.min(left, MAX_TIMER_MS));
-  };
-  arm();
-  socket.on('close', () => clearTimeout(timer));
-}
-
 /** A cohort joiner's own context: the cohort's services, this subscriber's caller and request id. */
 function joinerContext(cohort: GraphQLContext, caller: Caller): GraphQLContext {
   return { jobs: cohort.jobs, caller, requestId: randomUUID() };
@@ -339,41 +317,4 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
     clientCount: () => wss.clients.size,
     cohortStats: () => cohorts.stats(),
   };
-}
-
-/**
- * Where a cohort member's frames go: its socket, as shared bytes (one class, so that a subscriber
- * holds one object and one callback rather than three closures). Drained: every frame of this
- * member has been handed to the OS (ws's send callback).
- */
-class SocketSink implements FrameSink {
-  private unsent = 0;
-  private waiters: Array<() => void> | null = null;
-  private readonly socket: WebSocket;
-  private readonly operationId: string;
-  private readonly onDelivered: (() => void) | undefined;
-  private readonly sent = () => {
-    this.unsent -= 1;
-    if (this.unsent > 0 || !this.waiters) return;
-    const ready = this.waiters;
-    this.waiters = null;
-    for (const callback of ready) callback();
-  };
-
-  constructor(socket: WebSocket, operationId: string, onDelivered: (() => void) | undefined) {
-    this.socket = socket;
-    this.operationId = operationId;
-    this.onDelivered = onDelivered;
-  }
-
-  write(frame: Frame): boolean {
-    this.unsent += 1;
-    this.socket.send(encodeNext(frame, this.operationId), { binary: false }, this.sent);
-    this.onDelivered?.();
-    return this.socket.bufferedAmount < CONGESTED_BYTES;
-  }
-  onDrain(callback: () => void): void {
-    if (this.unsent === 0) setImmediate(callback);
-    else (this.waiters ??= []).push(callback);
-  }
 }
