@@ -1,6 +1,7 @@
 /** Turns the runs into figures, target verdicts and BENCHMARKS.md. */
 import type { CapacityResult, FanoutResult, RssResult, ThroughputResult, UpstreamResult } from './scenarios.ts';
 import { fmt, fmtSpread, spread, type Spread } from './stats.ts';
+import { readRows, readRunTable, readVerdicts, type ReadResult } from './read-path.ts';
 
 export interface Results {
   fanout: Map<number, { gateway: FanoutResult[]; raw: FanoutResult[] }>;
@@ -11,6 +12,8 @@ export interface Results {
   events: { updates: FanoutResult[]; events: FanoutResult[] };
   /** FAL_UPDATES=stream vs poll: fan-out (change->delivery) and status calls per job life. */
   push: { stream: FanoutResult[]; poll: FanoutResult[]; callsStream: UpstreamResult[]; callsPoll: UpstreamResult[] };
+  /** The read path (job, jobs, usage) against plain Yoga, per run and query (read-path.ts). */
+  read: ReadResult[];
   capacity: CapacityResult | null;
   failures: string[];
 }
@@ -212,6 +215,7 @@ function allVerdicts(results: Results, info: RunInfo): Verdict[] {
       direction: 'min',
     });
   }
+  out.push(...readVerdicts(results.read));
   // Capacity.
   {
     const c = results.capacity;
@@ -340,6 +344,7 @@ export function resultsTable(results: Results, info: RunInfo): string[] {
     const b = perJob(results.push.callsPoll);
     lines.push(row(['Upstream status calls per job life (2 queue steps, a run, logs; poll 100 ms)', `${fmtSpread(a, '', 0)} (stream)`, `${fmtSpread(b, '', 0)} (poll)`, `${fmt(a.median / b.median, 2)}×`]));
   }
+  lines.push(...readRows(results.read));
   const c = results.capacity;
   if (c) {
     lines.push(row([`Subscriptions held (goal ${fmt(c.goal, 0)})`, `${fmt(c.held, 0)}, ${c.errorCount} errors, ramp ${fmt(c.rampSeconds)} s`, '', '']));
@@ -442,6 +447,7 @@ function perRunTables(results: Results): string[] {
     for (const r of tp) lines.push(row([r.target === 'gateway' ? 'generateVideo via gateway' : 'undici → simulator', fmt(r.seconds, 1), fmt(r.completed, 0), fmt(r.perSecond, 0), fmt(r.p50Ms), fmt(r.p99Ms), fmt(r.serverCpuPerRequestUs), load(r.interference), r.errors ? `${r.errors} (${r.firstError})` : '0']));
     lines.push('');
   }
+  lines.push(...readRunTable(results.read));
   const c = results.capacity;
   if (c) {
     lines.push('### Capacity run', '');
