@@ -26,9 +26,9 @@ import { fmt, fmtSpread, percentile, Samples, spread } from './stats.ts';
 
 export const READ_CONCURRENCY = 32;
 export const SEED_JOBS = 3000;
-const TENANT = 'bench';
-const API_KEY = 'bench-read-key-0123456789';
-const FLOOR_SCRIPT = fileURLToPath(new URL('./yoga-floor-server.ts', import.meta.url));
+export const READ_TENANT = 'bench';
+export const READ_API_KEY = 'bench-read-key-0123456789';
+export const FLOOR_SCRIPT = fileURLToPath(new URL('./yoga-floor-server.ts', import.meta.url));
 
 /** The fields the built-in dashboard selects for a job (src/dashboard/queries.js, with cost). */
 const JOB_FIELDS = `id requestId status queuePosition createdAt updatedAt completedAt cancelRequested
@@ -98,7 +98,7 @@ export function seedJobs(nowMs: number, n = SEED_JOBS): Job[] {
     }));
     jobs.push({
       id,
-      tenant: TENANT,
+      tenant: READ_TENANT,
       userId: null,
       requestId: `req-${i.toString(16).padStart(8, '0')}-bench`,
       model: 'fal-ai/kling-video/v2.5-turbo/pro/image-to-video',
@@ -126,7 +126,7 @@ export function seedJobs(nowMs: number, n = SEED_JOBS): Job[] {
   return jobs;
 }
 
-async function seedStore(path: string, jobs: Job[]): Promise<void> {
+export async function seedStore(path: string, jobs: Job[]): Promise<void> {
   const store = createSqliteJobStore({ path });
   try {
     for (const job of [...jobs].reverse()) await store.create(job);
@@ -138,7 +138,7 @@ async function seedStore(path: string, jobs: Job[]): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 // Load
 
-interface Target {
+export interface Target {
   name: 'gateway' | 'floor';
   child: Child<{ httpUrl: string }>;
   headers: Record<string, string>;
@@ -212,7 +212,7 @@ async function measure(ctx: BenchContext, target: Target, body: string, seconds:
 }
 
 /** The request body of each query on one target (the second page's cursor is that target's own). */
-async function bodies(target: Target, jobs: Job[], from: string): Promise<Record<ReadQuery, string>> {
+export async function readBodies(target: Target, jobs: Job[], from: string): Promise<Record<ReadQuery, string>> {
   const pool = new Pool(new URL(target.child.info.httpUrl).origin, { connections: 1 });
   try {
     const first = JSON.parse((await post(target, pool, JSON.stringify({ query: JOBS_QUERY, variables: { first: 20 } }))).text) as {
@@ -257,16 +257,16 @@ export async function readPath(ctx: BenchContext, seconds: number, run: number, 
     gateway = await startGateway(ctx.machine, {
       pollMs: 600_000,
       timing: { initialQueuePosition: 3, queueStepMs: 60_000 },
-      env: { SQLITE_PATH: sqlitePath, GATEWAY_API_KEYS: `${TENANT}:${API_KEY}` },
+      env: { SQLITE_PATH: sqlitePath, GATEWAY_API_KEYS: `${READ_TENANT}:${READ_API_KEY}` },
     });
     floor = await spawnChild<{ httpUrl: string }>({ script: FLOOR_SCRIPT, env: { BENCH_FLOOR_JOBS: jobsPath }, machine: ctx.machine, core: SERVER_CORE });
     const json = { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json' };
     const targets: Record<'gateway' | 'floor', Target> = {
-      gateway: { name: 'gateway', child: gateway, headers: { ...json, authorization: `Bearer ${API_KEY}` } },
+      gateway: { name: 'gateway', child: gateway, headers: { ...json, authorization: `Bearer ${READ_API_KEY}` } },
       floor: { name: 'floor', child: floor, headers: json },
     };
     const from = new Date(now - 86_400_000).toISOString();
-    const body = { gateway: await bodies(targets.gateway, jobs, from), floor: await bodies(targets.floor, jobs, from) };
+    const body = { gateway: await readBodies(targets.gateway, jobs, from), floor: await readBodies(targets.floor, jobs, from) };
     const results: ReadResult[] = [];
     for (const [i, query] of queries.entries()) {
       const sameData = (await dataOf(targets.gateway, body.gateway[query])) === (await dataOf(targets.floor, body.floor[query]));

@@ -13,16 +13,18 @@ export function spendScopes(tenant: string, userId: string | null | undefined): 
   return userId ? [`t:${tenant}`, `u:${tenant}\u0000${userId}`] : [`t:${tenant}`];
 }
 
+/** Usage totals by status over a creation range: answered from the listing indexes alone (sqlite-job-store.ts). */
+export const USAGE_SQL = {
+  tenant: 'SELECT status, count(*) AS n, sum(charge) AS spent FROM jobs WHERE tenant = ? AND created_at >= ? AND created_at < ? GROUP BY status',
+  user: 'SELECT status, count(*) AS n, sum(charge) AS spent FROM jobs WHERE tenant = ? AND user_id = ? AND created_at >= ? AND created_at < ? GROUP BY status',
+};
+
 export function createSqliteSpend(db: DatabaseSync) {
   const statements = {
     read: db.prepare('SELECT nanos FROM spend WHERE scope = ? AND day = ?'),
     add: db.prepare('INSERT INTO spend (scope, day, nanos) VALUES (:scope, :day, :delta) ON CONFLICT (scope, day) DO UPDATE SET nanos = nanos + :delta'),
-    tenantUsage: db.prepare(
-      'SELECT status, count(*) AS n, sum(charge) AS spent FROM jobs WHERE tenant = ? AND created_at >= ? AND created_at < ? GROUP BY status',
-    ),
-    userUsage: db.prepare(
-      'SELECT status, count(*) AS n, sum(charge) AS spent FROM jobs WHERE tenant = ? AND user_id = ? AND created_at >= ? AND created_at < ? GROUP BY status',
-    ),
+    tenantUsage: db.prepare(USAGE_SQL.tenant),
+    userUsage: db.prepare(USAGE_SQL.user),
   };
 
   function spentOn(day: string, tenant: string, userId?: string | null): number {

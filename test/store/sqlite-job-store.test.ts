@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { describe, expect, it } from 'vitest';
 import { createSqliteJobStore } from '../../src/store/sqlite-job-store.ts';
+import { USAGE_SQL } from '../../src/store/sqlite-spend.ts';
 import type { Job } from '../../src/domain/job.ts';
 import { describeJobStoreContract, makeJob } from '../helpers/job-store-contract.ts';
 import { describeJobStoreMoneyContract } from '../helpers/job-store-money-contract.ts';
@@ -130,6 +131,32 @@ describe('SQLite job store', () => {
         expect(await stores[1]?.purgeFinished('2025-01-03T00:00:00.000Z', 10)).toEqual([job.id]);
       } finally {
         await Promise.all(stores.map((store) => store.close()));
+      }
+    } finally {
+      await remove();
+    }
+  });
+
+  it('answers usage from an index alone, without reading job rows, also in a database an older version created', async () => {
+    const { dir, remove } = tempDir();
+    try {
+      const path = join(dir, 'jobs.db');
+      const old = new DatabaseSync(path);
+      old.exec(`CREATE TABLE jobs (
+        id TEXT PRIMARY KEY, tenant TEXT NOT NULL, idem_key TEXT, status TEXT NOT NULL,
+        finished INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL, version INTEGER NOT NULL, data TEXT NOT NULL);
+        CREATE INDEX jobs_tenant_created ON jobs (tenant, created_at DESC, id DESC);`);
+      old.close();
+      await createSqliteJobStore({ path }).close();
+      const db = new DatabaseSync(path);
+      try {
+        const plan = (sql: string, ...params: string[]) => (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as { detail: string }[]).map((row) => row.detail).join('; ');
+        expect(plan(USAGE_SQL.tenant, 't', '2025-01-01', '2025-01-02')).toMatch(/USING COVERING INDEX/);
+        expect(plan(USAGE_SQL.user, 't', 'u', '2025-01-01', '2025-01-02')).toMatch(/USING COVERING INDEX/);
+        const indexes = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'jobs'").all() as { name: string }[]).map((row) => row.name);
+        expect(indexes).not.toContain('jobs_tenant_created'); // the narrower index it replaces is gone
+      } finally {
+        db.close();
       }
     } finally {
       await remove();
