@@ -1,8 +1,9 @@
 /**
- * `node scripts/bench/read-cpu.ts [--floor] [--n 3000] [--only job,usage] [--profile DIR]`: server CPU per request of
- * each read-path query (read-path.ts), on the gateway (or the plain Yoga floor) alone, for profiling and
- * before/after comparisons of one change: CPU time is independent of other load on the machine, unlike
- * requests per second.
+ * `node scripts/bench/read-cpu.ts [--floor] [--compare DIR] [--n 2000] [--rounds 5] [--only job,usage] [--profile DIR]`:
+ * server CPU per request of each read-path query (read-path.ts) on the gateway, and with --floor on the
+ * plain Yoga floor, with --compare DIR on the gateway of another checkout (a before/after of one change).
+ * The servers take turns query by query, round by round; the figure is the median and the minimum over
+ * the rounds. CPU time per request does not depend on other load the way requests per second do.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,64 +11,74 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
 import { detectMachine, spawnChild, type Child } from './proc.ts';
-import { startGateway, SERVER_CORE } from './gateway.ts';
-import { READ_QUERIES, readBodies, seedJobs, seedStore, READ_API_KEY, READ_TENANT, FLOOR_SCRIPT, type ReadQuery } from './read-path.ts';
+import { CHILD_NOFILE, gatewayEnv, SERVER_CORE, SERVER_SCRIPT } from './gateway.ts';
+import { FLOOR_SCRIPT, READ_API_KEY, READ_QUERIES, READ_TENANT, readBodies, seedJobs, seedStore, type ReadQuery } from './read-path.ts';
+import { spread } from './stats.ts';
 
-const { values } = parseArgs({ options: { floor: { type: 'boolean' }, n: { type: 'string' }, only: { type: 'string' }, profile: { type: 'string' }, rounds: { type: 'string' } } });
-const n = Number(values.n ?? 3000);
-const rounds = Number(values.rounds ?? 2);
+const { values } = parseArgs({ options: { floor: { type: 'boolean' }, compare: { type: 'string' }, ablate: { type: 'string' }, n: { type: 'string' }, only: { type: 'string' }, profile: { type: 'string' }, rounds: { type: 'string' } } });
+const n = Number(values.n ?? 2000);
+const rounds = Number(values.rounds ?? 5);
 const queries = (values.only ? values.only.split(',') : READ_QUERIES) as ReadQuery[];
 const machine = detectMachine(true);
 const dir = mkdtempSync(join(tmpdir(), 'read-cpu-'));
-let child: Child<{ httpUrl: string }> | null = null;
+const children: Child<{ httpUrl: string }>[] = [];
+interface T { name: string; child: Child<{ httpUrl: string }>; headers: Record<string, string>; body: Record<ReadQuery, string>; pool: Pool; cpu: Map<ReadQuery, number[]> }
 try {
   const now = Date.now();
   const jobs = seedJobs(now);
-  const sqlitePath = join(dir, 'gateway.sqlite');
   const jobsPath = join(dir, 'jobs.json');
+  writeFileSync(jobsPath, JSON.stringify(jobs));
   const json = { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json' };
-  let headers: Record<string, string>;
-  if (values.floor) {
-    writeFileSync(jobsPath, JSON.stringify(jobs));
-    child = await spawnChild<{ httpUrl: string }>({ script: FLOOR_SCRIPT, env: { BENCH_FLOOR_JOBS: jobsPath }, machine, core: SERVER_CORE });
-    headers = json;
-  } else {
+  const targets: T[] = [];
+  const add = async (name: string, child: Child<{ httpUrl: string }>, headers: Record<string, string>) => {
+    children.push(child);
+    const body = await readBodies({ name: 'gateway', child, headers }, jobs, new Date(now - 86_400_000).toISOString());
+    targets.push({ name, child, headers, body, pool: new Pool(new URL(child.info.httpUrl).origin, { connections: 16 }), cpu: new Map() });
+  };
+  const gateway = async (name: string, script: string, extra: Record<string, string> = {}) => {
+    const sqlitePath = join(dir, `${name}.sqlite`);
     await seedStore(sqlitePath, jobs);
-    child = await startGateway(machine, { pollMs: 600_000, timing: { initialQueuePosition: 3, queueStepMs: 60_000 }, env: { SQLITE_PATH: sqlitePath, GATEWAY_API_KEYS: `${READ_TENANT}:${READ_API_KEY}` } });
-    headers = { ...json, authorization: `Bearer ${READ_API_KEY}` };
-  }
-  const target = { name: values.floor ? ('floor' as const) : ('gateway' as const), child, headers };
-  const body = await readBodies(target, jobs, new Date(now - 86_400_000).toISOString());
-  const url = new URL(child.info.httpUrl);
-  const pool = new Pool(url.origin, { connections: 16, pipelining: 1 });
-  const fire = async (text: string, count: number) => {
+    const env = gatewayEnv(600_000, { BENCH_SIM_TIMING: JSON.stringify({ initialQueuePosition: 3, queueStepMs: 60_000 }), SQLITE_PATH: sqlitePath, GATEWAY_API_KEYS: `${READ_TENANT}:${READ_API_KEY}`, ...extra });
+    await add(name, await spawnChild({ script, env, machine, core: SERVER_CORE, nofile: CHILD_NOFILE }), { ...json, authorization: `Bearer ${READ_API_KEY}` });
+  };
+  await gateway('gateway', SERVER_SCRIPT);
+  if (values.compare) await gateway('compare', join(values.compare, 'scripts/bench/server.ts'));
+  if (values.ablate) await gateway('ablated', SERVER_SCRIPT, { READ_ABLATE: values.ablate });
+  if (values.floor) await add('floor', await spawnChild({ script: FLOOR_SCRIPT, env: { BENCH_FLOOR_JOBS: jobsPath }, machine, core: SERVER_CORE }), json);
+
+  const fire = async (t: T, text: string, count: number) => {
+    const url = new URL(t.child.info.httpUrl);
     let next = 0;
     let bad = 0;
     await Promise.all(Array.from({ length: 16 }, async () => {
       while (next++ < count) {
-        const r = await pool.request({ origin: url.origin, path: url.pathname, method: 'POST', headers, body: text });
-        const t = await r.body.text();
-        if (r.statusCode !== 200 || t.includes('"errors"')) bad++;
+        const r = await t.pool.request({ origin: url.origin, path: url.pathname, method: 'POST', headers: t.headers, body: text });
+        const body = await r.body.text();
+        if (r.statusCode !== 200 || body.includes('"errors"')) bad++;
       }
     }));
-    return bad;
+    if (bad) console.log(`${t.name}: ${bad} bad answers`);
   };
-  for (const q of queries) await fire(body[q], 500); // warm up
+  for (const t of targets) for (const q of queries) await fire(t, t.body[q], 500); // warm up
   for (let round = 0; round < rounds; round++) {
-    const line: string[] = [];
     for (const q of queries) {
-      if (values.profile) await child.post('/profile/start');
-      const before = await child.stats();
-      const bad = await fire(body[q], n);
-      const after = await child.stats();
-      if (values.profile) await child.post('/profile/stop', { path: join(values.profile, `${q}-${round}.cpuprofile`) });
-      const us = (after.cpuUserUs + after.cpuSystemUs - before.cpuUserUs - before.cpuSystemUs) / n;
-      line.push(`${q} ${us.toFixed(0)} µs${bad ? ` (${bad} bad)` : ''}`);
+      for (const t of round % 2 ? [...targets].reverse() : targets) {
+        if (values.profile) await t.child.post('/profile/start');
+        const before = await t.child.stats();
+        await fire(t, t.body[q], n);
+        const after = await t.child.stats();
+        if (values.profile) await t.child.post('/profile/stop', { path: join(values.profile, `${t.name}-${q}-${round}.cpuprofile`) });
+        const list = t.cpu.get(q) ?? [];
+        list.push((after.cpuUserUs + after.cpuSystemUs - before.cpuUserUs - before.cpuSystemUs) / n);
+        t.cpu.set(q, list);
+      }
     }
-    console.log(`${target.name} round ${round + 1}: ${line.join(', ')}`);
   }
-  await pool.close();
+  for (const t of targets) {
+    console.log(`${t.name.padEnd(8)} ${queries.map((q) => { const s = spread(t.cpu.get(q) ?? []); return `${q} ${s.median.toFixed(0)} (min ${s.min.toFixed(0)})`; }).join(', ')} µs CPU/request`);
+  }
+  for (const t of targets) await t.pool.close();
 } finally {
-  await child?.stop();
+  for (const child of children) await child.stop();
   rmSync(dir, { recursive: true, force: true });
 }

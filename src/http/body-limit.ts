@@ -32,6 +32,10 @@ export function bodySizeLimit(limits: BodyLimits): Plugin {
     // body only once it is known to fit.
     onRequestParse({ request, requestParser, setRequestParser, fetchAPI }) {
       if (!requestParser || request.method === 'GET' || request.method === 'HEAD') return;
+      // A declared content-length was checked in onRequest, and Node's HTTP parser delivers exactly that
+      // many bytes (a request with both content-length and transfer-encoding is refused with 400): only
+      // a body without one (chunked) needs counting as it arrives.
+      if (request.headers.get('content-length') !== null) return;
       const maxBytes = bodyLimitFor(request.headers.get('content-type'), limits);
       setRequestParser(async (incoming) => {
         const body = await readWithin(incoming, maxBytes);

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { GraphQLSchema } from 'graphql';
-import { createYoga, useReadinessCheck, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import { UnauthenticatedError } from '../domain/errors.ts';
 import type { JobsService } from '../jobs/service.ts';
@@ -69,20 +69,20 @@ export function createYogaHandler(options: YogaOptions): GatewayYoga {
   const log = logger.child({ component: 'yoga' });
   const access = logger.child({ component: 'http' });
   /** Each request's id (the caller's `x-request-id`, or a new one): in the context, the access log and the answer. */
-  const requestIds = new WeakMap<Request, { id: string; started: number }>();
+  const requestIds = new WeakMap<Request, { id: string; started: number; path: string }>();
 
   const accessLog: Plugin = {
-    onRequest({ request }) {
-      requestIds.set(request, { id: request.headers.get('x-request-id')?.slice(0, 128) || randomUUID(), started: performance.now() });
+    onRequest({ request, url }) {
+      // Yoga's already parsed URL: the path is kept here rather than parsed again for the log line.
+      requestIds.set(request, { id: request.headers.get('x-request-id')?.slice(0, 128) || randomUUID(), started: performance.now(), path: url.pathname });
     },
     onResponse({ request, response }) {
       const entry = requestIds.get(request);
       if (!entry) return;
       response.headers.set('x-request-id', entry.id);
-      const url = new URL(request.url);
-      if (url.pathname === '/healthz' || url.pathname === '/metrics') return;
+      if (entry.path === '/healthz' || entry.path === '/metrics' || !access.isLevelEnabled('info')) return;
       access.info(
-        { requestId: entry.id, method: request.method, path: url.pathname, status: response.status, ms: Math.round(performance.now() - entry.started) },
+        { requestId: entry.id, method: request.method, path: entry.path, status: response.status, ms: Math.round(performance.now() - entry.started) },
         'request',
       );
     },
@@ -117,7 +117,8 @@ export function createYogaHandler(options: YogaOptions): GatewayYoga {
     renderGraphiQL: offlineGraphiQL(),
     maskedErrors: { maskError },
     logging: {
-      debug: (...args) => log.debug(args.map(String).join(' ')),
+      // Yoga logs several debug lines per request: their text is built only when the level is on.
+      debug: (...args) => log.isLevelEnabled('debug') && log.debug(args.map(String).join(' ')),
       info: (...args) => log.info(args.map(String).join(' ')),
       warn: (...args) => log.warn(args.map(String).join(' ')),
       error: (...args) => log.error({ err: args.find((a) => a instanceof Error) }, args.filter((a) => !(a instanceof Error)).map(String).join(' ')),
@@ -142,21 +143,29 @@ export function createYogaHandler(options: YogaOptions): GatewayYoga {
       tokenExpiryPlugin(),
       useDashboard(), // /dashboard: the built-in dashboard (dashboard.ts)
       routes,
-      useReadinessCheck({
-        endpoint: '/readyz',
-        check: async () => {
-          try {
-            const details = await readiness();
-            return Response.json({ status: 'ready', ...details });
-          } catch (error) {
-            return Response.json({ status: 'unavailable', reason: error instanceof Error ? error.message : String(error) }, { status: 503 });
-          }
-        },
-      }),
+      readinessEndpoint(readiness),
       ...(options.plugins ?? []),
       useDistinctResults(), // rule 5: no two identical payloads in a row, on every transport
     ],
   });
+}
+
+/**
+ * GET /readyz: 200 with details when the store (and Redis) answer, 503 with a reason otherwise.
+ * (Yoga's useReadinessCheck tests a URLPattern against every request, a cost on every query.)
+ */
+function readinessEndpoint(readiness: YogaOptions['readiness']): Plugin {
+  return {
+    async onRequest({ url, endResponse }) {
+      if (url.pathname !== '/readyz') return;
+      try {
+        const details = await readiness();
+        endResponse(Response.json({ status: 'ready', ...details }));
+      } catch (error) {
+        endResponse(Response.json({ status: 'unavailable', reason: error instanceof Error ? error.message : String(error) }, { status: 503 }));
+      }
+    },
+  };
 }
 
 /**
