@@ -15,6 +15,7 @@ import type { Authenticator } from './auth.ts';
 import { tokenExpiryPlugin } from './expiry.ts';
 import { useDistinctResults } from './distinct-results.ts';
 import { useDashboard } from './dashboard.ts';
+import { useQueryJit } from './query-jit.ts';
 import type { uploadFetchApi } from './uploads.ts';
 
 /** What a transport hands Yoga to build a context from: an HTTP request, or a WebSocket's params. */
@@ -145,6 +146,7 @@ export function createYogaHandler(options: YogaOptions): GatewayYoga {
       routes,
       readinessEndpoint(readiness),
       ...(options.plugins ?? []),
+      useQueryJit(), // queries polled again and again run compiled (query-jit.ts)
       useDistinctResults(), // rule 5: no two identical payloads in a row, on every transport
     ],
   });
