@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
 import { detectMachine, spawnChild, type Child } from './proc.ts';
 import { CHILD_NOFILE, gatewayEnv, SERVER_CORE, SERVER_SCRIPT } from './gateway.ts';
-import { FLOOR_SCRIPT, READ_API_KEY, READ_QUERIES, READ_TENANT, readBodies, seedJobs, seedStore, type ReadQuery } from './read-path.ts';
+import { FLOOR_SCRIPT, READ_API_KEY, READ_QUERIES, READ_TENANT, readBodies, seedJobs, usageFrom, seedStore, type ReadQuery } from './read-path.ts';
 import { spread } from './stats.ts';
 
 const { values } = parseArgs({ options: { floor: { type: 'boolean' }, compare: { type: 'string' }, ablate: { type: 'string' }, n: { type: 'string' }, only: { type: 'string' }, profile: { type: 'string' }, rounds: { type: 'string' } } });
@@ -32,7 +32,7 @@ try {
   const targets: T[] = [];
   const add = async (name: string, child: Child<{ httpUrl: string }>, headers: Record<string, string>) => {
     children.push(child);
-    const body = await readBodies({ name: 'gateway', child, headers }, jobs, new Date(now - 86_400_000).toISOString());
+    const body = await readBodies({ name: 'gateway', child, headers }, jobs, usageFrom(now));
     targets.push({ name, child, headers, body, pool: new Pool(new URL(child.info.httpUrl).origin, { connections: 16 }), cpu: new Map() });
   };
   const gateway = async (name: string, script: string, extra: Record<string, string> = {}) => {

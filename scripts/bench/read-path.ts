@@ -55,7 +55,7 @@ const LABELS: Record<ReadQuery, string> = {
   jobs: 'jobs(first: 20)',
   jobsStatus: 'jobs(first: 20, status: FAILED)',
   jobsAfter: 'jobs(first: 20, after: <page 1 endCursor>)',
-  usage: 'usage(from:)',
+  usage: 'usage(from: today 00:00 UTC)',
 };
 
 export interface ReadSide {
@@ -82,11 +82,20 @@ export interface ReadResult {
 // ---------------------------------------------------------------------------------------------
 // The store
 
-/** SEED_JOBS jobs, newest first: the newest unfinished, the rest mostly COMPLETED, some FAILED or CANCELLED. */
+/** Where the dashboard's usage starts: today, 00:00 UTC (src/dashboard/app.js). */
+export function usageFrom(nowMs: number): string {
+  return `${new Date(nowMs).toISOString().slice(0, 10)}T00:00:00.000Z`;
+}
+
+/**
+ * SEED_JOBS jobs, newest first: the newest unfinished, the rest mostly COMPLETED, some FAILED or
+ * CANCELLED; created today (UTC), 7 s apart (closer early in the day), so `usage` of today counts them all.
+ */
 export function seedJobs(nowMs: number, n = SEED_JOBS): Job[] {
   const jobs: Job[] = [];
+  const spacing = Math.max(1, Math.min(7_000, Math.floor((nowMs - Date.parse(usageFrom(nowMs)) - 1_000) / n)));
   for (let i = 0; i < n; i++) {
-    const created = nowMs - 60_000 - i * 7_000;
+    const created = nowMs - 1_000 - i * spacing;
     const status: JobStatus = i < 60 ? (i % 3 === 0 ? 'IN_PROGRESS' : 'IN_QUEUE') : i % 50 < 36 ? 'COMPLETED' : i % 50 < 45 ? 'FAILED' : 'CANCELLED';
     const at = (ms: number) => new Date(ms).toISOString();
     const finished = status === 'COMPLETED' || status === 'FAILED' || status === 'CANCELLED';
@@ -265,7 +274,7 @@ export async function readPath(ctx: BenchContext, seconds: number, run: number, 
       gateway: { name: 'gateway', child: gateway, headers: { ...json, authorization: `Bearer ${READ_API_KEY}` } },
       floor: { name: 'floor', child: floor, headers: json },
     };
-    const from = new Date(now - 86_400_000).toISOString();
+    const from = usageFrom(now);
     const body = { gateway: await readBodies(targets.gateway, jobs, from), floor: await readBodies(targets.floor, jobs, from) };
     const results: ReadResult[] = [];
     for (const [i, query] of queries.entries()) {

@@ -7,6 +7,7 @@ import { createSchema, createYoga } from 'graphql-yoga';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { useQueryJit } from '../../src/http/query-jit.ts';
 import { GET_JOB, startTestGateway, submitJob, type TestGateway } from '../helpers/start-gateway.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 const compiles = vi.hoisted(() => ({ count: 0 }));
 vi.mock('graphql-jit', async (importOriginal) => {
@@ -54,11 +55,12 @@ describe('compiled queries on the gateway', () => {
 
   it('answer job, jobs, node and usage exactly like the first, uncompiled execution, errors included', async () => {
     const job = await submitJob(gateway);
-    gateway.simulator.pause(); // the job stays as it is while each query is read three times
+    // A finished job stays as it is while each query is read three times.
+    await waitFor(async () => (await gateway.gql(GET_JOB, { id: job.id })).data?.job?.status === 'COMPLETED', { timeoutMs: 15_000, message: 'the job to complete' });
     const documents: Array<[string, Record<string, unknown>]> = [
       [GET_JOB, { id: job.id }],
       [GET_JOB, { id: 'no-such-job' }],
-      ['query Jobs($first: Int, $after: String, $status: JobStatus) { jobs(first: $first, after: $after, status: $status) { edges { cursor node { id status input { duration } cost { amount currency } } } pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } }', { first: 5, status: 'IN_QUEUE' }],
+      ['query Jobs($first: Int, $after: String, $status: JobStatus) { jobs(first: $first, after: $after, status: $status) { edges { cursor node { id status input { duration } cost { amount currency } } } pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } }', { first: 5, status: 'COMPLETED' }],
       ['query Jobs($first: Int, $after: String) { jobs(first: $first, after: $after) { nodes { id } } }', { first: 1000 }],
       ['query Jobs($first: Int, $after: String) { jobs(first: $first, after: $after) { nodes { id } } }', { after: 'not a cursor' }],
       ['query Node($id: ID!) { node(id: $id) { __typename id ... on Job { status createdAt } } }', { id: job.id }],
