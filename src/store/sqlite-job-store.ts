@@ -38,23 +38,15 @@ CREATE TABLE IF NOT EXISTS spend (
   nanos INTEGER NOT NULL,
   PRIMARY KEY (scope, day)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS jobs_tenant_created ON jobs (tenant, created_at DESC, id DESC);
 CREATE INDEX IF NOT EXISTS jobs_unfinished ON jobs (finished) WHERE finished = 0;
 `;
 
-/**
- * Created after `migrate`, since an older table has no completed_at, user_id or charge until then.
- * The listing indexes (`jobs` pages, newest first) also carry status and charge: `usage` then counts
- * from the index alone (no row reads: about 9x less CPU over a few thousand jobs), and a status
- * filter is checked on the index before a row is read. They replace the narrower
- * jobs_tenant_created / jobs_user_created of earlier versions.
- */
+/** Created after `migrate`, since an older table has no completed_at, user_id or charge until then. */
 const LATER_INDEXES = `CREATE INDEX IF NOT EXISTS jobs_finished_completed ON jobs (finished, completed_at);
 DROP INDEX IF EXISTS jobs_idem;
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_idem_user ON jobs (tenant, ifnull(user_id, ''), idem_key) WHERE idem_key IS NOT NULL;
-DROP INDEX IF EXISTS jobs_tenant_created;
-DROP INDEX IF EXISTS jobs_user_created;
-CREATE INDEX IF NOT EXISTS jobs_tenant_listing ON jobs (tenant, created_at DESC, id DESC, status, charge);
-CREATE INDEX IF NOT EXISTS jobs_user_listing ON jobs (tenant, user_id, created_at DESC, id DESC, status, charge);
+CREATE INDEX IF NOT EXISTS jobs_user_created ON jobs (tenant, user_id, created_at DESC, id DESC);
 CREATE INDEX IF NOT EXISTS jobs_user_unfinished ON jobs (tenant, user_id) WHERE finished = 0;`;
 
 /**

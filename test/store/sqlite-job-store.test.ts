@@ -138,24 +138,18 @@ describe('SQLite job store', () => {
     }
   });
 
-  it('answers usage from an index alone, without reading job rows, also in a database an older version created', async () => {
+  it('answers usage of whole days from the day counters, without reading job rows', async () => {
     const { dir, remove } = tempDir();
     try {
       const path = join(dir, 'jobs.db');
-      const old = new DatabaseSync(path);
-      old.exec(`CREATE TABLE jobs (
-        id TEXT PRIMARY KEY, tenant TEXT NOT NULL, idem_key TEXT, status TEXT NOT NULL,
-        finished INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL, version INTEGER NOT NULL, data TEXT NOT NULL);
-        CREATE INDEX jobs_tenant_created ON jobs (tenant, created_at DESC, id DESC);`);
-      old.close();
       await createSqliteJobStore({ path }).close();
       const db = new DatabaseSync(path);
       try {
         const plan = (sql: string, ...params: string[]) => (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as { detail: string }[]).map((row) => row.detail).join('; ');
-        expect(plan(USAGE_SQL.tenant, 't', '2025-01-01', '2025-01-02')).toMatch(/USING COVERING INDEX/);
-        expect(plan(USAGE_SQL.user, 't', 'u', '2025-01-01', '2025-01-02')).toMatch(/USING COVERING INDEX/);
-        const indexes = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'jobs'").all() as { name: string }[]).map((row) => row.name);
-        expect(indexes).not.toContain('jobs_tenant_created'); // the narrower index it replaces is gone
+        for (const text of [plan(USAGE_SQL.tenantDays, 't', '2025-01-01', '2025-01-02'), plan(USAGE_SQL.userDays, 't', '2025-01-01', '2025-01-02', 'u')]) {
+          expect(text).toMatch(/SEARCH usage_days USING PRIMARY KEY/);
+          expect(text).not.toMatch(/\bjobs\b/);
+        }
       } finally {
         db.close();
       }
