@@ -1,7 +1,8 @@
 /**
- * `node scripts/bench/read-cpu.ts [--floor] [--compare DIR] [--n 2000] [--rounds 5] [--only job,usage] [--profile DIR]`:
+ * `node scripts/bench/read-cpu.ts [--floor] [--compare DIR] [--env K=V,...] [--n 2000] [--rounds 5] [--only job,usage] [--profile DIR]`:
  * server CPU per request of each read-path query (read-path.ts) on the gateway, and with --floor on the
- * plain Yoga floor, with --compare DIR on the gateway of another checkout (a before/after of one change).
+ * plain Yoga floor, with --compare DIR on the gateway of another checkout (a before/after of one change),
+ * with --env on a second gateway with those extra environment variables.
  * The servers take turns query by query, round by round; the figure is the median and the minimum over
  * the rounds. CPU time per request does not depend on other load the way requests per second do.
  */
@@ -15,7 +16,7 @@ import { CHILD_NOFILE, gatewayEnv, SERVER_CORE, SERVER_SCRIPT } from './gateway.
 import { FLOOR_SCRIPT, READ_API_KEY, READ_QUERIES, READ_TENANT, readBodies, seedJobs, usageFrom, seedStore, type ReadQuery } from './read-path.ts';
 import { spread } from './stats.ts';
 
-const { values } = parseArgs({ options: { floor: { type: 'boolean' }, compare: { type: 'string' }, ablate: { type: 'string' }, n: { type: 'string' }, only: { type: 'string' }, profile: { type: 'string' }, rounds: { type: 'string' } } });
+const { values } = parseArgs({ options: { floor: { type: 'boolean' }, compare: { type: 'string' }, env: { type: 'string' }, n: { type: 'string' }, only: { type: 'string' }, profile: { type: 'string' }, rounds: { type: 'string' } } });
 const n = Number(values.n ?? 2000);
 const rounds = Number(values.rounds ?? 5);
 const queries = (values.only ? values.only.split(',') : READ_QUERIES) as ReadQuery[];
@@ -43,7 +44,7 @@ try {
   };
   await gateway('gateway', SERVER_SCRIPT);
   if (values.compare) await gateway('compare', join(values.compare, 'scripts/bench/server.ts'));
-  if (values.ablate) await gateway('ablated', SERVER_SCRIPT, { READ_ABLATE: values.ablate });
+  if (values.env) await gateway('with-env', SERVER_SCRIPT, Object.fromEntries(values.env.split(',').map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)])));
   if (values.floor) await add('floor', await spawnChild({ script: FLOOR_SCRIPT, env: { BENCH_FLOOR_JOBS: jobsPath }, machine, core: SERVER_CORE }), json);
 
   const fire = async (t: T, text: string, count: number) => {
