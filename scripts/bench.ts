@@ -9,7 +9,7 @@
  *   npm run bench                        full run (3 runs, ~7 min), writes BENCHMARKS.md
  *   npm run bench -- --quick             smoke test (small N, 1 run, < 1 min), prints only
  *   flags: --runs N  --only fanout,rss,upstream,throughput,capacity  --poll-ms I  --fanout 1000,10000
- *          --rss-n N  --upstream-n N  --capacity N  --window K  --throughput-s S  --no-pin  --write  --no-write
+ *          --rss-n N  --upstream-n N  --capacity N  --window K  --throughput-s S  --read-s S  --no-pin  --write  --no-write
  *          --profile (CPU-profile the servers during fan-out windows; figures then include profiler overhead)
  */
 import { spawnSync } from 'node:child_process';
@@ -22,9 +22,10 @@ import { coreBusyUs, detectMachine, pinSelf } from './bench/proc.ts';
 import { sleep } from './bench/common.ts';
 import { LOAD_CORE, CHILD_NOFILE } from './bench/gateway.ts';
 import { existingAnalysis, interferenceNotes, markdown, resultsTable, verdictLines, verdicts, type Results, type RunInfo } from './bench/report.ts';
+import { readPath } from './bench/read-path.ts';
 import { capacity, EVENTS_QUERY, fanout, LOG_EVERY_MS, RSS_VARIANTS, rssPerSubscription, throughputPair, upstreamCalls, type BenchContext } from './bench/scenarios.ts';
 
-const SCENARIOS = ['fanout', 'rss', 'upstream', 'throughput', 'events', 'push', 'capacity'] as const;
+const SCENARIOS = ['fanout', 'rss', 'upstream', 'throughput', 'events', 'push', 'read', 'capacity'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 interface Options {
@@ -40,6 +41,8 @@ interface Options {
   capacityGoal: number;
   windowUpdates: number;
   throughputSeconds: number;
+  /** Seconds per query and server of the read-path scenario. */
+  readSeconds: number;
   pin: boolean;
   write: boolean;
   out: string;
@@ -50,7 +53,7 @@ interface Options {
 function usage(problem?: string): never {
   if (problem) console.error(`bench: ${problem}`);
   console.error(
-    `usage: npm run bench -- [--quick] [--runs N] [--only ${SCENARIOS.join(',')}] [--poll-ms I] [--fanout N1,N2] [--rss-n N] [--upstream-n N] [--events-n N] [--capacity N] [--window K] [--throughput-s S] [--no-pin] [--profile] [--write|--no-write] [--out FILE]`,
+    `usage: npm run bench -- [--quick] [--runs N] [--only ${SCENARIOS.join(',')}] [--poll-ms I] [--fanout N1,N2] [--rss-n N] [--upstream-n N] [--events-n N] [--capacity N] [--window K] [--throughput-s S] [--read-s S] [--no-pin] [--profile] [--write|--no-write] [--out FILE]`,
   );
   process.exit(problem ? 2 : 0);
 }
@@ -68,6 +71,7 @@ const FLAGS = {
   capacity: { type: 'string' },
   window: { type: 'string' },
   'throughput-s': { type: 'string' },
+  'read-s': { type: 'string' },
   pin: { type: 'boolean', default: true },
   write: { type: 'boolean' },
   out: { type: 'string' },
@@ -110,6 +114,7 @@ function readArgs(argv: string[]): Options {
     capacityGoal: int('capacity', values.capacity, quick ? 1000 : 19_000, 1, 19_500),
     windowUpdates: int('window', values.window, quick ? 3 : 12, 1, 100),
     throughputSeconds: int('throughput-s', values['throughput-s'], quick ? 2 : 5, 1, 120),
+    readSeconds: int('read-s', values['read-s'], quick ? 2 : 3, 1, 120),
     pin: values.pin !== false,
     write: values.write ?? (!quick && only === null && profileDir === null),
     out: values.out ?? fileURLToPath(new URL('../BENCHMARKS.md', import.meta.url)),
@@ -214,6 +219,7 @@ const results: Results = {
   throughput: { gateway: [], direct: [] },
   events: { updates: [], events: [] },
   push: { stream: [], poll: [], callsStream: [], callsPoll: [] },
+  read: [],
   capacity: null,
   failures: [],
 };
@@ -329,6 +335,11 @@ for (let run = 1; run <= options.runs && perRun.length > 0; run++) {
     log(`  throughput: 50 in flight for ${options.throughputSeconds} s, ${pair.join(' then ')}`);
     const r = await quietest(`throughput (run ${run})`, () => throughputPair(ctx, options.throughputSeconds, [...pair]), (x) => x.map((y) => y.interference));
     for (const x of r ?? []) results.throughput[x.target].push(x);
+  }
+  if (wanted('read')) {
+    log(`  read: job, jobs (status, cursor), usage; gateway and plain Yoga, ${options.readSeconds} s each`);
+    const r = await attempt(`read (run ${run})`, () => readPath(ctx, options.readSeconds, run));
+    results.read.push(...(r ?? []));
   }
 }
 if (wanted('capacity')) {

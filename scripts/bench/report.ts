@@ -2,6 +2,7 @@
 import type { CapacityResult, FanoutResult, RssResult, RssVariant, ThroughputResult, UpstreamResult } from './scenarios.ts';
 import { fmt, fmtSpread, spread, type Spread } from './stats.ts';
 import { evaluate, type Evaluation } from './targets.ts';
+import { readRows, readRunTable, type ReadResult } from './read-path.ts';
 
 export interface Results {
   fanout: Map<number, { gateway: FanoutResult[]; raw: FanoutResult[] }>;
@@ -13,12 +14,8 @@ export interface Results {
   /** FAL_UPDATES=stream vs poll: fan-out (change->delivery) and status calls per job life. */
   push: { stream: FanoutResult[]; poll: FanoutResult[]; callsStream: UpstreamResult[]; callsPoll: UpstreamResult[] };
   capacity: CapacityResult | null;
-  /**
-   * READ PATH (issue 15, item 4): the `read` scenario (scripts/bench/read-path.ts, another helper's
-   * work) fills this: per run, the gateway's read queries per second and a plain Yoga server's
-   * answering the same shape from memory. Absent until it lands; the target then reads "not measured".
-   */
-  read?: { gateway: Array<{ perSecond: number }>; yoga: Array<{ perSecond: number }> };
+  /** The read path (job, jobs, usage) against plain Yoga, per run and query (read-path.ts). */
+  read: ReadResult[];
   failures: string[];
 }
 
@@ -205,6 +202,7 @@ export function resultsTable(results: Results, info: RunInfo): string[] {
     const b = perJob(results.push.callsPoll);
     lines.push(row(['Upstream status calls per job life (2 queue steps, a run, logs; poll 100 ms)', `${fmtSpread(a, '', 0)} (stream)`, `${fmtSpread(b, '', 0)} (poll)`, `${fmt(a.median / b.median, 2)}×`]));
   }
+  lines.push(...readRows(results.read));
   const c = results.capacity;
   if (c) {
     lines.push(row([`Subscriptions held (goal ${fmt(c.goal, 0)})`, `${fmt(c.held, 0)}, ${c.errorCount} errors, ramp ${fmt(c.rampSeconds)} s`, '', '']));
@@ -307,6 +305,7 @@ function perRunTables(results: Results): string[] {
     for (const r of tp) lines.push(row([r.target === 'gateway' ? 'generateVideo via gateway' : 'undici → simulator', fmt(r.seconds, 1), fmt(r.completed, 0), fmt(r.perSecond, 0), fmt(r.p50Ms), fmt(r.p99Ms), fmt(r.serverCpuPerRequestUs), load(r.interference), r.errors ? `${r.errors} (${r.firstError})` : '0']));
     lines.push('');
   }
+  lines.push(...readRunTable(results.read));
   const c = results.capacity;
   if (c) {
     lines.push('### Capacity run', '');

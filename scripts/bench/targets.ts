@@ -8,6 +8,7 @@
  * median / floor median (so "≤ 1.5" reads "at most 1.5× the floor").
  */
 import type { FanoutResult } from './scenarios.ts';
+import { READ_CONCURRENCY, READ_LABELS, READ_QUERIES } from './read-path.ts';
 import type { Results, RunInfo } from './report.ts';
 import { fmt, spread, type Spread } from './stats.ts';
 
@@ -177,14 +178,13 @@ export const TARGETS: Target[] = [
     measured: (r) => r.throughput.gateway.map((x) => x.p99Ms),
     floor: { what: 'undici → simulator', values: (r) => r.throughput.direct.map((x) => x.p99Ms) },
   },
-  // READ PATH (issue 15, item 4): scenario `read` (scripts/bench/read-path.ts, another helper's work)
-  // fills `results.read`; until it does, this row reads "not measured".
-  {
-    figure: () => 'Read-path throughput: job(id) and jobs(first: 20) queries',
+  // The read path (issue 15, item 4): one row per query the dashboards poll (scripts/bench/read-path.ts).
+  ...READ_QUERIES.map((query): Target => ({
+    figure: () => `Read-path throughput, ${READ_LABELS[query]}, ${READ_CONCURRENCY} in flight`,
     issue: 15, unit: '/s', digits: 0, on: 'ratio', op: '>=', threshold: () => 0.7,
-    measured: (r) => (r.read?.gateway ?? []).map((x) => x.perSecond),
-    floor: { what: 'plain Yoga, same shape from memory', values: (r) => (r.read?.yoga ?? []).map((x) => x.perSecond) },
-  },
+    measured: (r) => r.read.filter((x) => x.query === query).map((x) => x.gateway.perSecond),
+    floor: { what: 'plain Yoga, same shape from memory', values: (r) => r.read.filter((x) => x.query === query).map((x) => x.floor.perSecond) },
+  })),
 ];
 
 /** Judges every target on the runs' results. */

@@ -16,6 +16,7 @@ import { tokenExpiryPlugin } from './expiry.ts';
 import { useDistinctResults } from './distinct-results.ts';
 import { useDashboard } from './dashboard.ts';
 import { corsOption } from './cors.ts';
+import { useQueryJit } from './query-jit.ts';
 import type { uploadFetchApi } from './uploads.ts';
 
 /** What a transport hands Yoga to build a context from: an HTTP request, or a WebSocket's params. */
@@ -127,7 +128,8 @@ export function createYogaHandler(options: YogaOptions): GatewayYoga {
     renderGraphiQL: offlineGraphiQL(),
     maskedErrors: { maskError },
     logging: {
-      debug: (...args) => log.debug(args.map(String).join(' ')),
+      // Yoga logs several debug lines per request: their text is built only when the level is on.
+      debug: (...args) => log.isLevelEnabled('debug') && log.debug(args.map(String).join(' ')),
       info: (...args) => log.info(args.map(String).join(' ')),
       warn: (...args) => log.warn(args.map(String).join(' ')),
       error: (...args) => log.error({ err: args.find((a) => a instanceof Error) }, args.filter((a) => !(a instanceof Error)).map(String).join(' ')),
@@ -155,6 +157,7 @@ export function createYogaHandler(options: YogaOptions): GatewayYoga {
       routes,
       readinessEndpoint(readiness),
       ...(options.plugins ?? []),
+      useQueryJit(), // queries polled again and again run compiled (query-jit.ts)
       useDistinctResults(), // rule 5: no two identical payloads in a row, on every transport
     ],
   });

@@ -15,6 +15,7 @@ import { describeOpenError } from './store-file.ts';
 import { chargeOf } from '../domain/money.ts';
 import { completionTime, purgeCutoff, type CreateOutcome, type DailyBudget, type JobStore, type ListQuery, type UsageQuery } from './job-store.ts';
 import { createSqliteSpend } from './sqlite-spend.ts';
+import { createSqliteUsage, installUsageDays } from './sqlite-usage.ts';
 import { EVENT_LOG_SCHEMA, sqliteEventLog } from './sqlite-job-event-log.ts';
 
 const SCHEMA = `
@@ -110,6 +111,7 @@ function openDatabase(path: string): DatabaseSync {
       db.exec(SCHEMA);
       migrate(db);
       db.exec(LATER_INDEXES);
+      installUsageDays(db); // usage counters per day, kept by triggers on jobs (sqlite-usage.ts)
       db.exec(EVENT_LOG_SCHEMA); // the event log, appended by triggers on jobs (sqlite-job-event-log.ts)
     });
   } catch (error) {
@@ -135,6 +137,7 @@ export function createSqliteJobStore({ path }: SqliteJobStoreOptions): JobStore 
 
   const spend = createSqliteSpend(db);
   const transaction = preparedTransactions(db);
+  const usage = createSqliteUsage(db);
   const statements = {
     insert: db.prepare(
       `INSERT INTO jobs (id, tenant, user_id, idem_key, status, finished, created_at, version, data, completed_at, charge)
@@ -255,7 +258,7 @@ export function createSqliteJobStore({ path }: SqliteJobStoreOptions): JobStore 
     },
 
     async usage(query: UsageQuery) {
-      return spend.usage(query);
+      return usage.usage(query);
     },
 
     async spentOn(day: string, tenant: string, userId?: string | null) {

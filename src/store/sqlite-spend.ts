@@ -1,12 +1,11 @@
 /**
- * The SQLite store's money: per-day spend counters (table `spend`, one row per scope and UTC day) and
- * usage totals. Every function here runs inside the caller's write transaction, so a budget check, the
+ * The SQLite store's money: per-day spend counters (table `spend`, one row per scope and UTC day); usage
+ * totals are in sqlite-usage.ts. Every function here runs inside the caller's write transaction, so a budget check, the
  * insert and the counter move are one atomic step (see sqlite-job-store.ts).
  */
 import type { DatabaseSync } from 'node:sqlite';
 import { dayOf } from '../domain/money.ts';
-import type { JobStatus } from '../domain/job.ts';
-import type { DailyBudget, UsageQuery, UsageTotals } from './job-store.ts';
+import type { DailyBudget } from './job-store.ts';
 
 /** Whose spend a counter holds: a tenant's, or one user's inside it. */
 export function spendScopes(tenant: string, userId: string | null | undefined): string[] {
@@ -17,12 +16,6 @@ export function createSqliteSpend(db: DatabaseSync) {
   const statements = {
     read: db.prepare('SELECT nanos FROM spend WHERE scope = ? AND day = ?'),
     add: db.prepare('INSERT INTO spend (scope, day, nanos) VALUES (:scope, :day, :delta) ON CONFLICT (scope, day) DO UPDATE SET nanos = nanos + :delta'),
-    tenantUsage: db.prepare(
-      'SELECT status, count(*) AS n, sum(charge) AS spent FROM jobs WHERE tenant = ? AND created_at >= ? AND created_at < ? GROUP BY status',
-    ),
-    userUsage: db.prepare(
-      'SELECT status, count(*) AS n, sum(charge) AS spent FROM jobs WHERE tenant = ? AND user_id = ? AND created_at >= ? AND created_at < ? GROUP BY status',
-    ),
   };
 
   function spentOn(day: string, tenant: string, userId?: string | null): number {
@@ -48,19 +41,6 @@ export function createSqliteSpend(db: DatabaseSync) {
       if (delta === 0) return;
       const day = dayOf(createdAt);
       for (const scope of spendScopes(tenant, userId)) statements.add.run({ scope, day, delta });
-    },
-
-    usage(query: UsageQuery): UsageTotals {
-      const rows = (query.userId
-        ? statements.userUsage.all(query.tenant, query.userId, query.from, query.to)
-        : statements.tenantUsage.all(query.tenant, query.from, query.to)) as { status: JobStatus; n: number; spent: number | null }[];
-      const totals: UsageTotals = { spentNanos: 0, jobs: 0, byStatus: {} };
-      for (const row of rows) {
-        totals.jobs += Number(row.n);
-        totals.spentNanos += Number(row.spent ?? 0);
-        totals.byStatus[row.status] = Number(row.n);
-      }
-      return totals;
     },
   };
 }

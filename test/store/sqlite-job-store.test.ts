@@ -4,8 +4,10 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { describe, expect, it } from 'vitest';
 import { createSqliteJobStore } from '../../src/store/sqlite-job-store.ts';
+import { USAGE_SQL } from '../../src/store/sqlite-usage.ts';
 import type { Job } from '../../src/domain/job.ts';
 import { describeJobStoreContract, makeJob } from '../helpers/job-store-contract.ts';
+import type { UsageTotals } from '../../src/store/job-store.ts';
 import { describeJobStoreMoneyContract } from '../helpers/job-store-money-contract.ts';
 
 function tempDir(): { dir: string; remove: () => Promise<void> } {
@@ -130,6 +132,107 @@ describe('SQLite job store', () => {
         expect(await stores[1]?.purgeFinished('2025-01-03T00:00:00.000Z', 10)).toEqual([job.id]);
       } finally {
         await Promise.all(stores.map((store) => store.close()));
+      }
+    } finally {
+      await remove();
+    }
+  });
+
+  it('answers usage of whole days from the day counters, without reading job rows', async () => {
+    const { dir, remove } = tempDir();
+    try {
+      const path = join(dir, 'jobs.db');
+      await createSqliteJobStore({ path }).close();
+      const db = new DatabaseSync(path);
+      try {
+        const plan = (sql: string, ...params: string[]) => (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as { detail: string }[]).map((row) => row.detail).join('; ');
+        for (const text of [plan(USAGE_SQL.tenantDays, 't', '2025-01-01', '2025-01-02'), plan(USAGE_SQL.userDays, 't', '2025-01-01', '2025-01-02', 'u')]) {
+          expect(text).toMatch(/SEARCH usage_days USING PRIMARY KEY/);
+          expect(text).not.toMatch(/\bjobs\b/);
+        }
+      } finally {
+        db.close();
+      }
+    } finally {
+      await remove();
+    }
+  });
+
+  it('keeps usage counters per UTC day (whole days read them, partial days the jobs), equal to counting the jobs for any range, also after changes, deletes and purges', async () => {
+    const { dir, remove } = tempDir();
+    const path = join(dir, 'jobs.db');
+    const store = createSqliteJobStore({ path });
+    const db = new DatabaseSync(path);
+    try {
+      const cost = 350_000_000;
+      const jobs: Job[] = [];
+      // Three days from BASE_TIME (2025-01-01T00:00Z), two users and API-key jobs, several statuses.
+      for (let i = 0; i < 30; i++) {
+        const status = (['IN_QUEUE', 'COMPLETED', 'FAILED', 'CANCELLED', 'IN_PROGRESS'] as const)[i % 5];
+        const job = makeJob({ minute: i * 137, status, userId: i % 3 === 0 ? null : i % 3 === 1 ? 'alice' : 'bob', costNanoUsd: cost, completedAt: status === 'COMPLETED' || status === 'FAILED' || status === 'CANCELLED' ? '2025-01-04T00:00:00.000Z' : null });
+        await store.create(job);
+        jobs.push(job);
+      }
+      // Changes: a status (and with it the charge), a reconciled cost, a delete, a purge.
+      await store.update({ ...jobs[0]!, status: 'COMPLETED', completedAt: '2025-01-04T00:00:00.000Z', version: 2 });
+      await store.update({ ...jobs[1]!, costNanoUsd: cost + 7, version: 2 });
+      await store.delete(jobs[2]!.id);
+      expect(await store.purgeFinished('2025-01-05T00:00:00.000Z', 3)).toHaveLength(3);
+
+      const counted = (tenant: string, userId: string | null, from: string, to: string): UsageTotals => {
+        const rows = (userId
+          ? db.prepare('SELECT status, count(*) AS n, sum(charge) AS spent FROM jobs NOT INDEXED WHERE tenant = ? AND user_id = ? AND created_at >= ? AND created_at < ? GROUP BY status').all(tenant, userId, from, to)
+          : db.prepare('SELECT status, count(*) AS n, sum(charge) AS spent FROM jobs NOT INDEXED WHERE tenant = ? AND created_at >= ? AND created_at < ? GROUP BY status').all(tenant, from, to)) as { status: Job['status']; n: number; spent: number }[];
+        const totals: UsageTotals = { spentNanos: 0, jobs: 0, byStatus: {} };
+        for (const row of rows) {
+          totals.jobs += Number(row.n);
+          totals.spentNanos += Number(row.spent);
+          totals.byStatus[row.status] = Number(row.n);
+        }
+        return totals;
+      };
+      const ranges = [
+        ['2025-01-01T00:00:00.000Z', '2025-01-02T00:00:00.000Z'], // one whole day
+        ['2025-01-01T00:00:00.000Z', '2025-01-04T00:00:00.000Z'], // three whole days
+        ['2025-01-01T05:00:00.000Z', '2025-01-03T07:30:00.000Z'], // partial, whole, partial
+        ['2025-01-02T03:00:00.000Z', '2025-01-02T20:00:00.000Z'], // inside one day
+        ['2025-01-01T10:00:00.000Z', '2025-01-02T00:00:00.000Z'], // partial then midnight
+        ['2024-12-31T00:00:00.000Z', '2025-01-01T00:00:00.000Z'], // before everything
+      ];
+      for (const [from, to] of ranges) {
+        for (const userId of [null, 'alice', 'bob']) {
+          expect(await store.usage({ tenant: 'tenant-a', userId, from: from!, to: to! }), `${userId} ${from} ${to}`).toEqual(counted('tenant-a', userId, from!, to!));
+        }
+      }
+      // The counters themselves: one row per tenant, user, day and status.
+      const day = db.prepare("SELECT sum(n) AS n FROM usage_days WHERE tenant = 'tenant-a' AND day = '2025-01-01'").get() as { n: number };
+      expect(Number(day.n)).toBe(counted('tenant-a', null, '2025-01-01T00:00:00.000Z', '2025-01-02T00:00:00.000Z').jobs);
+    } finally {
+      db.close();
+      await store.close();
+      await remove();
+    }
+  });
+
+  it('fills the usage counters in from the stored jobs when it opens a file that has none', async () => {
+    const { dir, remove } = tempDir();
+    try {
+      const path = join(dir, 'jobs.db');
+      const first = createSqliteJobStore({ path });
+      for (let i = 0; i < 6; i++) await first.create(makeJob({ minute: i * 500, status: i % 2 ? 'COMPLETED' : 'IN_QUEUE', costNanoUsd: 350_000_000 }));
+      await first.close();
+      const older = new DatabaseSync(path); // as a file written by a version without the counters
+      older.exec('DROP TRIGGER usage_days_insert; DROP TRIGGER usage_days_update; DROP TRIGGER usage_days_delete; DROP TABLE usage_days;');
+      older.close();
+      const store = createSqliteJobStore({ path });
+      try {
+        expect(await store.usage({ tenant: 'tenant-a', from: '2025-01-01T00:00:00.000Z', to: '2025-01-03T00:00:00.000Z' })).toEqual({
+          spentNanos: 6 * 350_000_000,
+          jobs: 6,
+          byStatus: { IN_QUEUE: 3, COMPLETED: 3 },
+        });
+      } finally {
+        await store.close();
       }
     } finally {
       await remove();
