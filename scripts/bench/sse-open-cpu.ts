@@ -1,0 +1,69 @@
+/**
+ * CPU per subscription open (issue 15: "SSE subscriptions opened per second"), contention-independent:
+ * the bench's gateway child (server.ts, the rss scenario's environment: one idle job deep in a queue),
+ * N subscribers opened to that job with the bench's client fleet (clients.ts) at `--concurrency`
+ * handshakes in flight, and per open: the child's process.cpuUsage() delta (server CPU) and this
+ * process's (load CPU), each divided by N. Opens per second (wall) are printed too, indicative only
+ * on a shared machine; the lower of 1e6/server-µs and 1e6/load-µs is what one core each could reach.
+ *
+ *   node scripts/bench/sse-open-cpu.ts [--kind sse|graphql-ws] [--n 3000] [--rounds 3] [--concurrency 200]
+ *        [--profile FILE (the child, over the last round)] [--load-profile (run this process with --cpu-prof instead)]
+ */
+import { parseArgs } from 'node:util';
+import { createFleet, type FleetKind } from './clients.ts';
+import { sleep, UPDATE_QUERY } from './common.ts';
+import { startGateway, submitJob } from './gateway.ts';
+import { detectMachine } from './proc.ts';
+
+const { values } = parseArgs({
+  options: {
+    kind: { type: 'string', default: 'sse' },
+    n: { type: 'string', default: '3000' },
+    rounds: { type: 'string', default: '3' },
+    concurrency: { type: 'string', default: '200' },
+    profile: { type: 'string' },
+  },
+});
+const kind = values.kind as FleetKind;
+const N = Number(values.n);
+const ROUNDS = Number(values.rounds);
+const CONCURRENCY = Number(values.concurrency);
+
+const child = await startGateway(detectMachine(false), { pollMs: 1000, timing: { initialQueuePosition: 500, queueStepMs: 3_600_000 } });
+const cpuOf = (s: { cpuUserUs: number; cpuSystemUs: number }) => s.cpuUserUs + s.cpuSystemUs;
+try {
+  const job = await submitJob(child.info.httpUrl, 'bench idle subscriptions');
+  const url = kind === 'sse' ? child.info.httpUrl : child.info.wsUrl;
+  const target = { url, query: UPDATE_QUERY, variables: { id: job.id } };
+  const warm = createFleet(kind, target);
+  await warm.grow(200, { concurrency: 20 });
+  warm.close();
+  await sleep(500);
+  for (let round = 1; round <= ROUNDS; round++) {
+    const last = round === ROUNDS;
+    const fleet = createFleet(kind, target);
+    if (last && values.profile) await child.post('/profile/start');
+    const before = await child.stats();
+    const load0 = process.cpuUsage();
+    const t0 = performance.now();
+    await fleet.grow(N, { concurrency: CONCURRENCY, deadlineMs: 120_000 });
+    const wallMs = performance.now() - t0;
+    const load = process.cpuUsage(load0);
+    const after = await child.stats();
+    if (last && values.profile) await child.post('/profile/stop', { path: values.profile });
+    const opened = fleet.live();
+    const serverUs = (cpuOf(after) - cpuOf(before)) / opened;
+    const serverSys = (after.cpuSystemUs - before.cpuSystemUs) / opened;
+    const loadUs = (load.user + load.system) / opened;
+    console.log(
+      `round ${round}: ${opened}/${N} ${kind} open (errors ${JSON.stringify(Object.fromEntries(fleet.errors))}); ` +
+        `server ${serverUs.toFixed(0)} µs/open (${serverSys.toFixed(0)} system), load ${loadUs.toFixed(0)} µs/open (${(load.system / opened).toFixed(0)} system); ` +
+        `${((opened / wallMs) * 1000).toFixed(0)} opens/s wall (indicative), one-core ceilings: server ${(1e6 / serverUs).toFixed(0)}/s, load ${(1e6 / loadUs).toFixed(0)}/s` +
+        `${last && values.profile ? ' [profiled]' : ''}`,
+    );
+    fleet.close();
+    await sleep(1000);
+  }
+} finally {
+  await child.stop();
+}
