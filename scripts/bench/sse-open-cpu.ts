@@ -7,12 +7,13 @@
  * on a shared machine; the lower of 1e6/server-µs and 1e6/load-µs is what one core each could reach.
  *
  *   node scripts/bench/sse-open-cpu.ts [--kind sse|graphql-ws] [--n 3000] [--rounds 3] [--concurrency 200]
- *        [--profile FILE (the child, over the last round)] [--load-profile (run this process with --cpu-prof instead)]
+ *        [--profile FILE (the child, over the last round)] [--floor (raw-ws-server.ts's SSE floor instead of the gateway)]
+ *   (the load side's profile: run this script itself with node --cpu-prof)
  */
 import { parseArgs } from 'node:util';
 import { createFleet, type FleetKind } from './clients.ts';
 import { sleep, UPDATE_QUERY } from './common.ts';
-import { startGateway, submitJob } from './gateway.ts';
+import { startGateway, startRaw, submitJob } from './gateway.ts';
 import { detectMachine } from './proc.ts';
 
 const { values } = parseArgs({
@@ -22,6 +23,8 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
     concurrency: { type: 'string', default: '200' },
     profile: { type: 'string' },
+    /** The floor instead of the gateway: raw-ws-server.ts answering each SSE POST with a stream of one frame. */
+    floor: { type: 'boolean' },
   },
 });
 const kind = values.kind as FleetKind;
@@ -29,11 +32,16 @@ const N = Number(values.n);
 const ROUNDS = Number(values.rounds);
 const CONCURRENCY = Number(values.concurrency);
 
-const child = await startGateway(detectMachine(false), { pollMs: 1000, timing: { initialQueuePosition: 500, queueStepMs: 3_600_000 } });
+const machine = detectMachine(false);
+const child = values.floor ? await startRaw(machine) : await startGateway(machine, { pollMs: 1000, timing: { initialQueuePosition: 500, queueStepMs: 3_600_000 } });
 const cpuOf = (s: { cpuUserUs: number; cpuSystemUs: number }) => s.cpuUserUs + s.cpuSystemUs;
+const serverRounds: number[] = [];
+const loadRounds: number[] = [];
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 try {
-  const job = await submitJob(child.info.httpUrl, 'bench idle subscriptions');
-  const url = kind === 'sse' ? child.info.httpUrl : child.info.wsUrl;
+  const info = child.info as { httpUrl?: string; wsUrl: string };
+  const job = info.httpUrl ? await submitJob(info.httpUrl, 'bench idle subscriptions') : { id: 'floor' };
+  const url = kind === 'sse' ? (info.httpUrl ?? info.wsUrl.replace(/^ws:/, 'http:')) : info.wsUrl;
   const target = { url, query: UPDATE_QUERY, variables: { id: job.id } };
   const warm = createFleet(kind, target);
   await warm.grow(200, { concurrency: 20 });
@@ -55,6 +63,10 @@ try {
     const serverUs = (cpuOf(after) - cpuOf(before)) / opened;
     const serverSys = (after.cpuSystemUs - before.cpuSystemUs) / opened;
     const loadUs = (load.user + load.system) / opened;
+    if (round > 1 || ROUNDS === 1) {
+      serverRounds.push(serverUs);
+      loadRounds.push(loadUs);
+    }
     console.log(
       `round ${round}: ${opened}/${N} ${kind} open (errors ${JSON.stringify(Object.fromEntries(fleet.errors))}); ` +
         `server ${serverUs.toFixed(0)} µs/open (${serverSys.toFixed(0)} system), load ${loadUs.toFixed(0)} µs/open (${(load.system / opened).toFixed(0)} system); ` +
@@ -64,6 +76,7 @@ try {
     fleet.close();
     await sleep(1000);
   }
+  console.log(`median${ROUNDS > 1 ? ' of rounds 2+' : ''}: server ${median(serverRounds).toFixed(0)} µs/open, load ${median(loadRounds).toFixed(0)} µs/open`);
 } finally {
   await child.stop();
 }
