@@ -63,13 +63,15 @@ try {
     const serverUs = (cpuOf(after) - cpuOf(before)) / opened;
     const serverSys = (after.cpuSystemUs - before.cpuSystemUs) / opened;
     const loadUs = (load.user + load.system) / opened;
+    const gcUs = ((after.gc.ms - before.gc.ms) * 1000) / opened;
+    const gcs = `${after.gc.count - before.gc.count} GCs, ${after.gc.major - before.gc.major} major`;
     if (round > 1 || ROUNDS === 1) {
       serverRounds.push(serverUs);
       loadRounds.push(loadUs);
     }
     console.log(
       `round ${round}: ${opened}/${N} ${kind} open (errors ${JSON.stringify(Object.fromEntries(fleet.errors))}); ` +
-        `server ${serverUs.toFixed(0)} µs/open (${serverSys.toFixed(0)} system), load ${loadUs.toFixed(0)} µs/open (${(load.system / opened).toFixed(0)} system); ` +
+        `server ${serverUs.toFixed(0)} µs/open (${serverSys.toFixed(0)} system, ${gcUs.toFixed(0)} in GC: ${gcs}), load ${loadUs.toFixed(0)} µs/open (${(load.system / opened).toFixed(0)} system); ` +
         `${((opened / wallMs) * 1000).toFixed(0)} opens/s wall (indicative), one-core ceilings: server ${(1e6 / serverUs).toFixed(0)}/s, load ${(1e6 / loadUs).toFixed(0)}/s` +
         `${last && values.profile ? ' [profiled]' : ''}`,
     );

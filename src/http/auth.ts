@@ -4,7 +4,7 @@
  * (looked up by its SHA-256 digest, so neither the lookup nor a comparison runs in time that depends on a
  * key's bytes), or, when JWTs are configured, a token verified by jwt-auth.ts.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { tenantCaller, type Caller } from '../domain/caller.ts';
 import { createJwtVerifier, looksLikeJwt, type JwtOptions } from './jwt-auth.ts';
 
@@ -23,7 +23,7 @@ export interface Authenticator {
   readonly open: boolean;
 }
 
-const digest = (value: string) => createHash('sha256').update(value).digest('base64');
+const digest = (value: string) => hash('sha256', value, 'base64');
 const MISSING = 'A valid API key or token is required: send "Authorization: Bearer <credential>".';
 
 /** `keys`: key -> tenant, or null for none; `jwt`: how to verify tokens, or null for no JWTs. Neither: one open tenant. */

@@ -88,16 +88,44 @@ function checked(value: unknown): SseParams | null {
   return value as unknown as SseParams;
 }
 
-/** Reads the body, at most `maxBytes` (then stops, with what it read: Yoga answers 413). */
-async function readBody(req: IncomingMessage, maxBytes: number): Promise<{ body: Buffer; over: boolean }> {
-  const chunks: Buffer[] = [];
-  let bytes = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    chunks.push(chunk);
-    bytes += chunk.length;
-    if (bytes > maxBytes) return { body: Buffer.concat(chunks, bytes), over: true };
-  }
-  return { body: Buffer.concat(chunks, bytes), over: false };
+/**
+ * Reads the body, at most `maxBytes` (then stops, with what it read: Yoga answers 413). With listeners,
+ * not `for await`: the async iterator (its end-of-stream watcher, a promise per chunk) cost more per
+ * SSE open than the rest of reading the request.
+ */
+function readBody(req: IncomingMessage, maxBytes: number): Promise<{ body: Buffer; over: boolean }> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    const done = (over: boolean) => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('close', onClose);
+      resolve({ body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, bytes), over });
+    };
+    const onData = (chunk: Buffer) => {
+      chunks.push(chunk);
+      bytes += chunk.length;
+      if (bytes > maxBytes) {
+        req.pause();
+        done(true);
+      }
+    };
+    const onEnd = () => done(false);
+    const onError = (error: Error) => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('close', onClose);
+      reject(error);
+    };
+    // The client went away before the body was in (as `for await` did: the request is aborted).
+    const onClose = () => (req.complete ? onEnd() : onError(Object.assign(new Error('aborted'), { code: 'ECONNRESET' })));
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('close', onClose);
+  });
 }
 
 /** The GraphQL params (null: leave the request to Yoga) and the body read to find them. */
