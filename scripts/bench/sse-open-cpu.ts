@@ -13,18 +13,24 @@
 import { parseArgs } from 'node:util';
 import { createFleet, type FleetKind } from './clients.ts';
 import { sleep, UPDATE_QUERY } from './common.ts';
-import { startGateway, startRaw, submitJob } from './gateway.ts';
-import { detectMachine } from './proc.ts';
+import { LOAD_CORE, startGateway, startRaw, submitJob } from './gateway.ts';
+import { detectMachine, pinSelf } from './proc.ts';
 
 const { values } = parseArgs({
   options: {
     kind: { type: 'string', default: 'sse' },
     n: { type: 'string', default: '3000' },
     rounds: { type: 'string', default: '3' },
+    /** Subscribers opened (10 in flight) and closed before the measured rounds: JIT and lazy paths warm. */
+    warm: { type: 'string', default: '200' },
     concurrency: { type: 'string', default: '200' },
     profile: { type: 'string' },
     /** The floor instead of the gateway: raw-ws-server.ts answering each SSE POST with a stream of one frame. */
     floor: { type: 'boolean' },
+    /** A V8/Node flag for the gateway child (repeatable), e.g. --node-flag=--single-threaded-gc. */
+    'node-flag': { type: 'string', multiple: true },
+    /** Pin as the bench does: the child on core 0, this process on core 1. */
+    pin: { type: 'boolean' },
   },
 });
 const kind = values.kind as FleetKind;
@@ -32,8 +38,9 @@ const N = Number(values.n);
 const ROUNDS = Number(values.rounds);
 const CONCURRENCY = Number(values.concurrency);
 
-const machine = detectMachine(false);
-const child = values.floor ? await startRaw(machine) : await startGateway(machine, { pollMs: 1000, timing: { initialQueuePosition: 500, queueStepMs: 3_600_000 } });
+const machine = detectMachine(values.pin === true);
+if (machine.pin) pinSelf(LOAD_CORE);
+const child = values.floor ? await startRaw(machine) : await startGateway(machine, { pollMs: 1000, timing: { initialQueuePosition: 500, queueStepMs: 3_600_000 }, nodeFlags: values['node-flag'] ?? [] });
 const cpuOf = (s: { cpuUserUs: number; cpuSystemUs: number }) => s.cpuUserUs + s.cpuSystemUs;
 const serverRounds: number[] = [];
 const loadRounds: number[] = [];
@@ -44,7 +51,7 @@ try {
   const url = kind === 'sse' ? (info.httpUrl ?? info.wsUrl.replace(/^ws:/, 'http:')) : info.wsUrl;
   const target = { url, query: UPDATE_QUERY, variables: { id: job.id } };
   const warm = createFleet(kind, target);
-  await warm.grow(200, { concurrency: 20 });
+  await warm.grow(Number(values.warm), { concurrency: 10 });
   warm.close();
   await sleep(500);
   for (let round = 1; round <= ROUNDS; round++) {

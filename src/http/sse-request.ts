@@ -41,6 +41,7 @@ const matches = (requested: string, type: string) => {
 
 /** Yoga answers with its SSE processor whatever the result: SSE is asked for, and no JSON type would win over it. */
 function wantsSseOnly(accept: string | undefined): boolean {
+  if (accept === 'text/event-stream') return true; // what graphql-sse's client and most others send
   const types = acceptedTypes(accept ?? '*/*');
   if (!types.includes('text/event-stream')) return false;
   return !types.some((t) => matches(t, 'application/json') || matches(t, 'application/graphql-response+json'));
@@ -79,7 +80,7 @@ const isObject = (value: unknown): value is Record<string, unknown> => typeof va
 /** The params when they are a subscription candidate Yoga would accept as they are; null otherwise. */
 function checked(value: unknown): SseParams | null {
   if (!isObject(value)) return null;
-  for (const [name, field] of Object.entries(value)) if (field != null && !EXPECTED.has(name)) return null;
+  for (const name in value) if (value[name] != null && !EXPECTED.has(name)) return null;
   const { query, operationName, variables, extensions } = value;
   if (typeof query !== 'string' || !/\bsubscription\b/.test(query)) return null;
   if (operationName != null && typeof operationName !== 'string') return null;
