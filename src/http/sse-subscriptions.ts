@@ -150,11 +150,17 @@ export function createSseSubscriptions(options: SseSubscriptionsOptions): SseSub
   async function joinCohort(x: Exchange, caller: Caller, key: string, meta: CohortMeta, prepared: Prepared | null) {
     const release = admit(caller.tenant, meta);
     if (typeof release !== 'function') return answer(x, release);
+    const stream = new MemberStream(x.res, hooks);
+    // The common case, a joiner of a running cohort: joined at once.
+    const member = prepared ? null : cohorts.joinLiveWithSink(key, stream, release);
+    if (member) {
+      logged(x, 200);
+      return stream.stream(member, streamHeaders(x), caller.expiresAt);
+    }
     const start = async () => {
       const ready = prepared ?? prepare(x); // a joiner whose cohort ended meanwhile starts a new one
       return ready ? subscribe(ready, x.params, true) : { errors: [new GraphQLError('The subscription could not be prepared again.')] };
     };
-    const stream = new MemberStream(x.res, hooks);
     let joined;
     try {
       joined = await cohorts.joinWithSink(key, start, meta, stream, release, { replayLatest: meta.replayLatest });
