@@ -4,17 +4,18 @@
  * - graphql-ws: `ws` directly with the graphql-transport-ws subprotocol (connection_init ->
  *   connection_ack -> subscribe); lighter than graphql-ws's client and does the same on the wire.
  * - raw ws: plain WebSockets to the floor server.
- * - SSE: GraphQL over SSE (Yoga's "distinct connections" mode) with node:http, one request each.
+ * - SSE: GraphQL over SSE (graphql-sse's "distinct connections" mode), one request per connection, on
+ *   raw sockets (sse-client.ts: a fixed request, the response head and chunked stream read by hand).
  *
  * Every subscriber records each update it receives as (key, receive instant on the common clock);
  * the receive instant is taken first thing in the message handler. A KeyTracker follows how many
  * subscribers have reached each key (received it or a newer one), so the bench can wait until an
  * update has been fully delivered.
  */
-import { request, type ClientRequest } from 'node:http';
 import WebSocket from 'ws';
 import { waitFor } from '../../test/helpers/wait-for.ts';
 import { keyOf, nowUs } from './common.ts';
+import { openSse, sseRequest } from './sse-client.ts';
 
 export interface Subscriber {
   keys: string[];
@@ -115,6 +116,8 @@ export function createFleet(kind: FleetKind, target: FleetTarget): Fleet {
   let completed = 0;
   let closing = false;
 
+  let sseBytes: ReturnType<typeof sseRequest> | null = null;
+  const sseRequestBytes = () => (sseBytes ??= sseRequest(target.url, JSON.stringify({ query: target.query, variables: target.variables ?? {} })));
   const subscribeMessage = JSON.stringify({ id: '1', type: 'subscribe', payload: { query: target.query ?? '', variables: target.variables ?? {} } });
 
   function received(s: Subscriber, key: string, t: number): void {
@@ -158,42 +161,17 @@ export function createFleet(kind: FleetKind, target: FleetTarget): Fleet {
       let destroy: () => void = () => undefined;
 
       if (kind === 'sse') {
-        const body = JSON.stringify({ query: target.query, variables: target.variables ?? {} });
-        const req: ClientRequest = request(target.url, {
-          method: 'POST',
-          agent: false,
-          headers: { 'content-type': 'application/json', accept: 'text/event-stream', 'content-length': Buffer.byteLength(body) },
-        });
-        destroy = () => req.destroy();
-        req.on('error', (error) => fail(`connect: ${(error as NodeJS.ErrnoException).code ?? error.message}`));
-        req.on('response', (res) => {
-          if (res.statusCode !== 200) {
-            fail(`http ${res.statusCode}`);
-            res.resume();
-            return destroy();
-          }
-          let buffer = '';
-          res.setEncoding('utf8');
-          res.on('data', (chunk: string) => {
-            const t = nowUs();
-            buffer += chunk;
-            let boundary: number;
-            while ((boundary = buffer.indexOf('\n\n')) >= 0) {
-              const block = buffer.slice(0, boundary);
-              buffer = buffer.slice(boundary + 2);
-              if (block.startsWith('event: next') || block.includes('\nevent: next')) {
-                const key = keyOf(Buffer.from(block, 'latin1'));
-                if (/"errors"/.test(block)) countError(errors, 'graphql error');
-                if (key) received(s, key, t);
-                becomeReady();
-              } else if (block.includes('event: complete')) {
-                fail('completed');
-              }
-            }
-          });
-          res.on('close', () => fail('closed'));
-        });
-        req.end(body);
+        const socket = openSse(sseRequestBytes(), {
+          next(block, t) {
+            const key = keyOf(Buffer.from(block, 'latin1'));
+            if (/"errors"/.test(block)) countError(errors, 'graphql error');
+            if (key) received(s, key, t);
+            becomeReady();
+          },
+          complete: () => fail('completed'),
+          fail,
+        }, nowUs);
+        destroy = () => socket.destroy();
       } else {
         const socket = new WebSocket(target.url, kind === 'graphql-ws' ? 'graphql-transport-ws' : [], {
           perMessageDeflate: false,

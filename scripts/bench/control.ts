@@ -9,7 +9,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { constants as perfConstants, monitorEventLoopDelay, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 import { readdirSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8';
@@ -33,11 +33,21 @@ export interface ProcessStats {
    */
   eld: { p50: number; p99: number; max: number; mean: number; count: number };
   openFds: number | null;
+  /** Garbage collections since the process started (perf_hooks 'gc' entries): count, of them major (mark-compact), total ms. */
+  gc: { count: number; major: number; ms: number };
 }
 
 const RESOLUTION_MS = 10;
 const eld = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
 eld.enable();
+const gcTotals = { count: 0, major: 0, ms: 0 };
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries() as Array<PerformanceEntry & { detail?: { kind?: number } }>) {
+    gcTotals.count++;
+    gcTotals.ms += entry.duration;
+    if (entry.detail?.kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR) gcTotals.major++;
+  }
+}).observe({ entryTypes: ['gc'] });
 
 function openFds(): number | null {
   try {
@@ -62,6 +72,7 @@ export function processStats(): ProcessStats {
     cpuSystemUs: cpu.system,
     eld: { p50: ms(eld.percentile(50)), p99: ms(eld.percentile(99)), max: ms(eld.max), mean: ms(eld.mean), count: eld.count },
     openFds: openFds(),
+    gc: { ...gcTotals },
   };
 }
 

@@ -53,7 +53,7 @@ export function gatewayEnv(pollMs: number, extra: Record<string, string> = {}): 
   };
 }
 
-export function startGateway(machine: Machine, options: { pollMs: number; timing: Partial<SimulatorTiming>; env?: Record<string, string>; exposeGc?: boolean }): Promise<Child<GatewayInfo>> {
+export function startGateway(machine: Machine, options: { pollMs: number; timing: Partial<SimulatorTiming>; env?: Record<string, string>; exposeGc?: boolean; nodeFlags?: string[] }): Promise<Child<GatewayInfo>> {
   const env = gatewayEnv(options.pollMs, { BENCH_SIM_TIMING: JSON.stringify(options.timing), ...options.env });
   // GATEWAY_API_KEYS must be unset (not empty) for the open tenant; the child drops empty values (loadConfig does).
   return spawnChild<GatewayInfo>({
@@ -62,7 +62,7 @@ export function startGateway(machine: Machine, options: { pollMs: number; timing
     machine,
     core: SERVER_CORE,
     nofile: CHILD_NOFILE,
-    nodeFlags: options.exposeGc ? ['--expose-gc'] : [],
+    nodeFlags: [...(options.exposeGc ? ['--expose-gc'] : []), ...(options.nodeFlags ?? [])],
   });
 }
 

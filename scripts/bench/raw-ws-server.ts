@@ -5,6 +5,9 @@
  * recording when it decided to send (common clock) under the frame's key. It pings every socket
  * every 12 s, as the gateway's graphql-ws server does, so both hold the same keep-alive traffic.
  *
+ * A POST with `Accept: text/event-stream` gets an SSE stream with one frame that stays open: the SSE
+ * floor of CPU per open (sse-open-cpu.ts --floor).
+ *
  * Control routes (see control.ts for the built-in ones): POST /broadcast/start {intervalMs},
  * POST /broadcast/stop, GET /publishes?since=µs, GET /clients.
  */
@@ -28,8 +31,19 @@ const publishes: Broadcast[] = [];
 let lastKeyMs = 0;
 let timer: NodeJS.Timeout | null = null;
 
-const server = createServer((_req, res) => {
-  res.writeHead(426).end();
+// The SSE floor: a POST asking for text/event-stream gets, once its body is in, the SSE head, a first
+// comment and one `next` frame (the same shape as the gateway's), then stays open (sse-open-cpu.ts --floor).
+const SSE_HEAD = { 'content-type': 'text/event-stream', connection: 'keep-alive', 'cache-control': 'no-cache', 'content-encoding': 'none' };
+const SSE_FIRST = Buffer.from(
+  `:\n\nevent: next\ndata: ${JSON.stringify({ data: { jobUpdates: { id: JOB_ID, status: 'IN_QUEUE', queuePosition: 500, updatedAt: new Date(0).toISOString() } } })}\n\n`,
+);
+const server = createServer((req, res) => {
+  if (!req.headers.accept?.includes('text/event-stream')) return void res.writeHead(426).end();
+  req.resume();
+  req.once('end', () => {
+    res.writeHead(200, SSE_HEAD);
+    res.write(SSE_FIRST);
+  });
 });
 const wss = new WebSocketServer({ server, perMessageDeflate: false, clientTracking: true });
 wss.on('connection', (socket) => {

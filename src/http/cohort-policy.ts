@@ -5,7 +5,7 @@
  *   moment of subscribing"), never one that happened before it joined.
  * - 'private' (jobEvents with `after`): never shared, since the replay from that cursor is its own.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { getOperationAST, Kind, type DocumentNode } from 'graphql';
 import { visibilityKey, type Caller } from '../domain/caller.ts';
 
@@ -14,7 +14,8 @@ import { visibilityKey, type Caller } from '../domain/caller.ts';
  * is their key. A digest, so that each subscriber holds 44 bytes rather than its own copy of the document.
  */
 export function cohortKey(caller: Caller, params: { query: string; operationName?: string | null; variables?: Record<string, unknown> | null }): string {
-  return createHash('sha256').update(JSON.stringify([visibilityKey(caller), params.operationName ?? null, params.query, params.variables ?? null])).digest('base64');
+  // crypto.hash: one call, no Hash object (a third of the key's cost at one per SSE open).
+  return hash('sha256', JSON.stringify([visibilityKey(caller), params.operationName ?? null, params.query, params.variables ?? null]), 'base64');
 }
 
 export type CohortPolicy = 'snapshot' | 'live' | 'private';

@@ -44,6 +44,11 @@ export interface Cohorts {
    * (e.g. NOT_FOUND). `onLeave` runs once when the member leaves.
    */
   joinWithSink(key: string, start: Start, meta: unknown, sink: FrameSink, onLeave: () => void, options?: JoinOptions): Promise<AsyncIterableIterator<never> | ExecutionResult>;
+  /**
+   * Joins the cohort for `key` at once (no promise, no start function) when its execution is running,
+   * as joinWithSink would after its first microtask; null when there is no live cohort (then joinWithSink).
+   */
+  joinLiveWithSink(key: string, sink: FrameSink, onLeave: () => void): AsyncIterableIterator<never> | null;
   /** What the live cohort for `key` was started with (`meta`), once its execution is running. */
   meta(key: string): unknown;
   /** Live cohorts and members (metrics, tests). */
@@ -151,6 +156,10 @@ export function createCohorts({ batchSize = 100 }: { batchSize?: number } = {}):
       const early = await cohort.ready;
       if (early) return early;
       return sinkMember(cohort, sink, onLeave);
+    },
+    joinLiveWithSink(key, sink, onLeave) {
+      const cohort = cohorts.get(key);
+      return cohort?.iterator ? sinkMember(cohort, sink, onLeave) : null;
     },
     meta(key) {
       const cohort = cohorts.get(key);

@@ -57,11 +57,14 @@ export function createHttpServer(yoga: GatewayYoga, options: { requestTimeoutMs:
     sockets.add(socket);
     socket.on('close', forget);
   });
+  // One 'close' listener function for every stream (no closure per SSE response).
+  function streamEnded(this: ServerResponse) {
+    streams.delete(this.req.socket);
+  }
   server.on('request', (request, response) => {
     if (!request.headers.accept?.includes('text/event-stream')) return;
-    const socket = request.socket;
-    streams.add(socket);
-    response.on('close', () => streams.delete(socket));
+    streams.add(request.socket);
+    response.on('close', streamEnded);
   });
   let closed: Promise<void> | null = null;
   const stopAccepting = () => {

@@ -83,9 +83,16 @@ export function createSseSubscriptions(options: SseSubscriptionsOptions): SseSub
   }
 
   function headersFor(x: Exchange): Record<string, string> {
-    return { ...cors(x.req.headers.origin), 'x-request-id': x.requestId };
+    const origin = x.req.headers.origin;
+    return origin === undefined ? { 'x-request-id': x.requestId } : { ...cors(origin), 'x-request-id': x.requestId };
+  }
+  /** A stream's headers: one object (no spreads) when there is no Origin, as for most subscribers. */
+  function streamHeaders(x: Exchange): Record<string, string> {
+    if (x.req.headers.origin !== undefined) return { ...SSE_HEADERS, ...headersFor(x) };
+    return { 'content-type': SSE_HEADERS['content-type']!, connection: SSE_HEADERS.connection!, 'cache-control': SSE_HEADERS['cache-control']!, 'content-encoding': SSE_HEADERS['content-encoding']!, 'x-request-id': x.requestId };
   }
   function logged(x: Exchange, status: number) {
+    if (!access.isLevelEnabled('info')) return; // not even the line's object, at one per SSE open
     access.info({ requestId: x.requestId, method: x.req.method, path, status, ms: Math.round(performance.now() - x.started) }, 'request');
   }
 
@@ -142,11 +149,17 @@ export function createSseSubscriptions(options: SseSubscriptionsOptions): SseSub
   async function joinCohort(x: Exchange, caller: Caller, key: string, meta: CohortMeta, prepared: Prepared | null) {
     const release = admit(caller.tenant, meta);
     if (typeof release !== 'function') return answer(x, release);
+    const stream = new MemberStream(x.res, hooks);
+    // The common case, a joiner of a running cohort: joined at once.
+    const member = prepared ? null : cohorts.joinLiveWithSink(key, stream, release);
+    if (member) {
+      logged(x, 200);
+      return stream.stream(member, streamHeaders(x), caller.expiresAt);
+    }
     const start = async () => {
       const ready = prepared ?? prepare(x); // a joiner whose cohort ended meanwhile starts a new one
       return ready ? subscribe(ready, x.params, true) : { errors: [new GraphQLError('The subscription could not be prepared again.')] };
     };
-    const stream = new MemberStream(x.res, hooks);
     let joined;
     try {
       joined = await cohorts.joinWithSink(key, start, meta, stream, release, { replayLatest: meta.replayLatest });
@@ -159,7 +172,7 @@ export function createSseSubscriptions(options: SseSubscriptionsOptions): SseSub
       return answer(x, joined);
     }
     logged(x, 200);
-    stream.stream(joined, { ...SSE_HEADERS, ...headersFor(x) }, caller.expiresAt);
+    stream.stream(joined, streamHeaders(x), caller.expiresAt);
   }
 
   /** A subscription of its own (a replay from a cursor): Yoga's pipeline and SSE processor for this one request. */

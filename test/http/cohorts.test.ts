@@ -113,6 +113,31 @@ describe('cohorts', () => {
     expect(left).toBe(1);
   });
 
+  it('joinLiveWithSink: null without a running cohort; a member at once, like a joinWithSink joiner, with one', async () => {
+    const cohorts = createCohorts();
+    const src = source();
+    expect(cohorts.joinLiveWithSink('k', sink().value, () => undefined)).toBeNull();
+    const starter = sink();
+    const first = (await cohorts.joinWithSink('k', async () => src.iterable, null, starter.value, () => undefined)) as AsyncIterableIterator<never>;
+    const firstDone = first.next();
+    src.push(1);
+    await waitFor(() => starter.written.length === 1, { message: 'frame 1' });
+    const joiner = sink();
+    let left = 0;
+    const second = cohorts.joinLiveWithSink('k', joiner.value, () => void left++);
+    expect(second).not.toBeNull();
+    expect(cohorts.stats()).toEqual({ cohorts: 1, members: 2 });
+    const secondDone = second!.next();
+    expect(joiner.written).toEqual([1]); // the current state, at once
+    src.push(2);
+    src.end();
+    expect((await firstDone).done).toBe(true);
+    expect((await secondDone).done).toBe(true);
+    expect(joiner.written).toEqual([1, 2]);
+    expect(left).toBe(1);
+    expect(cohorts.joinLiveWithSink('k', sink().value, () => undefined)).toBeNull(); // ended: none running
+  });
+
   it('a congested subscriber gets the latest frame when it drains, and the terminal one always', async () => {
     const cohorts = createCohorts();
     const src = source();

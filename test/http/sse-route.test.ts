@@ -2,8 +2,10 @@
  * The SSE subscription route answers exactly as Yoga did: the same headers (CORS, x-request-id), the
  * same events and statuses for an unknown job, a bad variable, an invalid query and a refused key; a
  * query over SSE is still Yoga's. One quota slot per subscriber, given back when the client goes; a
- * member's stream ends with UNAUTHENTICATED when its own token expires, while the cohort goes on.
+ * member's stream ends with UNAUTHENTICATED when its own token expires, while the cohort goes on. A
+ * chunked body over the limit gets Yoga's 413 (the route stops reading it, without cutting the connection).
  */
+import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { metric, rawSse } from '../helpers/sse-raw.ts';
 import { startTestGateway, submitJob, type TestGateway } from '../helpers/start-gateway.ts';
@@ -67,6 +69,21 @@ describe('SSE route: answers as before', () => {
     const query = await answer(gateway, { query: '{ __typename }' });
     expect(query.text).toBe(`:\n\nevent: next\ndata: {"data":{"__typename":"Query"}}\n\n${complete}`);
     for (const a of [notFound, missing, invalid, refused]) expect(a.headers['content-type']).toBe('text/event-stream');
+  });
+
+  it('a chunked body over MAX_BODY_BYTES (no content-length): Yoga answers 413, the connection is not cut', async () => {
+    const status = new Promise<number | string>((resolve) => {
+      const req = request(gateway.httpUrl, { method: 'POST', headers: { ...asA, 'content-type': 'application/json', accept: 'text/event-stream' } });
+      req.on('response', (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+      req.write(`{"query":"subscription { jobUpdates(id: \\"x\\") { id } }","variables":{"pad":"`);
+      req.write('x'.repeat(70 * 1024)); // over the 64 KiB default
+      req.end('"}}');
+    });
+    expect(await within(status, 10_000, 'the answer to an oversized chunked body')).toBe(413);
   });
 
   it('one slot per subscriber (RATE_LIMITED past it, as the resolver said it), given back when the client goes', async () => {
