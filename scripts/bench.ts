@@ -214,7 +214,7 @@ if (options.profileDir) notes.push(`--profile: the servers were CPU-profiled dur
 // --- Runs --------------------------------------------------------------------------------------
 const results: Results = {
   fanout: new Map(),
-  rss: { 'graphql-ws': [], sse: [], 'raw-ws': [], 'graphql-ws:no-gc': [], 'raw-ws:no-gc': [] },
+  rss: { 'graphql-ws': [], sse: [], 'raw-ws': [], 'graphql-ws:no-gc': [], 'raw-ws:no-gc': [], 'raw-sse': [] },
   upstream: [],
   throughput: { gateway: [], direct: [] },
   events: { updates: [], events: [] },
@@ -284,9 +284,11 @@ for (let run = 1; run <= options.runs && perRun.length > 0; run++) {
   if (wanted('rss')) {
     const variants = [...RSS_VARIANTS];
     for (let i = 1; i < run; i++) variants.push(variants.shift()!);
-    for (const { name, kind, forceGc } of variants) {
-      log(`  RSS: ${options.rssN} idle ${kind} subscriptions${forceGc ? '' : ', no forced GC'}`);
-      const r = await attempt(`RSS ${name} (run ${run})`, () => rssPerSubscription(ctx, kind, options.rssN, { forceGc }));
+    for (const variant of variants) {
+      const { name, kind, forceGc } = variant;
+      const raw = 'raw' in variant && variant.raw;
+      log(`  RSS: ${options.rssN} idle ${kind} subscriptions${raw ? ' (floor)' : ''}${forceGc ? '' : ', no forced GC'}`);
+      const r = await attempt(`RSS ${name} (run ${run})`, () => rssPerSubscription(ctx, kind, options.rssN, { forceGc, raw }));
       if (r) {
         results.rss[name].push(r);
         log(`    ${(r.bytesPerSubscription / 1024).toFixed(2)} KiB per subscription`);

@@ -145,6 +145,7 @@ export function resultsTable(results: Results, info: RunInfo): string[] {
     for (const [kind, floor, label] of [
       ['graphql-ws', 'raw-ws', 'graphql-ws'],
       ['sse', 'raw-ws', 'sse'],
+      ['raw-sse', 'raw-ws', 'sse, bare node:http floor'],
       ['graphql-ws:no-gc', 'raw-ws:no-gc', 'graphql-ws, no forced GC'],
     ] as const) {
       const g = spreadOf(results.rss[kind], (r) => r.bytesPerSubscription / KiB);
@@ -154,7 +155,8 @@ export function resultsTable(results: Results, info: RunInfo): string[] {
     const rawRate = spreadOf(results.rss['raw-ws'], (r) => r.openPerSecond);
     for (const kind of ['graphql-ws', 'sse'] as const) {
       const g = spreadOf(results.rss[kind], (r) => r.openPerSecond);
-      lines.push(row([`Subscriptions opened per second, ${kind} (200 handshakes in flight)`, fmtSpread(g, '/s', 0), `${fmtSpread(rawRate, '/s', 0)} (raw ws sockets)`, `${fmt(g.median / rawRate.median, 2)}×`]));
+      const floor = kind === 'sse' ? spreadOf(results.rss['raw-sse'], (r) => r.openPerSecond) : rawRate;
+      lines.push(row([`Subscriptions opened per second, ${kind} (200 handshakes in flight)`, fmtSpread(g, '/s', 0), `${fmtSpread(floor, '/s', 0)} (${kind === 'sse' ? 'bare node:http SSE' : 'raw ws sockets'})`, `${fmt(g.median / floor.median, 2)}×`]));
     }
   }
   if (results.upstream.length > 0) {

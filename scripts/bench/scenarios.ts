@@ -169,7 +169,9 @@ export const RSS_VARIANTS = [
   { name: 'raw-ws', kind: 'raw-ws', forceGc: true },
   { name: 'graphql-ws:no-gc', kind: 'graphql-ws', forceGc: false },
   { name: 'raw-ws:no-gc', kind: 'raw-ws', forceGc: false },
-] as const satisfies ReadonlyArray<{ name: string; kind: FleetKind; forceGc: boolean }>;
+  // The SSE floor: a bare node:http server holding the same SSE responses (raw-ws-server.ts).
+  { name: 'raw-sse', kind: 'sse', forceGc: true, raw: true },
+] as const satisfies ReadonlyArray<{ name: string; kind: FleetKind; forceGc: boolean; raw?: boolean }>;
 export type RssVariant = (typeof RSS_VARIANTS)[number]['name'];
 
 /**
@@ -177,16 +179,16 @@ export type RssVariant = (typeof RSS_VARIANTS)[number]['name'];
  * --expose-gc and both readings follow a full GC; false: no forced GC (the server is started without
  * --expose-gc, as a production process runs), so the figure includes garbage not yet collected.
  */
-export async function rssPerSubscription(ctx: BenchContext, kind: FleetKind, n: number, { forceGc = true }: { forceGc?: boolean } = {}): Promise<RssResult> {
+export async function rssPerSubscription(ctx: BenchContext, kind: FleetKind, n: number, { forceGc = true, raw: floor = false }: { forceGc?: boolean; raw?: boolean } = {}): Promise<RssResult> {
   let child: Child<any> | null = null;
   let fleet: Fleet | null = null;
   try {
     let url: string;
     let variables: Record<string, unknown> | undefined;
-    if (kind === 'raw-ws') {
+    if (kind === 'raw-ws' || floor) {
       const raw = await startRaw(ctx.machine, { exposeGc: forceGc });
       child = raw;
-      url = raw.info.wsUrl;
+      url = kind === 'sse' ? `http://127.0.0.1:${raw.info.port}/` : raw.info.wsUrl;
     } else {
       // A job deep in a queue that does not move: subscriptions stay idle (no updates).
       const gateway = await startGateway(ctx.machine, { pollMs: 1000, timing: { initialQueuePosition: 500, queueStepMs: 3_600_000 }, exposeGc: forceGc });

@@ -152,7 +152,7 @@ export const TARGETS: Target[] = [
     figure: () => 'SSE subscriptions opened per second (200 in flight)',
     issue: 15, unit: '/s', digits: 0, on: 'figure', op: '>=', threshold: () => 3000,
     measured: (r) => opens(r, 'sse'),
-    floor: { what: 'graphql-ws', values: (r) => opens(r, 'graphql-ws') },
+    floor: { what: 'bare node:http SSE server', values: (r) => opens(r, 'raw-sse') },
   },
   {
     figure: (i) => `RSS per graphql-ws subscription, one per connection, forced GC (N = ${n(i.rssN)})`,
