@@ -208,3 +208,10 @@ describe('encodeNext', () => {
     expect(JSON.parse(encodeNext(frame, 'x"y').toString()).id).toBe('x"y');
   });
 });
+
+describe('fan-out batches', () => {
+  it('a tenth of the cohort between yields, from 100 to 1,000 members (a fixed size when given)', async () => {
+    const { batchFor } = await import('../../src/http/cohorts.ts');
+    expect([batchFor(50), batchFor(1_000), batchFor(5_000), batchFor(10_000), batchFor(19_000), batchFor(10_000, 2)]).toEqual([100, 100, 500, 1000, 1000, 2]);
+  });
+});
