@@ -39,6 +39,30 @@ export interface Recording<T = any> {
   stop(): void;
 }
 
+/**
+ * Resolves with `events` once it holds `count` (each push calls every watcher); rejects when the
+ * stream ends first, and after `timeoutMs` saying what it waited for. Every recorder here uses it.
+ */
+export function waitForCount<E>(events: E[], watchers: Set<() => void>, ended: Promise<unknown>, count: number, timeoutMs: number, what: string): Promise<E[]> {
+  return within(
+    new Promise<E[]>((resolve, reject) => {
+      const check = () => {
+        if (events.length >= count) {
+          watchers.delete(check);
+          resolve(events);
+        }
+      };
+      watchers.add(check);
+      check();
+      void ended.then(() => {
+        if (events.length < count) reject(new Error(`the stream ended after ${events.length} events, wanted ${count}`));
+      });
+    }),
+    timeoutMs,
+    what,
+  );
+}
+
 function recorder<T>(): { recording: Omit<Recording<T>, 'stop'>; push: (e: GraphQLResponse<T>) => void; end: (r: 'complete' | { error: unknown }) => void } {
   const events: Array<GraphQLResponse<T>> = [];
   const watchers = new Set<() => void>();
@@ -54,25 +78,7 @@ function recorder<T>(): { recording: Omit<Recording<T>, 'stop'>; push: (e: Graph
     recording: {
       events,
       done,
-      waitForEvents(count, timeoutMs = 15_000, what) {
-        return within(
-          new Promise<Array<GraphQLResponse<T>>>((resolve, reject) => {
-            const check = () => {
-              if (events.length >= count) {
-                watchers.delete(check);
-                resolve(events);
-              }
-            };
-            watchers.add(check);
-            check();
-            void done.then(() => {
-              if (events.length < count) reject(new Error(`stream ended after ${events.length} events, wanted ${count}`));
-            });
-          }),
-          timeoutMs,
-          what ?? `${count} subscription events`,
-        );
-      },
+      waitForEvents: (count, timeoutMs = 15_000, what) => waitForCount(events, watchers, done, count, timeoutMs, what ?? `${count} subscription events`),
     },
   };
 }

@@ -4,7 +4,7 @@
  * reader, to count the gateway's cohorts and job feeds.
  */
 import { request, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
-import { within } from './wait-for.ts';
+import { waitForCount } from './clients.ts';
 
 export interface RawSse {
   status: Promise<number>;
@@ -70,19 +70,7 @@ export function rawSse(httpUrl: string, options: { method?: 'GET' | 'POST'; body
     text: () => text,
     events,
     ended,
-    waitForEvents(count, timeoutMs = 15_000) {
-      return within(new Promise<any[]>((resolve, reject) => {
-        const check = () => {
-          if (events.length >= count) {
-            watchers.delete(check);
-            resolve(events);
-          }
-        };
-        watchers.add(check);
-        check();
-        void ended.then(() => events.length < count && reject(new Error(`the stream ended after ${events.length} events, wanted ${count}: ${text.slice(0, 500)}`)));
-      }), timeoutMs, `${count} SSE events`);
-    },
+    waitForEvents: (count: number, timeoutMs = 15_000) => waitForCount(events, watchers, ended, count, timeoutMs, `${count} SSE events`),
     pause: () => response?.pause(),
     resume: () => response?.resume(),
     close: () => req.destroy(),

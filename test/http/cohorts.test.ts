@@ -2,43 +2,10 @@
 import type { ExecutionResult } from 'graphql';
 import { describe, expect, it } from 'vitest';
 import { createCohorts, encodeNext, FRAME, type Frame, type FrameSink } from '../../src/http/cohorts.ts';
+import { streamSource } from '../helpers/stream-source.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
-/** A controllable source: push results, end it, see whether it was returned. */
-function source() {
-  const queue: ExecutionResult[] = [];
-  let wake: (() => void) | null = null;
-  let ended = false;
-  let returned = 0;
-  const iterable: AsyncIterable<ExecutionResult> = {
-    [Symbol.asyncIterator]: () => ({
-      async next() {
-        while (queue.length === 0 && !ended) await new Promise<void>((resolve) => (wake = resolve));
-        if (queue.length > 0) return { value: queue.shift()!, done: false };
-        return { value: undefined, done: true };
-      },
-      async return() {
-        returned++;
-        ended = true;
-        wake?.();
-        return { value: undefined, done: true };
-      },
-    }),
-  };
-  return {
-    iterable,
-    push(n: number) {
-      queue.push({ data: { n } });
-      wake?.();
-    },
-    end() {
-      ended = true;
-      wake?.();
-    },
-    returned: () => returned,
-    queued: () => queue.length,
-  };
-}
+const source = streamSource;
 
 const json = (frame: Frame | undefined) => (frame ? JSON.parse(frame[FRAME]) : undefined);
 const tick = () => new Promise((resolve) => setImmediate(resolve));

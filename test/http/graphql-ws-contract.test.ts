@@ -14,40 +14,13 @@ import { GraphQLError, parse, type ExecutionArgs, type ExecutionResult } from 'g
 import { makeServer } from 'graphql-ws';
 import { describe, expect, it } from 'vitest';
 import { buildSchema } from 'graphql';
+import { streamSource } from '../helpers/stream-source.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
 const schema = buildSchema('type Query { a: Int } type Subscription { n: Int }');
 const SUBSCRIPTION = 'subscription { n }';
 
-/** A controllable stream: push values, end it, count return() calls. */
-function stream() {
-  const queue: ExecutionResult[] = [];
-  let wake: (() => void) | null = null;
-  let ended = false;
-  let returned = 0;
-  const iterator: AsyncIterableIterator<ExecutionResult> = {
-    async next() {
-      while (queue.length === 0 && !ended) await new Promise<void>((resolve) => (wake = resolve));
-      if (queue.length > 0) return { value: queue.shift()!, done: false };
-      return { value: undefined, done: true };
-    },
-    async return() {
-      returned++;
-      ended = true;
-      wake?.();
-      return { value: undefined, done: true };
-    },
-    [Symbol.asyncIterator]() {
-      return iterator;
-    },
-  };
-  return {
-    iterator,
-    push: (n: number) => (queue.push({ data: { n } }), wake?.()),
-    end: () => ((ended = true), wake?.()),
-    returned: () => returned,
-  };
-}
+const stream = streamSource;
 
 /** A protocol server on a fake socket; `sent` holds every message it wrote, parsed. */
 function harness(overrides: { subscribe?: (args: ExecutionArgs) => unknown; onSubscribe?: () => unknown } = {}) {
