@@ -5,7 +5,7 @@
  * always delivered. A class, so that a member is one object with shared methods rather than a dozen
  * closures per subscriber.
  */
-import { since, type Frame, type FrameSink } from './cohort-frames.ts';
+import { PREVIOUS, since, type Frame, type FrameSink } from './cohort-frames.ts';
 
 /** What the cohort hands its members. */
 export interface Member {
@@ -85,6 +85,7 @@ export class SinkMember<C extends MemberCohort> implements Member, AsyncIterable
     const previous = this.last;
     this.last = frame;
     if (!this.active || this.congested) this.pending = frame; // latest wins
+    else if (frame[PREVIOUS] === previous) this.write(frame); // the usual case: nothing missed, nothing to allocate
     else this.write(frame, since(previous, frame));
   }
   end(error?: unknown): void {

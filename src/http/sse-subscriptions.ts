@@ -11,16 +11,16 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { getOperationAST, GraphQLError, Kind, type DocumentNode, type ExecutionResult } from 'graphql';
+import { getOperationAST, GraphQLError, type DocumentNode, type ExecutionResult } from 'graphql';
 import { getSSEProcessor, isAsyncIterable, mapAsyncIterator } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import type { Caller } from '../domain/caller.ts';
-import { GatewayError, UnauthenticatedError } from '../domain/errors.ts';
+import { UnauthenticatedError } from '../domain/errors.ts';
 import { maskError, toGraphQLError } from '../schema/errors.ts';
 import type { GraphQLContext } from '../schema/context.ts';
 import type { Authenticator } from './auth.ts';
 import { createCohorts } from './cohorts.ts';
-import type { AdmitSubscription } from './subscription-slots.ts';
+import { takeSlot, type AdmitSubscription } from './subscription-slots.ts';
 import { cohortKey, cohortPolicy } from './cohort-policy.ts';
 import { corsHeaders } from './cors.ts';
 import { readSseParams, sseCandidate, toFetchRequest, type SseParams } from './sse-request.ts';
@@ -134,16 +134,10 @@ export function createSseSubscriptions(options: SseSubscriptionsOptions): SseSub
     return enveloped.subscribe({ schema: enveloped.schema, document, contextValue, operationName: params.operationName ?? null, variableValues: params.variables ?? null });
   }
 
-  /** A slot for one subscriber, or the RATE_LIMITED answer (located on the subscription field, as the resolver's was). */
+  /** A slot for one subscriber, or the RATE_LIMITED answer, located on the subscription field (subscription-slots.ts). */
   function admit(tenant: string, meta: CohortMeta): (() => void) | ExecutionResult {
-    try {
-      return options.admitSubscription?.(tenant) ?? (() => undefined);
-    } catch (error) {
-      if (!(error instanceof GatewayError)) throw error;
-      const field = getOperationAST(meta.document, meta.operationName)?.selectionSet.selections.find((s) => s.kind === Kind.FIELD);
-      const source = field?.kind === Kind.FIELD ? new GraphQLError('', { nodes: [field], path: [field.alias?.value ?? field.name.value] }) : undefined;
-      return { errors: [toGraphQLError(error, source)] };
-    }
+    const slot = takeSlot(options.admitSubscription, tenant, meta);
+    return 'refused' in slot ? { errors: [slot.refused] } : slot.release;
   }
 
   async function joinCohort(x: Exchange, caller: Caller, key: string, meta: CohortMeta, prepared: Prepared | null) {

@@ -7,7 +7,7 @@
  * - Any other subscription Yoga serves over HTTP (multipart): `useHttpSubscriptionSlots` below, for the
  *   requests Yoga itself parsed; a pipeline run by another transport (`yoga.getEnveloped`) is not one.
  */
-import type { ExecutionResult } from 'graphql';
+import { getOperationAST, GraphQLError, Kind, type DocumentNode, type ExecutionResult } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { GatewayError } from '../domain/errors.ts';
 import { toGraphQLError } from '../schema/errors.ts';
@@ -15,8 +15,15 @@ import { toGraphQLError } from '../schema/errors.ts';
 /** Takes one of a tenant's subscription slots (throws the quota's RATE_LIMITED error when none is left); returns its release. */
 export type AdmitSubscription = (tenant: string) => () => void;
 
-/** A slot, or the GraphQL error to answer instead (RATE_LIMITED); other failures throw. */
-export function takeSlot(admit: AdmitSubscription | undefined, tenant: string): { release: () => void } | { refused: ReturnType<typeof toGraphQLError> } {
+/**
+ * A slot, or the GraphQL error to answer instead (RATE_LIMITED); other failures throw. With the
+ * operation, the refusal is located on its subscription field (as a resolver's error would be).
+ */
+export function takeSlot(
+  admit: AdmitSubscription | undefined,
+  tenant: string,
+  operation?: { document: DocumentNode; operationName: string | null },
+): { release: () => void } | { refused: ReturnType<typeof toGraphQLError> } {
   try {
     const release = admit?.(tenant);
     let released = false;
@@ -28,8 +35,10 @@ export function takeSlot(admit: AdmitSubscription | undefined, tenant: string): 
       },
     };
   } catch (error) {
-    if (error instanceof GatewayError) return { refused: toGraphQLError(error) };
-    throw error;
+    if (!(error instanceof GatewayError)) throw error;
+    const field = operation && getOperationAST(operation.document, operation.operationName)?.selectionSet.selections.find((s) => s.kind === Kind.FIELD);
+    const at = field?.kind === Kind.FIELD ? new GraphQLError('', { nodes: [field], path: [field.alias?.value ?? field.name.value] }) : undefined;
+    return { refused: toGraphQLError(error, at) };
   }
 }
 

@@ -89,6 +89,40 @@ describe('connection and subscription quotas', () => {
     await client.dispose();
   });
 
+  it('a subscription Yoga serves itself (SSE asked for beside JSON, which the SSE route leaves to Yoga) holds a slot too, given back when the client leaves', async () => {
+    const job = await submitJob(gateway, {}, as('c'));
+    /** Opens the subscription and reads until its first event (the job's state, or the refusal). */
+    const open = async () => {
+      const abort = new AbortController();
+      const response = await fetch(`${gateway.httpUrl}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'text/event-stream, application/json', ...as('c') },
+        body: JSON.stringify({ query: FOLLOW, variables: { id: job.id } }),
+        signal: abort.signal,
+      });
+      const reader = response.body!.getReader();
+      let text = '';
+      while (!/"(jobUpdates|errors)"/.test(text)) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += new TextDecoder().decode(value);
+      }
+      return { text, leave: () => abort.abort() };
+    };
+    const held = [await open(), await open(), await open()];
+    held.forEach((h) => expect(h.text).toContain('"jobUpdates"'));
+    const refused = await open();
+    expect(refused.text).toContain('RATE_LIMITED');
+    refused.leave();
+    held[0]!.leave();
+    await waitFor(async () => {
+      const next = await open();
+      next.leave();
+      return next.text.includes('"jobUpdates"');
+    }, { message: 'the slot of the subscriber that left to be free again' });
+    held.slice(1).forEach((h) => h.leave());
+  });
+
   it('WebSocket connections per tenant: one more is closed with 4429', async () => {
     const job = await submitJob(gateway, {}, as('b'));
     const open = [wsClient(gateway.wsUrl, as('b')), wsClient(gateway.wsUrl, as('b'))];
