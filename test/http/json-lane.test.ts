@@ -5,7 +5,7 @@
  * mutations, every Accept header clients send, CORS, the caller's x-request-id, errors with and without
  * data (statuses by media type), a refused key, bodies Yoga refuses, a subscription sent as a query. The
  * lane really serves the common requests (Yoga's own per-request debug line does not appear for them),
- * and its access log line is Yoga's.
+ * and its access log line is Yoga's. A body over MAX_BODY_BYTES gets Yoga's 413, with a length or chunked.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFalSimulator, type FalSimulator } from '../../src/fal-simulator/index.ts';
@@ -53,7 +53,7 @@ describe('JSON lane: answers as Yoga does', () => {
   beforeAll(async () => {
     simulator = await startFalSimulator({ apiKey: TEST_FAL_KEY });
     simulator.pause(); // jobs stay in the queue: both gateways answer the same states
-    const env = { GATEWAY_API_KEYS: 'a:json-lane-key-123456' };
+    const env = { GATEWAY_API_KEYS: 'a:json-lane-key-123456', MAX_BODY_BYTES: '4096' };
     [lane, yoga] = await Promise.all([
       startTestGateway({ env, sharedSimulator: simulator }),
       startTestGateway({ env, sharedSimulator: simulator, app: { jsonLane: false } }),
@@ -118,5 +118,26 @@ describe('JSON lane: answers as Yoga does', () => {
       expect(answer.lane, JSON.stringify([body, headers])).toEqual(answer.yoga);
       expect(answer.leftToYoga, JSON.stringify([body, headers])).toBe(true);
     }
+  });
+
+  it('a body over MAX_BODY_BYTES, with a length or chunked: Yoga\'s 413 on both', async () => {
+    const big = JSON.stringify({ query: `{ __typename } # ${'x'.repeat(6000)}` });
+    const sized = await both(big);
+    expect(sized.lane).toEqual(sized.yoga);
+    expect(sized.lane.status).toBe(413);
+    const chunked = async (gateway: TestGateway) => {
+      const body = new ReadableStream({
+        start(controller) {
+          for (let i = 0; i < 4; i++) controller.enqueue(new TextEncoder().encode(big.slice(i * 1500, (i + 1) * 1500)));
+          controller.enqueue(new TextEncoder().encode(big.slice(6000)));
+          controller.close();
+        },
+      });
+      const response = await fetch(gateway.httpUrl, { method: 'POST', headers: JSON_TYPE, body, duplex: 'half' } as RequestInit);
+      return { status: response.status, body: await response.text() };
+    };
+    const [viaLane, viaYoga] = [await chunked(lane), await chunked(yoga)];
+    expect(viaLane).toEqual(viaYoga);
+    expect(viaLane.status).toBe(413);
   });
 });
