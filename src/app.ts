@@ -2,6 +2,7 @@
  * The composition root: the only module that knows the concrete adapters. It builds them from the
  * Config, wires them, and returns { start, stop }; stop unwinds in reverse order.
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { DestinationStream, Logger } from 'pino';
 import { FAL_WEBHOOK_JWKS_DEFAULT, secret, type Config } from './config.ts';
 import { createLogger } from './logger.ts';
@@ -36,6 +37,7 @@ import { createYogaHandler } from './http/yoga.ts';
 import { useHttpSubscriptionSlots } from './http/subscription-slots.ts';
 import { CSRF_HEADERS, limitPlugins } from './http/limits.ts';
 import { createSseSubscriptions } from './http/sse-subscriptions.ts';
+import { createJsonLane } from './http/json-lane.ts';
 import { createShutdownDeadline } from './shutdown.ts';
 import type { RetryPolicy } from './upstream/retry.ts';
 import { createFalStorageClient } from './upstream/fal-storage-client.ts';
@@ -62,6 +64,11 @@ export interface AppOptions {
   reconcileIntervalMs?: number;
   /** Measurement hooks (the bench: scripts/bench/server.ts); absent, nothing is called. */
   observe?: AppObserver;
+  /**
+   * false: Yoga answers every JSON POST itself, without the lean lane (http/json-lane.ts). Tests use it
+   * to check the lane answers exactly as Yoga does; default true.
+   */
+  jsonLane?: boolean;
 }
 
 /**
@@ -330,7 +337,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     admitSubscription,
     onDelivered: delivered ? () => { metrics.eventsDelivered.inc(); delivered(); } : () => metrics.eventsDelivered.inc(),
   });
-  const http = createHttpServer(yoga, { requestTimeoutMs: config.limits.requestTimeoutMs, mounted, first: sse.handle });
+  // Queries and mutations POSTed as JSON: the lean lane, through Yoga's pipeline (Yoga answers the rest).
+  const lane = options.jsonLane === false ? null : createJsonLane({ yoga, jobs, auth, logger, maxBodyBytes: config.limits.maxBodyBytes, corsOrigins: config.limits.corsOrigins });
+  const first = lane ? (req: IncomingMessage, res: ServerResponse) => sse.handle(req, res) || lane.handle(req, res) : sse.handle;
+  const http = createHttpServer(yoga, { requestTimeoutMs: config.limits.requestTimeoutMs, mounted, first });
   const ws = attachGraphQLWs({
     server: http.server,
     yoga,

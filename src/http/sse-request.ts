@@ -7,13 +7,11 @@
  * would refuse) is left to Yoga, which answers it as it always has.
  */
 import type { IncomingMessage } from 'node:http';
+import { checkedParams, readPostParams, type GraphQLParams } from './http-params.ts';
 
-export interface SseParams {
-  query: string;
-  operationName?: string | null;
-  variables?: Record<string, unknown> | null;
-  extensions?: Record<string, unknown> | null;
-}
+export { toFetchRequest } from './http-params.ts';
+
+export type SseParams = GraphQLParams;
 
 export interface SseRequestRules {
   path: string;
@@ -74,92 +72,19 @@ export function sseCandidate(req: IncomingMessage, rules: SseRequestRules): 'GET
   return 'POST';
 }
 
-const EXPECTED = new Set(['query', 'operationName', 'variables', 'extensions']);
-const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
-
-/** The params when they are a subscription candidate Yoga would accept as they are; null otherwise. */
-function checked(value: unknown): SseParams | null {
-  if (!isObject(value)) return null;
-  for (const name in value) if (value[name] != null && !EXPECTED.has(name)) return null;
-  const { query, operationName, variables, extensions } = value;
-  if (typeof query !== 'string' || !/\bsubscription\b/.test(query)) return null;
-  if (operationName != null && typeof operationName !== 'string') return null;
-  if (variables != null && !isObject(variables)) return null;
-  if (extensions != null && !isObject(extensions)) return null;
-  return value as unknown as SseParams;
-}
-
-/**
- * Reads the body, at most `maxBytes` (then stops, with what it read: Yoga answers 413). With listeners,
- * not `for await`: the async iterator (its end-of-stream watcher, a promise per chunk) cost more per
- * SSE open than the rest of reading the request.
- */
-function readBody(req: IncomingMessage, maxBytes: number): Promise<{ body: Buffer; over: boolean }> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let bytes = 0;
-    const done = (over: boolean) => {
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onError);
-      req.off('close', onClose);
-      resolve({ body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, bytes), over });
-    };
-    const onData = (chunk: Buffer) => {
-      chunks.push(chunk);
-      bytes += chunk.length;
-      if (bytes > maxBytes) {
-        req.pause();
-        done(true);
-      }
-    };
-    const onEnd = () => done(false);
-    const onError = (error: Error) => {
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('close', onClose);
-      reject(error);
-    };
-    // The client went away before the body was in (as `for await` did: the request is aborted).
-    const onClose = () => (req.complete ? onEnd() : onError(Object.assign(new Error('aborted'), { code: 'ECONNRESET' })));
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', onError);
-    req.on('close', onClose);
-  });
-}
-
 /** The GraphQL params (null: leave the request to Yoga) and the body read to find them. */
 export async function readSseParams(req: IncomingMessage, kind: 'GET' | 'POST', maxBodyBytes: number): Promise<{ params: SseParams | null; body: Buffer | null }> {
   if (kind === 'GET') {
     const search = new URLSearchParams((req.url ?? '').slice((req.url ?? '').indexOf('?') + 1));
     try {
       const json = (name: string) => (search.get(name) ? JSON.parse(search.get(name) as string) : undefined);
-      return { params: checked({ operationName: search.get('operationName') || undefined, query: search.get('query') || undefined, variables: json('variables'), extensions: json('extensions') }), body: null };
+      return { params: checkedParams({ operationName: search.get('operationName') || undefined, query: search.get('query') || undefined, variables: json('variables'), extensions: json('extensions') }, isSubscriptionText), body: null };
     } catch {
       return { params: null, body: null };
     }
   }
-  const { body, over } = await readBody(req, maxBodyBytes);
-  if (over) return { params: null, body };
-  try {
-    return { params: checked(JSON.parse(body.toString('utf8'))), body };
-  } catch {
-    return { params: null, body };
-  }
+  return readPostParams(req, maxBodyBytes, isSubscriptionText);
 }
 
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'content-length']);
-
-/** A fetch Request for Yoga (its pipeline, or its whole answer), built from the Node request and the body already read. */
-export function toFetchRequest(req: IncomingMessage, fetchAPI: { Request: typeof Request }, body: Buffer | null, extra: Record<string, string> = {}): Request {
-  const headers: Array<[string, string]> = [];
-  for (const [name, value] of Object.entries(req.headers)) {
-    if (value === undefined || HOP_BY_HOP.has(name) || name in extra) continue;
-    headers.push([name, Array.isArray(value) ? value.join(', ') : value]);
-  }
-  for (const [name, value] of Object.entries(extra)) headers.push([name, value]);
-  const protocol = (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
-  const url = `${protocol}://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`;
-  return new fetchAPI.Request(url, { method: req.method ?? 'GET', headers, ...(body && body.length > 0 ? { body: body as unknown as BodyInit } : {}) });
-}
+/** A cheap pre-filter: the operation type is checked once the document is parsed. */
+const isSubscriptionText = (query: string) => /\bsubscription\b/.test(query);
