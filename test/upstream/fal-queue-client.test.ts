@@ -149,8 +149,9 @@ describe('happy path', () => {
   });
 
   it('status walks IN_QUEUE (falling positions) -> IN_PROGRESS (with logs) -> COMPLETED, then result gives the video', async () => {
-    // A slightly slower queue so that several positions are observed even on a busy machine.
-    const { sim, client } = await setup({ sim: { timing: { ...FAST_TIMING, queueStepMs: 50 } } });
+    // A queue step long enough that several positions are observed even on a machine so busy that a
+    // status call takes tens of milliseconds (50 ms steps were missed at a load of 10 on 2 cores).
+    const { sim, client } = await setup({ sim: { timing: { ...FAST_TIMING, queueStepMs: 150 } } });
     const { requestId } = await client.submit(input());
     const seen = await pollUntilCompleted(client, requestId);
 
