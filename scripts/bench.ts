@@ -276,7 +276,7 @@ for (let run = 1; run <= options.runs && perRun.length > 0; run++) {
         if (r) {
           slot[target].push(r);
           const a = r.analysis;
-          log(`    publish→delivery p50 ${a.publishToDelivery.p50.toFixed(1)} ms, p99 ${a.publishToDelivery.p99.toFixed(1)} ms; ${a.changeToDelivery ? `change→delivery p50 ${a.changeToDelivery.p50.toFixed(0)} ms, p99 ${a.changeToDelivery.p99.toFixed(0)} ms; ` : ''}server fan-out p50 ${a.fanoutMs?.p50.toFixed(1) ?? 'n/a'} ms; CPU ${r.cpuPerDeliveryUs.toFixed(2)} µs/delivery; ${a.deliveries}/${a.expected} deliveries${r.interference && (r.interference.serverCorePct > 5 || r.interference.loadCorePct > 5) ? `; other processes used ${r.interference.serverCorePct.toFixed(0)} % / ${r.interference.loadCorePct.toFixed(0)} % of cores 0 / 1` : ''}`);
+          log(`    publish→delivery p50 ${a.publishToDelivery.p50.toFixed(1)} ms, p99 ${a.publishToDelivery.p99.toFixed(1)} ms; ${a.changeToDelivery ? `change→delivery p50 ${a.changeToDelivery.p50.toFixed(0)} ms, p99 ${a.changeToDelivery.p99.toFixed(0)} ms; ` : ''}server fan-out p50 ${a.fanoutMs?.p50.toFixed(1) ?? 'n/a'} ms; CPU ${r.cpuPerDeliveryUs.toFixed(2)} µs/delivery (GC ${r.gcPct.toFixed(1)} %); ${a.deliveries}/${a.expected} deliveries${r.interference && (r.interference.serverCorePct > 5 || r.interference.loadCorePct > 5) ? `; other processes used ${r.interference.serverCorePct.toFixed(0)} % / ${r.interference.loadCorePct.toFixed(0)} % of cores 0 / 1` : ''}`);
         }
       }
     }

@@ -63,6 +63,8 @@ export interface FanoutResult {
   errors: Record<string, number>;
   analysis: DeliveryAnalysis;
   cpuPerDeliveryUs: number;
+  /** Share of the server's CPU time in the window spent in GC pauses (perf_hooks 'gc' durations), in %. */
+  gcPct: number;
   /** The load generator's CPU per received frame (how close the client itself is to being the bottleneck). */
   clientCpuPerDeliveryUs: number;
   windowMs: number;
@@ -131,6 +133,7 @@ export async function fanout(ctx: BenchContext, target: 'gateway' | 'raw', n: nu
       errors: errorsOf(f),
       analysis: window.analysis,
       cpuPerDeliveryUs: window.analysis.deliveries > 0 ? window.cpuUs / window.analysis.deliveries : NaN,
+      gcPct: window.cpuUs > 0 ? ((window.end.gc.ms - window.start.gc.ms) * 1000 * 100) / window.cpuUs : NaN,
       clientCpuPerDeliveryUs: window.analysis.deliveries > 0 ? window.clientCpuUs / window.analysis.deliveries : NaN,
       windowMs: window.windowMs,
       eldP99Ms: window.end.eld.p99,
