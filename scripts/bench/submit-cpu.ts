@@ -6,7 +6,7 @@
  * the simulator's own share, which is subtracted to give the gateway's.
  *
  *   node --experimental-strip-types scripts/bench/submit-cpu.ts [--n 4000] [--warm 1500] [--rounds 3] [--profile FILE] [--top 25]
- *        [--sqlite PATH (default :memory:, as in the bench)] [--log-level warn]
+ *        [--sqlite PATH (default :memory:, as in the bench)] [--log-level warn] [--node-flag=--max-semi-space-size=64]
  *
  * --profile writes a V8 CPU profile of the child over the last gateway round (control.ts endpoints)
  * and prints its top self-time entries and a per-area summary. CPU time is used because the machine
@@ -30,6 +30,8 @@ const { values } = parseArgs({
     /** SQLITE_PATH of the gateway (the bench's is ':memory:'); a file shows what the WAL writes cost. */
     sqlite: { type: 'string', default: ':memory:' },
     'log-level': { type: 'string', default: 'warn' },
+    /** A V8/Node flag for the gateway child after production's (repeatable), e.g. --node-flag=--max-semi-space-size=64. */
+    'node-flag': { type: 'string', multiple: true },
   },
 });
 const N = Number(values.n);
@@ -42,12 +44,13 @@ const child = await startGateway(machine, {
   pollMs: 600_000,
   timing: { initialQueuePosition: 3, queueStepMs: 60_000 },
   env: { SQLITE_PATH: values.sqlite, LOG_LEVEL: values['log-level'] },
+  nodeFlags: values['node-flag'] ?? [],
 });
 const info = child.info;
 
 type Target = 'gateway' | 'direct';
 let counter = 0;
-async function drive(target: Target, count: number): Promise<{ cpuUs: number; sysUs: number; errors: number; p50: number; p99: number; firstError: string | null }> {
+async function drive(target: Target, count: number): Promise<{ cpuUs: number; sysUs: number; gcUs: number; errors: number; p50: number; p99: number; firstError: string | null }> {
   const origin = target === 'gateway' ? new URL(info.httpUrl).origin : info.simulatorUrl;
   const path = target === 'gateway' ? new URL(info.httpUrl).pathname : `/${info.model}`;
   const headers =
@@ -83,7 +86,7 @@ async function drive(target: Target, count: number): Promise<{ cpuUs: number; sy
   await pool.close();
   latencies.sort((a, b) => a - b);
   const at = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? NaN;
-  return { cpuUs: after.cpuUserUs + after.cpuSystemUs - before.cpuUserUs - before.cpuSystemUs, sysUs: after.cpuSystemUs - before.cpuSystemUs, errors, p50: at(50), p99: at(99), firstError };
+  return { cpuUs: after.cpuUserUs + after.cpuSystemUs - before.cpuUserUs - before.cpuSystemUs, sysUs: after.cpuSystemUs - before.cpuSystemUs, gcUs: (after.gc.ms - before.gc.ms) * 1000, errors, p50: at(50), p99: at(99), firstError };
 }
 
 try {
@@ -100,7 +103,7 @@ try {
     if (last && values.profile) await child.post('/profile/stop', { path: values.profile });
     gateway.push(g.cpuUs / N);
     console.log(
-      `round ${round + 1}: gateway ${(g.cpuUs / N).toFixed(0)} µs/submit (${(g.sysUs / N).toFixed(0)} system; p50 ${g.p50.toFixed(1)} ms, p99 ${g.p99.toFixed(1)} ms, ${g.errors} errors${g.firstError ? `: ${g.firstError}` : ''}); ` +
+      `round ${round + 1}: gateway ${(g.cpuUs / N).toFixed(0)} µs/submit (${(g.sysUs / N).toFixed(0)} system, GC ${((g.gcUs / g.cpuUs) * 100).toFixed(1)} %; p50 ${g.p50.toFixed(1)} ms, p99 ${g.p99.toFixed(1)} ms, ${g.errors} errors${g.firstError ? `: ${g.firstError}` : ''}); ` +
         `direct ${(d.cpuUs / N).toFixed(0)} µs/POST (${(d.sysUs / N).toFixed(0)} system; p99 ${d.p99.toFixed(1)} ms, ${d.errors} errors)${last && values.profile ? ' [gateway round profiled]' : ''}`,
     );
   }
