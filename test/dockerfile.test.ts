@@ -28,6 +28,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, matchesGlob, normalize, posix, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { START_ENTRY, startNodeFlags } from '../scripts/start-flags.ts';
 import { freePort } from './helpers/gateway-process.ts';
 import { waitFor, within } from './helpers/wait-for.ts';
 
@@ -249,6 +250,8 @@ describe('Dockerfile', () => {
 
     // Exec form: node is the process Docker signals, no shell in between.
     expect(execForm(runtime.instructions[cmdAt]!.args), 'CMD in exec form (a JSON array)').not.toBeNull();
+    // The image runs what `npm start` runs: the node flags are written in package.json's start script.
+    expect(execForm(runtime.instructions[cmdAt]!.args), 'CMD = the start script\'s node command').toEqual(['node', ...startNodeFlags(), START_ENTRY]);
     const health = parseHealthcheck(last(runtime, 'HEALTHCHECK')!.args);
     expect(Array.isArray(health.command), 'HEALTHCHECK CMD in exec form').toBe(true);
 

@@ -1,10 +1,13 @@
 /**
  * `npm start` on a fresh clone, no configuration: the gateway starts its fal simulator, says so,
  * serves GraphiQL, and a job submitted there reaches COMPLETED with a (simulated) video well within a
- * minute.
+ * minute. Its node flags (package.json's start script, also the Dockerfile's CMD and the bench's
+ * gateway child) cap V8's young generation, and this Node accepts them.
  */
+import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { expect, it } from 'vitest';
+import { startNodeFlags } from '../scripts/start-flags.ts';
 import { post, subscribeSse } from './helpers/clients.ts';
 import { startGatewayProcess } from './helpers/gateway-process.ts';
 import { FOLLOW, SUBMIT, tempSqlitePath, validInput } from './helpers/start-gateway.ts';
@@ -35,4 +38,13 @@ it('no FAL_KEY: simulator announced, GraphiQL served, a job completes within a m
   expect(Date.now() - started).toBeLessThan(60_000);
   gateway.child.kill('SIGTERM');
   expect(await gateway.exited).toBe(0);
+});
+
+it("npm start caps V8's young generation at 3 × 16 MiB (RSS per subscription, issue 15), with flags this Node accepts", () => {
+  const flags = startNodeFlags();
+  expect(flags).toContain('--max-semi-space-size=16');
+  const node = spawnSync(process.execPath, [...flags, '-e', 'process.stdout.write("ok")'], { encoding: 'utf8' });
+  expect(node.stderr).toBe('');
+  expect(node.status).toBe(0);
+  expect(node.stdout).toBe('ok');
 });

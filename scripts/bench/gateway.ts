@@ -3,10 +3,14 @@ import { fileURLToPath } from 'node:url';
 import type { SimulatorTiming } from '../../src/fal-simulator/index.ts';
 import { post } from '../../test/helpers/clients.ts';
 import { within } from '../../test/helpers/wait-for.ts';
-import { spawnChild, type Child, type Machine } from './proc.ts';
+import { startNodeFlags } from '../start-flags.ts';
+import { spawnChild, STRIP_TYPES_FLAGS, type Child, type Machine } from './proc.ts';
 
 export const SERVER_SCRIPT = fileURLToPath(new URL('./server.ts', import.meta.url));
 export const RAW_SCRIPT = fileURLToPath(new URL('./raw-ws-server.ts', import.meta.url));
+
+/** The production gateway's node flags (package.json's start script) that spawnChild does not add itself. */
+export const GATEWAY_NODE_FLAGS = startNodeFlags().filter((flag) => !STRIP_TYPES_FLAGS.includes(flag));
 
 /** Core of the servers under test; the load generator runs on LOAD_CORE. */
 export const SERVER_CORE = 0;
@@ -62,7 +66,8 @@ export function startGateway(machine: Machine, options: { pollMs: number; timing
     machine,
     core: SERVER_CORE,
     nofile: CHILD_NOFILE,
-    nodeFlags: [...(options.exposeGc ? ['--expose-gc'] : []), ...(options.nodeFlags ?? [])],
+    // Production's flags first: a flag given again later (options.nodeFlags) overrides it.
+    nodeFlags: [...GATEWAY_NODE_FLAGS, ...(options.exposeGc ? ['--expose-gc'] : []), ...(options.nodeFlags ?? [])],
   });
 }
 

@@ -67,6 +67,9 @@ export interface SpawnOptions {
   readyTimeoutMs?: number;
 }
 
+/** Every child runs TypeScript by type stripping, quietly. */
+export const STRIP_TYPES_FLAGS: readonly string[] = ['--experimental-strip-types', '--no-warnings=ExperimentalWarning'];
+
 const agent = new Agent({ keepAlive: true, maxSockets: 4 });
 
 /** One control call over a kept-alive loopback connection (cheaper and steadier than fetch). */
@@ -114,7 +117,7 @@ async function clockOffset(base: string): Promise<{ offsetUs: number; uncertaint
 
 export async function spawnChild<Info>(options: SpawnOptions): Promise<Child<Info>> {
   const { machine } = options;
-  const nodeArgs = ['--experimental-strip-types', '--no-warnings=ExperimentalWarning', ...(options.nodeFlags ?? []), options.script];
+  const nodeArgs = [...STRIP_TYPES_FLAGS, ...(options.nodeFlags ?? []), options.script];
   let command = process.execPath;
   let args = nodeArgs;
   if (machine.pin) {

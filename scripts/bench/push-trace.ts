@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createFleet } from './clients.ts';
 import { UPDATE_QUERY } from './common.ts';
-import { CHILD_NOFILE, gatewayEnv, LOAD_CORE, SERVER_CORE, SERVER_SCRIPT, submitJob, type GatewayInfo } from './gateway.ts';
+import { CHILD_NOFILE, GATEWAY_NODE_FLAGS, gatewayEnv, LOAD_CORE, SERVER_CORE, SERVER_SCRIPT, submitJob, type GatewayInfo } from './gateway.ts';
 import { measureWindow, publishLog } from './measure.ts';
 import { detectMachine, pinSelf, spawnChild } from './proc.ts';
 import type { TraceFile } from './push-trace-hooks.ts';
@@ -45,7 +45,7 @@ async function once(run: number): Promise<void> {
     machine,
     core: SERVER_CORE,
     nofile: CHILD_NOFILE,
-    nodeFlags: ['--import', HOOKS],
+    nodeFlags: [...GATEWAY_NODE_FLAGS, '--import', HOOKS],
   });
   const job = await submitJob(child.info.httpUrl, '[sim:fast] bench fan-out');
   const fleet = createFleet('graphql-ws', { url: child.info.wsUrl, query: UPDATE_QUERY, variables: { id: job.id } });

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
 import { detectMachine, spawnChild, type Child } from './proc.ts';
-import { CHILD_NOFILE, gatewayEnv, SERVER_CORE, SERVER_SCRIPT } from './gateway.ts';
+import { CHILD_NOFILE, GATEWAY_NODE_FLAGS, gatewayEnv, SERVER_CORE, SERVER_SCRIPT } from './gateway.ts';
 import { FLOOR_SCRIPT, READ_API_KEY, READ_QUERIES, READ_TENANT, readBodies, seedJobs, usageFrom, seedStore, type ReadQuery } from './read-path.ts';
 import { spread } from './stats.ts';
 
@@ -40,7 +40,7 @@ try {
     const sqlitePath = join(dir, `${name}.sqlite`);
     await seedStore(sqlitePath, jobs);
     const env = gatewayEnv(600_000, { BENCH_SIM_TIMING: JSON.stringify({ initialQueuePosition: 3, queueStepMs: 60_000 }), SQLITE_PATH: sqlitePath, GATEWAY_API_KEYS: `${READ_TENANT}:${READ_API_KEY}`, ...extra });
-    await add(name, await spawnChild({ script, env, machine, core: SERVER_CORE, nofile: CHILD_NOFILE }), { ...json, authorization: `Bearer ${READ_API_KEY}` });
+    await add(name, await spawnChild({ script, env, machine, core: SERVER_CORE, nofile: CHILD_NOFILE, nodeFlags: GATEWAY_NODE_FLAGS }), { ...json, authorization: `Bearer ${READ_API_KEY}` });
   };
   await gateway('gateway', SERVER_SCRIPT);
   if (values.compare) await gateway('compare', join(values.compare, 'scripts/bench/server.ts'));

@@ -15,7 +15,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createFleet, type Fleet, type FleetKind } from './clients.ts';
 import { sleep, UPDATE_QUERY } from './common.ts';
-import { CHILD_NOFILE, gatewayEnv, RAW_SCRIPT, SERVER_CORE, SERVER_SCRIPT, submitJob } from './gateway.ts';
+import { CHILD_NOFILE, GATEWAY_NODE_FLAGS, gatewayEnv, RAW_SCRIPT, SERVER_CORE, SERVER_SCRIPT, submitJob } from './gateway.ts';
 import { diffSnapshots, formatDiff } from './heap-diff.ts';
 import { detectMachine, spawnChild, type Child } from './proc.ts';
 
@@ -26,7 +26,7 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '1' },
     snapshots: { type: 'string' },
     top: { type: 'string', default: '40' },
-    /** Extra node flags for the child, e.g. "--max-semi-space-size=8". */
+    /** Extra node flags for the child, after production's (the gateway's start flags), e.g. "--max-semi-space-size=8" to override. */
     'node-flags': { type: 'string', default: '' },
     /** Also sample (no forced GC) this many ms after the ramp, to see V8's memory reducer at work. */
     settle: { type: 'string', default: '0' },
@@ -102,7 +102,7 @@ async function probe(kind: FleetKind, run: number) {
   } else {
     // A job deep in a queue that does not move: the subscriptions stay idle.
     const env = gatewayEnv(1000, { BENCH_SIM_TIMING: JSON.stringify({ initialQueuePosition: 500, queueStepMs: 3_600_000 }) });
-    child = await spawnChild({ script: SERVER_SCRIPT, env, machine, core: SERVER_CORE, nofile: CHILD_NOFILE, nodeFlags });
+    child = await spawnChild({ script: SERVER_SCRIPT, env, machine, core: SERVER_CORE, nofile: CHILD_NOFILE, nodeFlags: [...GATEWAY_NODE_FLAGS, ...nodeFlags] });
     const job = await submitJob(child.info.httpUrl, 'memory probe');
     url = child.info.wsUrl;
     variables = { id: job.id };
