@@ -25,5 +25,5 @@ HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||4000)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # Exec form: node is PID 1's child-free process and receives SIGTERM directly for a graceful stop.
 # The node flags are package.json's start script's (scripts/start-flags.ts; test/dockerfile.test.ts
-# checks they match): --max-semi-space-size=16 caps V8's young generation (README, Performance).
-CMD ["node", "--experimental-strip-types", "--no-warnings=ExperimentalWarning", "--max-semi-space-size=16", "src/main.ts"]
+# checks they match): --max-semi-space-size=32 caps V8's young generation (README, Performance).
+CMD ["node", "--experimental-strip-types", "--no-warnings=ExperimentalWarning", "--max-semi-space-size=32", "src/main.ts"]

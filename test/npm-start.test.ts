@@ -42,7 +42,7 @@ it('no FAL_KEY: simulator announced, GraphiQL served, a job completes within a m
 
 it("npm start caps V8's young generation at 3 × 16 MiB (RSS per subscription, issue 15), with flags this Node accepts", () => {
   const flags = startNodeFlags();
-  expect(flags).toContain('--max-semi-space-size=16');
+  expect(flags).toContain('--max-semi-space-size=32');
   const node = spawnSync(process.execPath, [...flags, '-e', 'process.stdout.write("ok")'], { encoding: 'utf8' });
   expect(node.stderr).toBe('');
   expect(node.status).toBe(0);
