@@ -38,7 +38,7 @@ new PerformanceObserver((list) => {
   }
 }).observe({ entryTypes: ['gc'] });
 
-type Probe = { gcs: Array<{ tUs: number; ms: number; kind: string }>; pings: number[] };
+type Probe = { gcs: Array<{ tUs: number; ms: number; kind: string }>; pings: number[]; sends: number[]; sendCpu: number[] };
 
 /** Ping sweeps: bursts of pings less than 50 ms apart. */
 function sweeps(pings: number[]): Array<{ from: number; to: number; count: number }> {
@@ -56,7 +56,7 @@ function sweeps(pings: number[]): Array<{ from: number; to: number; count: numbe
 async function run(target: 'gateway' | 'raw', index: number) {
   const probeOut = join(tmpdir(), `tail-probe-${process.pid}-${target}-${index}.json`);
   const nodeFlags = ['--import', PROBE];
-  const env = { TAIL_PROBE_OUT: probeOut };
+  const env = { TAIL_PROBE_OUT: probeOut, TAIL_PROBE_SENDS: '1' };
   let child: Child<any>;
   let fleet: Fleet;
   let topic: string | undefined;
@@ -74,7 +74,7 @@ async function run(target: 'gateway' | 'raw', index: number) {
   await fleet.grow(N, { concurrency: 200, deadlineMs: 180_000 });
   if (target === 'raw') await child.post('/broadcast/start', { intervalMs: POLL_MS });
   const window = await measureWindow(child, fleet, { warm: 2, updates: WINDOW, timeoutMs: 3 * POLL_MS + 5000, ...(topic ? { topic } : {}) });
-  const publishes = (await publishLog(child, window.start.nowUs - 120e6, topic)).filter((p) => p.tUs >= window.start.nowUs - 2e6 && p.tUs <= window.end.nowUs);
+  const publishes = (await publishLog(child, window.start.nowUs - 120e6, topic)).filter((p) => p.tUs >= window.start.nowUs && p.tUs <= window.end.nowUs);
   fleet.quiesce();
   await child.stop();
   fleet.close();
@@ -86,7 +86,22 @@ async function run(target: 'gateway' | 'raw', index: number) {
   const a = window.analysis;
   console.log(`\n${target} run ${index}: p50 ${a.publishToDelivery.p50.toFixed(1)} p99 ${a.publishToDelivery.p99.toFixed(1)} max ${a.publishToDelivery.max.toFixed(1)} ms; server fan-out p50 ${a.fanoutMs?.p50.toFixed(1)} max ${a.fanoutMs?.max.toFixed(1)}; CPU ${(window.cpuUs / a.deliveries).toFixed(2)} µs/delivery; interference ${JSON.stringify(window.interference)}`);
   const t0 = publishes[0]?.tUs ?? 0;
+  const sends = probe.sends.map((t) => t - offset);
+  const pingsAt = probe.pings.map((t) => t - offset);
+  const rows: Array<{ cpuMs: number; pings: number }> = [];
   for (const p of publishes) {
+    // The fan-out's own CPU time (first to last send after this publish) and the pings sent inside it.
+    const end = p.lastSendUs ?? p.tUs;
+    let first = -1;
+    let last = -1;
+    for (let i = 0; i < sends.length; i++) {
+      if (sends[i]! < p.tUs) continue;
+      if (sends[i]! > end) break;
+      if (first < 0) first = i;
+      last = i;
+    }
+    const cpuMs = first >= 0 ? (probe.sendCpu[last]! - probe.sendCpu[first]!) / 1000 : NaN;
+    const pingsInside = pingsAt.filter((t) => t >= p.tUs && t <= end).length;
     const lat: number[] = [];
     let lastRx = p.tUs;
     for (const s of fleet.subscribers) {
@@ -96,6 +111,7 @@ async function run(target: 'gateway' | 'raw', index: number) {
       lastRx = Math.max(lastRx, s.times[j]!);
     }
     if (lat.length === 0) continue;
+    rows.push({ cpuMs, pings: pingsInside });
     const sl = sorted(lat);
     const overlaps = (t: number, ms: number) => t + ms * 1000 >= p.tUs - 5000 && t <= lastRx;
     const sg = serverGcs.filter((g) => overlaps(g.tUs, g.ms));
@@ -104,10 +120,13 @@ async function run(target: 'gateway' | 'raw', index: number) {
     const ms = (us: number) => (us / 1000).toFixed(0);
     const gcText = (gs: typeof sg) => gs.filter((g) => g.kind !== 'minor' || g.ms > 2).map((g) => `${g.kind}@+${ms(g.tUs - p.tUs)}:${g.ms.toFixed(1)}`).join(' ') + ` (${gs.filter((g) => g.kind === 'minor').length} minor, ${gs.reduce((x, g) => x + g.ms, 0).toFixed(1)} ms)`;
     console.log(
-      `  +${ms(p.tUs - t0).padStart(6)} ms  fanout ${p.lastSendUs ? ((p.lastSendUs - p.tUs) / 1000).toFixed(1).padStart(6) : '   n/a'}  deliv p50 ${percentile(sl, 50).toFixed(0).padStart(4)} p99 ${percentile(sl, 99).toFixed(0).padStart(4)} max ${percentile(sl, 100).toFixed(0).padStart(4)}  n=${lat.length}` +
+      `  +${ms(p.tUs - t0).padStart(6)} ms  fanout ${p.lastSendUs ? ((p.lastSendUs - p.tUs) / 1000).toFixed(1).padStart(6) : '   n/a'} cpu ${cpuMs.toFixed(1).padStart(6)} pings ${String(pingsInside).padStart(5)}  deliv p50 ${percentile(sl, 50).toFixed(0).padStart(4)} p99 ${percentile(sl, 99).toFixed(0).padStart(4)} max ${percentile(sl, 100).toFixed(0).padStart(4)}  n=${lat.length}` +
         `  srvGC ${gcText(sg)}  cliGC ${gcText(cg)}${pg.length ? `  PING ${pg.map((s) => `+${ms(s.from - p.tUs)}..+${ms(s.to - p.tUs)} (${s.count})`).join(' ')}` : ''}`,
     );
   }
+  const cpus = sorted(rows.map((r) => r.cpuMs).filter(Number.isFinite));
+  const median = percentile(cpus, 50);
+  console.log(`  SUMMARY ${target}: fan-out CPU ms per update: median ${median.toFixed(1)}, max ${percentile(cpus, 100).toFixed(1)} (${(percentile(cpus, 100) / median).toFixed(2)}x); updates over 1.5x the median: ${rows.filter((r) => r.cpuMs > 1.5 * median).map((r) => `${r.cpuMs.toFixed(0)} ms with ${r.pings} pings inside`).join(', ') || 'none'}; most pings inside one fan-out ${Math.max(0, ...rows.map((r) => r.pings))}`);
 }
 
 for (let i = 1; i <= RUNS; i++) for (const target of targets) await run(target, i);
