@@ -3,7 +3,9 @@
  * (no subprotocol, no GraphQL) and, when told, broadcasts every `intervalMs` ONE pre-serialized
  * frame (the same JSON shape and size as the gateway's graphql-ws `next` message) to every socket,
  * recording when it decided to send (common clock) under the frame's key. It pings every socket
- * every 12 s, as the gateway's graphql-ws server does, so both hold the same keep-alive traffic.
+ * every 12 s, as the gateway's graphql-ws server does, so both hold the same keep-alive traffic
+ * (the gateway spreads its pings over the interval; here the sweep is one loop, like the broadcast,
+ * so it never lands inside one).
  *
  * A POST with `Accept: text/event-stream` gets an SSE stream with one frame that stays open: the SSE
  * floor of CPU per open (sse-open-cpu.ts --floor).

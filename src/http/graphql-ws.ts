@@ -17,6 +17,7 @@ import { createCohorts, type FrameSink } from './cohorts.ts';
 import { closeAtExpiry, SocketSink } from './ws-socket.ts';
 import { cohortKey, cohortPolicy } from './cohort-policy.ts';
 import { holdingSlot, takeSlot, type AdmitSubscription } from './subscription-slots.ts';
+import { startSweep } from './sweep.ts';
 import { serveGraphQLWs, type SocketBounds, type WsExtra } from './ws-server.ts';
 import type { GatewayYoga } from './yoga.ts';
 
@@ -296,22 +297,18 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
     answered.add(socket);
     socket.on('pong', onPong);
   });
-  const heartbeat = keepAliveMs > 0
-    ? setInterval(() => {
-        for (const socket of wss.clients) {
-          if (!answered.has(socket)) {
-            socket.terminate();
-            continue;
-          }
-          answered.delete(socket);
-          socket.ping();
-        }
-      }, keepAliveMs).unref()
+  // Spread over the interval (sweep.ts): a sweep of every socket at once would land inside a fan-out.
+  const stopHeartbeat = keepAliveMs > 0
+    ? startSweep(wss.clients, keepAliveMs, (socket) => {
+        if (!answered.has(socket)) return socket.terminate();
+        answered.delete(socket);
+        socket.ping();
+      })
     : null;
 
   return {
     async dispose(graceMs = 1_000) {
-      if (heartbeat) clearInterval(heartbeat);
+      stopHeartbeat?.();
       await disposable.dispose(graceMs);
     },
     clientCount: () => wss.clients.size,

@@ -9,6 +9,7 @@ import type { ServerResponse } from 'node:http';
 import type { ExecutionResult } from 'graphql';
 import { GraphQLError } from 'graphql';
 import { encodeSseNext, type Frame, type FrameSink } from './cohorts.ts';
+import { startSweep } from './sweep.ts';
 
 /** Yoga's SSE response headers (before CORS and x-request-id). */
 export const SSE_HEADERS: Readonly<Record<string, string>> = { 'content-type': 'text/event-stream', connection: 'keep-alive', 'cache-control': 'no-cache', 'content-encoding': 'none' };
@@ -41,16 +42,16 @@ function stringifyResult(result: ExecutionResult): string {
 /** One `event: next` for a result that is not a cohort frame (a failure, the token's expiry). */
 export const nextEvent = (result: ExecutionResult) => Buffer.from(`event: next\ndata: ${stringifyResult(result)}\n\n`);
 
-/** One timer for every open cohort stream: a `:` comment each interval to those not congested. */
+/** One timer for every open cohort stream: a `:` comment each interval to those not congested, spread over the interval (sweep.ts). */
 export function createKeepAlive(intervalMs: number) {
   const open = new Set<ServerResponse>();
-  const timer = setInterval(() => {
-    for (const res of open) if (!res.writableNeedDrain && !res.writableEnded) res.write(PING);
-  }, intervalMs).unref();
+  const stop = startSweep(open, intervalMs, (res) => {
+    if (!res.writableNeedDrain && !res.writableEnded) res.write(PING);
+  });
   return {
     add: (res: ServerResponse) => open.add(res),
     delete: (res: ServerResponse) => open.delete(res),
-    dispose: () => clearInterval(timer),
+    dispose: stop,
   };
 }
 export type KeepAlive = ReturnType<typeof createKeepAlive>;

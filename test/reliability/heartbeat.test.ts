@@ -51,3 +51,20 @@ it('silent for three request timeouts, then the terminal event arrives on WebSoc
   await client.dispose();
   await gateway.dispose();
 });
+
+it('WebSocket pings are spread over the interval, not sent to every socket at once (a sweep at once lands inside a fan-out)', { timeout: 30_000 }, async () => {
+  const gateway = await startTestGateway({ env: { KEEPALIVE_MS: '600' } });
+  const sockets: WebSocket[] = [];
+  const firstPing: number[] = [];
+  for (let i = 0; i < 24; i++) {
+    const socket = new WebSocket(gateway.wsUrl, 'graphql-transport-ws');
+    socket.once('ping', () => firstPing.push(performance.now()));
+    socket.once('open', () => socket.send('{"type":"connection_init","payload":{}}'));
+    sockets.push(socket);
+  }
+  // 24 sockets, 48 ticks of 12.5 ms per 600 ms interval: one socket per tick, ~290 ms from first to last (at once: ~1 ms).
+  await waitFor(() => firstPing.length === 24, { timeoutMs: 10_000, intervalMs: 20, message: 'a ping on every socket' });
+  expect(Math.max(...firstPing) - Math.min(...firstPing)).toBeGreaterThan(100);
+  for (const socket of sockets) socket.terminate();
+  await gateway.dispose();
+});
