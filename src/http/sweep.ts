@@ -23,28 +23,32 @@ const every: Every = (tick, ms) => {
 
 /**
  * Visits every item of `items` once per `intervalMs`, in `slices` ticks (SLICES, fewer when a tick
- * would be shorter than 10 ms), in the set's order. Items added during a pass are visited in it
- * (they come last); deleted ones are not. Returns the stop.
+ * would be shorter than 10 ms), in the set's order. A pass visits as many items as the set held when
+ * it began: an item added during a pass is visited in the next one (as with one sweep per interval, its
+ * first visit comes one to two intervals after it was added), unless it takes the place of items deleted
+ * meanwhile; deleted items are not visited. The first pass begins at the start. Returns the stop.
  */
 export function startSweep<T>(items: Set<T>, intervalMs: number, visit: (item: T) => void, options: { slices?: number; every?: Every } = {}): () => void {
   const slices = Math.max(1, Math.min(options.slices ?? SLICES, Math.floor(intervalMs / MIN_TICK_MS)));
   let cursor: Iterator<T> = items.values();
-  let tick = 0;
+  let passSize = items.size;
   let visited = 0;
+  let tick = 0;
   return (options.every ?? every)(() => {
-    if (tick === 0) {
-      cursor = items.values();
-      visited = 0;
-    }
-    const ticksLeft = slices - tick;
-    tick = (tick + 1) % slices;
     // The last tick of a pass finishes it; the others share what is left of it evenly.
-    const budget = ticksLeft === 1 ? Infinity : Math.ceil(Math.max(0, items.size - visited) / ticksLeft);
+    const ticksLeft = slices - tick;
+    const budget = ticksLeft === 1 ? passSize - visited : Math.ceil((passSize - visited) / ticksLeft);
     for (let n = 0; n < budget; n++) {
       const step = cursor.next();
-      if (step.done) return;
+      if (step.done) break;
       visited++;
       visit(step.value);
+    }
+    tick = (tick + 1) % slices;
+    if (tick === 0) {
+      cursor = items.values();
+      passSize = items.size;
+      visited = 0;
     }
   }, intervalMs / slices);
 }
