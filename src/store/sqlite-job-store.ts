@@ -12,7 +12,7 @@ import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { isTerminal, type Job } from '../domain/job.ts';
 import { describeOpenError } from './store-file.ts';
-import { chargeOf } from '../domain/money.ts';
+import { chargeOf, dayOf } from '../domain/money.ts';
 import { completionTime, purgeCutoff, type CreateOutcome, type DailyBudget, type JobStore, type ListQuery, type UsageQuery } from './job-store.ts';
 import { createSqliteSpend } from './sqlite-spend.ts';
 import { createSqliteUsage, installUsageDays } from './sqlite-usage.ts';
@@ -199,7 +199,8 @@ export function createSqliteJobStore({ path }: SqliteJobStoreOptions): JobStore 
       return transaction(() => {
         const existing = job.idempotencyKey === null ? null : parse(statements.byIdem.get(job.tenant, job.userId ?? '', job.idempotencyKey));
         if (existing) return { job: existing, created: false };
-        const over = budget ? spend.exceeded(job.tenant, job.userId, job.createdAt, charge, budget) : null;
+        const day = charge === 0 ? '' : dayOf(job.createdAt); // a charge of 0 moves no counter
+        const over = budget ? spend.exceeded(job.tenant, job.userId, day, charge, budget) : null;
         if (over) return { job, created: false, overBudget: over };
         const result = statements.insert.run({
           id: job.id,
@@ -215,7 +216,7 @@ export function createSqliteJobStore({ path }: SqliteJobStoreOptions): JobStore 
           charge,
         });
         if (result.changes !== 1) throw new Error(`job ${job.id} already exists`);
-        spend.add(job.tenant, job.userId, job.createdAt, charge);
+        spend.add(job.tenant, job.userId, day, charge);
         return { job, created: true };
       });
     },
@@ -246,7 +247,7 @@ export function createSqliteJobStore({ path }: SqliteJobStoreOptions): JobStore 
         const before = statements.chargeOf.get(job.id) as { charge: number } | undefined;
         const result = statements.update.run(params);
         if (result.changes !== 1) return false;
-        spend.add(job.tenant, job.userId, job.createdAt, charge - Number(before?.charge ?? 0));
+        spend.add(job.tenant, job.userId, dayOf(job.createdAt), charge - Number(before?.charge ?? 0));
         return true;
       });
     },
@@ -291,7 +292,7 @@ export function createSqliteJobStore({ path }: SqliteJobStoreOptions): JobStore 
         if (!job) return;
         const before = statements.chargeOf.get(id) as { charge: number } | undefined;
         statements.remove.run(id);
-        spend.add(job.tenant, job.userId, job.createdAt, -Number(before?.charge ?? 0));
+        spend.add(job.tenant, job.userId, dayOf(job.createdAt), -Number(before?.charge ?? 0));
       });
     },
 
