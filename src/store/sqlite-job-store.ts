@@ -45,15 +45,17 @@ CREATE INDEX IF NOT EXISTS jobs_tenant_created ON jobs (tenant, created_at DESC,
  * Created after `migrate`, since an older table has no completed_at, user_id or charge until then.
  * Every index is a page a write dirties (a WAL frame at commit), so there are no more than the reads
  * need: unfinished jobs are found through jobs_user_unfinished (its WHERE covers `finished = 0` scans
- * too), and finished ones through a partial index that a job enters only when it finishes. The two
- * indexes they replace are dropped from older files.
+ * too), finished ones through a partial index that a job enters only when it finishes, and a user's
+ * listing through one that jobs without a user (API keys) never enter. The indexes they replace are
+ * dropped from older files.
  */
 const LATER_INDEXES = `DROP INDEX IF EXISTS jobs_unfinished;
 DROP INDEX IF EXISTS jobs_finished_completed;
 CREATE INDEX IF NOT EXISTS jobs_finished_by_completion ON jobs (completed_at, id) WHERE finished = 1;
 DROP INDEX IF EXISTS jobs_idem;
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_idem_user ON jobs (tenant, ifnull(user_id, ''), idem_key) WHERE idem_key IS NOT NULL;
-CREATE INDEX IF NOT EXISTS jobs_user_created ON jobs (tenant, user_id, created_at DESC, id DESC);
+DROP INDEX IF EXISTS jobs_user_created;
+CREATE INDEX IF NOT EXISTS jobs_of_user ON jobs (tenant, user_id, created_at DESC, id DESC) WHERE user_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS jobs_user_unfinished ON jobs (tenant, user_id) WHERE finished = 0;`;
 
 /**
