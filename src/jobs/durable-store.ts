@@ -17,11 +17,11 @@ function needsCopy(job: Job): job is Job & { video: Video } {
 export function withDurableMedia(store: JobStore, copier: Pick<MediaCopier, 'complete' | 'purge'>): JobStore {
   return {
     ...store,
-    create: (job) => store.create(job),
+    create: (job, budget) => store.create(job, budget),
     get: (id) => store.get(id),
     list: (query) => store.list(query),
     listUnfinished: () => store.listUnfinished(),
-    countUnfinished: (tenant, upTo) => store.countUnfinished(tenant, upTo),
+    countUnfinished: (tenant, upTo, userId) => store.countUnfinished(tenant, upTo, userId),
     ping: () => store.ping(),
     close: () => store.close(),
     async update(job) {

@@ -239,6 +239,8 @@ export function createPoller(deps: PollerDeps): Poller {
       sweeper.start();
     },
     track(job: Job) {
+      // One process (no shared leases): every lease is granted, so the job is followed at once.
+      if (!leases.shared) return add(job);
       claimAndAdd([job]).catch((error: unknown) => logger.warn({ err: error, jobId: job.id }, 'could not claim a job; a sweep will retry'));
     },
     pollNow,

@@ -4,7 +4,10 @@
  * replica's jobs are taken over once its leases expire.
  */
 export interface JobLeases {
-  /** True when other processes compete for leases (the poller then sweeps for orphaned jobs). */
+  /**
+   * True when other processes compete for leases (the poller then sweeps for orphaned jobs). False: one
+   * process, whose `claim` grants every lease, so the poller follows a job it just submitted without claiming.
+   */
   readonly shared: boolean;
   /** How long a lease lasts without renewal, in ms. */
   readonly ttlMs: number;

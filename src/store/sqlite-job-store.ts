@@ -12,7 +12,7 @@ import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { isTerminal, type Job } from '../domain/job.ts';
 import { describeOpenError } from './store-file.ts';
-import { chargeOf } from '../domain/money.ts';
+import { chargeOf, dayOf } from '../domain/money.ts';
 import { completionTime, purgeCutoff, type CreateOutcome, type DailyBudget, type JobStore, type ListQuery, type UsageQuery } from './job-store.ts';
 import { createSqliteSpend } from './sqlite-spend.ts';
 import { createSqliteUsage, installUsageDays } from './sqlite-usage.ts';
@@ -39,14 +39,23 @@ CREATE TABLE IF NOT EXISTS spend (
   PRIMARY KEY (scope, day)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS jobs_tenant_created ON jobs (tenant, created_at DESC, id DESC);
-CREATE INDEX IF NOT EXISTS jobs_unfinished ON jobs (finished) WHERE finished = 0;
 `;
 
-/** Created after `migrate`, since an older table has no completed_at, user_id or charge until then. */
-const LATER_INDEXES = `CREATE INDEX IF NOT EXISTS jobs_finished_completed ON jobs (finished, completed_at);
+/**
+ * Created after `migrate`, since an older table has no completed_at, user_id or charge until then.
+ * Every index is a page a write dirties (a WAL frame at commit), so there are no more than the reads
+ * need: unfinished jobs are found through jobs_user_unfinished (its WHERE covers `finished = 0` scans
+ * too), finished ones through a partial index that a job enters only when it finishes, and a user's
+ * listing through one that jobs without a user (API keys) never enter. The indexes they replace are
+ * dropped from older files.
+ */
+const LATER_INDEXES = `DROP INDEX IF EXISTS jobs_unfinished;
+DROP INDEX IF EXISTS jobs_finished_completed;
+CREATE INDEX IF NOT EXISTS jobs_finished_by_completion ON jobs (completed_at, id) WHERE finished = 1;
 DROP INDEX IF EXISTS jobs_idem;
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_idem_user ON jobs (tenant, ifnull(user_id, ''), idem_key) WHERE idem_key IS NOT NULL;
-CREATE INDEX IF NOT EXISTS jobs_user_created ON jobs (tenant, user_id, created_at DESC, id DESC);
+DROP INDEX IF EXISTS jobs_user_created;
+CREATE INDEX IF NOT EXISTS jobs_of_user ON jobs (tenant, user_id, created_at DESC, id DESC) WHERE user_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS jobs_user_unfinished ON jobs (tenant, user_id) WHERE finished = 0;`;
 
 /**
@@ -146,6 +155,11 @@ export function createSqliteJobStore({ path }: SqliteJobStoreOptions): JobStore 
     byIdem: db.prepare("SELECT data FROM jobs WHERE tenant = ? AND ifnull(user_id, '') = ? AND idem_key = ?"),
     byId: db.prepare('SELECT data FROM jobs WHERE id = ?'),
     chargeOf: db.prepare('SELECT charge FROM jobs WHERE id = ?'),
+    /** The usual change (a status, a position, logs): nothing indexed or counted moves, so no index is touched and no transaction is needed. */
+    updateInPlace: db.prepare(
+      `UPDATE jobs SET status = :status, version = :version, data = :data
+       WHERE id = :id AND version = :expected AND finished = :finished AND completed_at IS :completedAt AND charge = :charge`,
+    ),
     update: db.prepare(
       `UPDATE jobs SET status = :status, finished = :finished, version = :version, data = :data, completed_at = :completedAt, charge = :charge
        WHERE id = :id AND version = :expected`,
@@ -187,7 +201,8 @@ export function createSqliteJobStore({ path }: SqliteJobStoreOptions): JobStore 
       return transaction(() => {
         const existing = job.idempotencyKey === null ? null : parse(statements.byIdem.get(job.tenant, job.userId ?? '', job.idempotencyKey));
         if (existing) return { job: existing, created: false };
-        const over = budget ? spend.exceeded(job.tenant, job.userId, job.createdAt, charge, budget) : null;
+        const day = charge === 0 ? '' : dayOf(job.createdAt); // a charge of 0 moves no counter
+        const over = budget ? spend.exceeded(job.tenant, job.userId, day, charge, budget) : null;
         if (over) return { job, created: false, overBudget: over };
         const result = statements.insert.run({
           id: job.id,
@@ -203,7 +218,7 @@ export function createSqliteJobStore({ path }: SqliteJobStoreOptions): JobStore 
           charge,
         });
         if (result.changes !== 1) throw new Error(`job ${job.id} already exists`);
-        spend.add(job.tenant, job.userId, job.createdAt, charge);
+        spend.add(job.tenant, job.userId, day, charge);
         return { job, created: true };
       });
     },
@@ -212,22 +227,29 @@ export function createSqliteJobStore({ path }: SqliteJobStoreOptions): JobStore 
       return parse(statements.byId.get(id));
     },
 
+    /**
+     * One statement when the job stays as unfinished (or finished), as complete and as charged as it was;
+     * otherwise (it finishes, its charge moves, or the compare-and-set fails) the full update, with the
+     * spend counters moved in the same transaction.
+     */
     async update(job: Job) {
-      const charge = chargeOf(job);
+      const params = {
+        id: job.id,
+        status: job.status,
+        finished: isTerminal(job.status) ? 1 : 0,
+        version: job.version,
+        expected: job.version - 1,
+        data: JSON.stringify(job),
+        completedAt: completedAtColumn(job),
+        charge: chargeOf(job),
+      };
+      if (statements.updateInPlace.run(params).changes === 1) return true;
+      const { charge } = params;
       return transaction(() => {
         const before = statements.chargeOf.get(job.id) as { charge: number } | undefined;
-        const result = statements.update.run({
-          id: job.id,
-          status: job.status,
-          finished: isTerminal(job.status) ? 1 : 0,
-          version: job.version,
-          expected: job.version - 1,
-          data: JSON.stringify(job),
-          completedAt: completedAtColumn(job),
-          charge,
-        });
+        const result = statements.update.run(params);
         if (result.changes !== 1) return false;
-        spend.add(job.tenant, job.userId, job.createdAt, charge - Number(before?.charge ?? 0));
+        spend.add(job.tenant, job.userId, dayOf(job.createdAt), charge - Number(before?.charge ?? 0));
         return true;
       });
     },
@@ -272,7 +294,7 @@ export function createSqliteJobStore({ path }: SqliteJobStoreOptions): JobStore 
         if (!job) return;
         const before = statements.chargeOf.get(id) as { charge: number } | undefined;
         statements.remove.run(id);
-        spend.add(job.tenant, job.userId, job.createdAt, -Number(before?.charge ?? 0));
+        spend.add(job.tenant, job.userId, dayOf(job.createdAt), -Number(before?.charge ?? 0));
       });
     },
 

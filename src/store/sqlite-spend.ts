@@ -4,7 +4,6 @@
  * insert and the counter move are one atomic step (see sqlite-job-store.ts).
  */
 import type { DatabaseSync } from 'node:sqlite';
-import { dayOf } from '../domain/money.ts';
 import type { DailyBudget } from './job-store.ts';
 
 /** Whose spend a counter holds: a tenant's, or one user's inside it. */
@@ -27,19 +26,17 @@ export function createSqliteSpend(db: DatabaseSync) {
   return {
     spentOn,
 
-    /** Which budget a new charge would exceed on that day, if any. */
-    exceeded(tenant: string, userId: string | null, createdAt: string, charge: number, budget: DailyBudget): 'tenant' | 'user' | null {
+    /** Which budget a new charge would exceed on that day (the job's `dayOf`), if any. */
+    exceeded(tenant: string, userId: string | null, day: string, charge: number, budget: DailyBudget): 'tenant' | 'user' | null {
       if (charge <= 0) return null;
-      const day = dayOf(createdAt);
       if (budget.tenantNanos > 0 && spentOn(day, tenant) + charge > budget.tenantNanos) return 'tenant';
       if (userId && budget.userNanos > 0 && spentOn(day, tenant, userId) + charge > budget.userNanos) return 'user';
       return null;
     },
 
-    /** Moves the day's counters of the job's tenant and user by `delta` nano-dollars. */
-    add(tenant: string, userId: string | null, createdAt: string, delta: number): void {
+    /** Moves the day's counters (the job's `dayOf`) of the job's tenant and user by `delta` nano-dollars. */
+    add(tenant: string, userId: string | null, day: string, delta: number): void {
       if (delta === 0) return;
-      const day = dayOf(createdAt);
       for (const scope of spendScopes(tenant, userId)) statements.add.run({ scope, day, delta });
     },
   };

@@ -104,3 +104,31 @@ describe('spend on /metrics', () => {
     expect(await usage(key('t5'))).toMatchObject({ spent: { amount: '0.35' }, completed: 1 });
   });
 });
+
+describe('with durable videos (MEDIA_STORE=local, a store decorator in front of the store)', () => {
+  it("still holds the tenant's and a user's budget and counts a user's unfinished jobs as the user's", async () => {
+    const media = await startTestGateway({
+      env: {
+        GATEWAY_API_KEYS: KEYS,
+        AUTH_JWT_SECRET: TEST_JWT_SECRET,
+        MEDIA_STORE: 'local',
+        TENANT_DAILY_BUDGET_USD: '0.70',
+        TENANT_SUBMITS_PER_MINUTE: '0',
+        TENANT_MAX_ACTIVE_JOBS: '0',
+        USER_MAX_ACTIVE_JOBS: '1',
+      },
+      simulator: { timing: { runMs: 60_000 } },
+    });
+    try {
+      const send = (headers: Record<string, string>) => media.gql(SUBMIT_COST, { input: validInput() }, headers);
+      const alice = bearer(await hsToken({ tenant: 't1', sub: 'alice' }));
+      const bob = bearer(await hsToken({ tenant: 't1', sub: 'bob' }));
+      expect((await send(alice)).data?.generateVideo.cost.amount).toBe('0.35');
+      // Alice's one unfinished job is hers, not Bob's: he may still submit.
+      expect((await send(bob)).data?.generateVideo.cost.amount).toBe('0.35');
+      expect((await send(key('t1'))).errors?.[0]?.extensions?.code).toBe('BUDGET_EXCEEDED');
+    } finally {
+      await media.dispose();
+    }
+  });
+});

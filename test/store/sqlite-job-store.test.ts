@@ -105,8 +105,10 @@ describe('SQLite job store', () => {
       try {
         const columns = (check.prepare('PRAGMA table_info(jobs)').all() as { name: string }[]).map((column) => column.name);
         expect(columns.filter((name) => name === 'completed_at')).toHaveLength(1);
-        const indexColumns = (check.prepare('PRAGMA index_info(jobs_finished_completed)').all() as { name: string }[]).map((column) => column.name);
-        expect(indexColumns).toEqual(['finished', 'completed_at']);
+        const indexColumns = (check.prepare('PRAGMA index_info(jobs_finished_by_completion)').all() as { name: string }[]).map((column) => column.name);
+        expect(indexColumns).toEqual(['completed_at', 'id']);
+        // The old file's indexes that cost writes for nothing are dropped (see LATER_INDEXES).
+        expect(check.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name IN ('jobs_unfinished', 'jobs_finished_completed', 'jobs_user_created')").all()).toEqual([]);
         expect(check.prepare("SELECT completed_at FROM jobs WHERE id = 'no-date'").get()).toEqual({ completed_at: null });
       } finally {
         check.close();
@@ -134,6 +136,62 @@ describe('SQLite job store', () => {
         await Promise.all(stores.map((store) => store.close()));
       }
     } finally {
+      await remove();
+    }
+  });
+
+  it('keeps only the indexes its reads use, and finds unfinished and finished jobs through them', async () => {
+    const { dir, remove } = tempDir();
+    try {
+      const path = join(dir, 'jobs.db');
+      await createSqliteJobStore({ path }).close();
+      const db = new DatabaseSync(path);
+      try {
+        // Each index is a page every insert dirties; a new one must be worth its writes.
+        const indexes = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'jobs' AND sql IS NOT NULL ORDER BY name").all() as { name: string }[]).map((row) => row.name);
+        expect(indexes).toEqual(['jobs_finished_by_completion', 'jobs_idem_user', 'jobs_of_user', 'jobs_tenant_created', 'jobs_user_unfinished']);
+        const plan = (sql: string) => (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[]).map((row) => row.detail).join('; ');
+        const unfinished = [
+          'SELECT data FROM jobs WHERE finished = 0 ORDER BY created_at',
+          'SELECT count(*) AS n FROM (SELECT 1 FROM jobs WHERE finished = 0 LIMIT 10)',
+          "SELECT count(*) AS n FROM (SELECT 1 FROM jobs WHERE finished = 0 AND tenant = 't' LIMIT 10)",
+          "SELECT count(*) AS n FROM (SELECT 1 FROM jobs WHERE finished = 0 AND tenant = 't' AND user_id = 'u' LIMIT 10)",
+        ];
+        for (const sql of unfinished) expect(plan(sql), sql).toMatch(/jobs USING (COVERING )?INDEX jobs_user_unfinished/);
+        const ofUser = [
+          "SELECT data FROM jobs WHERE tenant = 't' AND user_id = :u ORDER BY created_at DESC, id DESC LIMIT 10",
+          "SELECT data FROM jobs WHERE tenant = 't' AND user_id = :u AND status = 'IN_QUEUE' AND (created_at < 'x' OR (created_at = 'x' AND id < 'y')) ORDER BY created_at DESC, id DESC LIMIT 10",
+          USAGE_SQL.user,
+        ];
+        for (const sql of ofUser) expect(plan(sql), sql).toMatch(/SEARCH jobs USING INDEX jobs_of_user \(tenant=\? AND user_id=\?/);
+        expect(plan("SELECT id FROM jobs WHERE finished = 1 AND completed_at < '2025' ORDER BY completed_at, id LIMIT 10")).toMatch(
+          /SEARCH jobs USING COVERING INDEX jobs_finished_by_completion \(completed_at<\?\)$/,
+        );
+      } finally {
+        db.close();
+      }
+    } finally {
+      await remove();
+    }
+  });
+
+  it('refuses a stale update that would finish a job or move its charge, and moves nothing', async () => {
+    const { dir, remove } = tempDir();
+    const store = createSqliteJobStore({ path: join(dir, 'jobs.db') });
+    try {
+      const job = makeJob({ costNanoUsd: 350_000_000 });
+      await store.create(job);
+      const day = job.createdAt.slice(0, 10);
+      expect(await store.update({ ...job, queuePosition: 2, version: 2 })).toBe(true); // in place
+      const cancelled = { ...job, status: 'CANCELLED' as const, completedAt: '2025-01-02T00:00:00.000Z' };
+      expect(await store.update({ ...cancelled, version: 2 })).toBe(false); // stale: version 2 is stored
+      expect(await store.spentOn(day, job.tenant)).toBe(350_000_000);
+      expect(await store.purgeFinished('2025-01-03T00:00:00.000Z', 10)).toEqual([]);
+      expect(await store.update({ ...cancelled, version: 3 })).toBe(true);
+      expect(await store.spentOn(day, job.tenant)).toBe(0);
+      expect(await store.purgeFinished('2025-01-03T00:00:00.000Z', 10)).toEqual([job.id]);
+    } finally {
+      await store.close();
       await remove();
     }
   });
@@ -173,8 +231,9 @@ describe('SQLite job store', () => {
         await store.create(job);
         jobs.push(job);
       }
-      // Changes: a status (and with it the charge), a reconciled cost, a delete, a purge.
+      // Changes: a status (and with it the charge), a status alone (updated in place), a reconciled cost, a delete, a purge.
       await store.update({ ...jobs[0]!, status: 'COMPLETED', completedAt: '2025-01-04T00:00:00.000Z', version: 2 });
+      await store.update({ ...jobs[5]!, status: 'IN_PROGRESS', version: 2 });
       await store.update({ ...jobs[1]!, costNanoUsd: cost + 7, version: 2 });
       await store.delete(jobs[2]!.id);
       expect(await store.purgeFinished('2025-01-05T00:00:00.000Z', 3)).toHaveLength(3);
