@@ -183,3 +183,19 @@ it('/readyz says 503 with a reason while Redis is down, and 200 once it is back'
   }
   await waitFor(async () => (await fetch(readyz)).status === 200, { timeoutMs: 20_000, message: '/readyz to answer 200 once Redis is back' });
 });
+
+it('/readyz says 503 within seconds while Redis hangs (the process stopped, its connections open), and 200 once it answers again', { timeout: 30_000 }, async () => {
+  const readyz = replicas[0]!.httpUrl.replace('/graphql', '/readyz');
+  expect((await fetch(readyz)).status).toBe(200);
+  redis.freeze();
+  try {
+    const started = Date.now();
+    const response = await within(fetch(readyz), 10_000, '/readyz to answer while Redis hangs');
+    expect(response.status).toBe(503);
+    expect(((await response.json()) as { reason: string }).reason).toMatch(/redis/i);
+    expect(Date.now() - started).toBeLessThan(5_000);
+  } finally {
+    redis.thaw();
+  }
+  await waitFor(async () => (await fetch(readyz)).status === 200, { timeoutMs: 20_000, message: '/readyz to answer 200 once Redis answers again' });
+});

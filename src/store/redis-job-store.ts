@@ -30,6 +30,9 @@ import {
   completionTime, purgeCutoff, type CreateOutcome, type DailyBudget, type JobStore, type ListQuery, type UsageQuery, type UsageTotals,
 } from './job-store.ts';
 
+/** How long a readiness PING may take before Redis counts as down. */
+const PING_TIMEOUT_MS = 2_000;
+
 export interface RedisJobStoreOptions {
   /** A shared connection: the store never quits it (close() is a no-op), its owner does. */
   redis: Redis;
@@ -339,7 +342,17 @@ export function createRedisJobStore({ redis, keyPrefix }: RedisJobStoreOptions):
       // 'wait' is a lazyConnect client not yet connected: PING connects it. Otherwise anything but
       // 'ready' means down or reconnecting, and a PING would only sit in the offline queue.
       if (redis.status !== 'ready' && redis.status !== 'wait') throw new Error(`redis is ${redis.status}`);
-      await redis.ping();
+      // Bounded: a PING sent as the server goes away is kept for the reconnection (maxRetriesPerRequest
+      // null), and /readyz would hang until Redis is back instead of saying it is down.
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`redis did not answer PING within ${PING_TIMEOUT_MS} ms`)), PING_TIMEOUT_MS);
+      });
+      try {
+        await Promise.race([redis.ping(), late]);
+      } finally {
+        clearTimeout(timer);
+      }
     },
 
     /** A no-op: the connection is shared and belongs to whoever created it. */

@@ -26,6 +26,9 @@ export interface RedisServer {
   /** Stops the server until `resume()` (an outage). */
   pause(): Promise<void>;
   resume(): Promise<void>;
+  /** Stops the server process (SIGSTOP) until `thaw()`: connections stay open, nothing is answered. */
+  freeze(): void;
+  thaw(): void;
 }
 
 export async function startRedisServer({ persistent = true } = {}): Promise<RedisServer> {
@@ -71,6 +74,8 @@ export async function startRedisServer({ persistent = true } = {}): Promise<Redi
     },
     pause: halt,
     resume: launch,
+    freeze: () => void child?.kill('SIGSTOP'),
+    thaw: () => void child?.kill('SIGCONT'),
   };
   servers.add(server);
   return server;
