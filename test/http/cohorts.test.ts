@@ -152,6 +152,30 @@ describe('cohorts', () => {
     expect(writes.slice(2)).toEqual(['c:1', 'c:2', 'd:1', 'd:2', 'e:1', 'e:2', 'f:1', 'f:2', 'a:2', 'b:2']);
   });
 
+  it('a fan-out yields once it has run YIELD_AFTER_MS, whatever its batch: a frame that comes meanwhile is taken at once', async () => {
+    let clock = 0;
+    const cohorts = createCohorts({ batchSize: 1_000, yieldAfterMs: 8, now: () => clock });
+    const src = source();
+    const writes: string[] = [];
+    const memberSink = (name: string): FrameSink => ({
+      write: (frame) => {
+        clock += 5; // each write takes 5 ms: the fan-out yields after every second member
+        writes.push(`${name}:${json(frame).data.n}`);
+        if (writes.length === 2) src.push(2);
+        return true;
+      },
+      onDrain: () => undefined,
+    });
+    const names = ['a', 'b', 'c', 'd'];
+    const members = await Promise.all(names.map((name) => cohorts.joinWithSink('k', async () => src.iterable, null, memberSink(name), () => undefined)));
+    const done = members.map((m) => (m as AsyncIterableIterator<never>).next());
+    src.push(1);
+    await waitFor(() => writes.length >= 8, { message: 'both frames to reach every member' });
+    src.end();
+    await Promise.all(done);
+    expect(writes).toEqual(['a:1', 'b:1', 'c:1', 'c:2', 'd:1', 'd:2', 'a:2', 'b:2']);
+  });
+
   it('return() leaves once and stops the shared execution when last', async () => {
     const cohorts = createCohorts();
     const src = source();
