@@ -3,7 +3,9 @@
  * way Yoga reads it: the body (at most MAX_BODY_BYTES), GraphQL params as Yoga's params check would take
  * them, and a fetch Request for Yoga's pipeline or for Yoga's whole answer.
  */
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { sendResponse } from './sse-stream.ts';
+import type { GatewayYoga, ServerContext } from './yoga.ts';
 
 export interface GraphQLParams {
   query: string;
@@ -95,4 +97,9 @@ export function toFetchRequest(req: IncomingMessage, fetchAPI: { Request: typeof
   const protocol = (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
   const url = `${protocol}://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`;
   return new fetchAPI.Request(url, { method: req.method ?? 'GET', headers, ...(body && body.length > 0 ? { body: body as unknown as BodyInit } : {}) });
+}
+
+/** Yoga answers the request itself, from the bytes already read (the Node request and response are its server context, as in its own Node handler). */
+export async function answerWithYoga(yoga: GatewayYoga, req: IncomingMessage, res: ServerResponse, body: Buffer | null): Promise<void> {
+  await sendResponse(await yoga.fetch(toFetchRequest(req, yoga.fetchAPI, body), { req, res } as ServerContext), res);
 }

@@ -23,10 +23,10 @@ import type { GraphQLContext } from '../schema/context.ts';
 import { maskError } from '../schema/errors.ts';
 import type { Authenticator } from './auth.ts';
 import { corsHeaders } from './cors.ts';
-import { readPostParams, toFetchRequest } from './http-params.ts';
+import { answerWithYoga, readPostParams, toFetchRequest } from './http-params.ts';
 import { regularMediaType } from './media-types.ts';
 import { sendResponse } from './sse-stream.ts';
-import type { GatewayYoga, ServerContext } from './yoga.ts';
+import type { GatewayYoga } from './yoga.ts';
 
 export interface JsonLaneOptions {
   yoga: GatewayYoga;
@@ -56,9 +56,7 @@ export function createJsonLane(options: JsonLaneOptions): JsonLane {
   const cors = corsHeaders(options.corsOrigins);
 
   /** Yoga answers the request itself, from the bytes already read. */
-  async function delegate(req: IncomingMessage, res: ServerResponse, body: Buffer | null) {
-    await sendResponse(await yoga.fetch(toFetchRequest(req, yoga.fetchAPI, body), { req, res } as ServerContext), res);
-  }
+  const delegate = (req: IncomingMessage, res: ServerResponse, body: Buffer | null) => answerWithYoga(yoga, req, res, body);
 
   function logged(req: IncomingMessage, requestId: string, status: number, started: number) {
     if (!access.isLevelEnabled('info')) return;

@@ -3,7 +3,7 @@
  * accept.js): the processors are tried in Yoga's order (SSE, multipart, then the regular JSON one) over
  * the request's media types (utf-8 only, in reverse order), and the last match wins. The lean JSON lane
  * (json-lane.ts) takes a request only when that is the regular processor, so it answers with the same
- * content type Yoga would.
+ * content type Yoga would. The SSE route (sse-request.ts) reads Accept with the same functions.
  */
 const PROCESSORS: ReadonlyArray<{ regular: boolean; types: readonly string[] }> = [
   { regular: false, types: ['text/event-stream'] },
@@ -12,7 +12,7 @@ const PROCESSORS: ReadonlyArray<{ regular: boolean; types: readonly string[] }> 
 ];
 
 /** The request's media types as Yoga lists them: no spaces, lower case, utf-8 only, last first. */
-function requestTypes(accept: string): string[] {
+export function requestTypes(accept: string): string[] {
   const types: string[] = [];
   for (const entry of accept.replace(/\s/g, '').toLowerCase().split(',')) {
     const [type = '', ...parameters] = entry.split(';');
@@ -22,7 +22,7 @@ function requestTypes(accept: string): string[] {
 }
 
 /** Yoga's isMatchingMediaType(processor type, request type): the request's side may be a wildcard. */
-function matches(processorType: string, requested: string): boolean {
+export function matches(processorType: string, requested: string): boolean {
   const [pre, suf] = processorType.split('/');
   const [askedPre, askedSuf] = requested.split('/');
   return (askedPre === '*' || askedPre === pre) && (askedSuf === '*' || askedSuf === suf);

@@ -8,6 +8,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { checkedParams, readPostParams, type GraphQLParams } from './http-params.ts';
+import { matches, requestTypes } from './media-types.ts';
 
 export { toFetchRequest } from './http-params.ts';
 
@@ -20,29 +21,12 @@ export interface SseRequestRules {
   csrfHeaders: readonly string[] | null;
 }
 
-/** Request media types, as Yoga reads an Accept header (no spaces, lower case, utf-8 only). */
-function acceptedTypes(accept: string): string[] {
-  const types: string[] = [];
-  for (const entry of accept.replace(/\s/g, '').toLowerCase().split(',')) {
-    const [type = '', ...parameters] = entry.split(';');
-    const charset = parameters.find((p) => p.includes('charset=')) ?? 'charset=utf-8';
-    if (charset === 'charset=utf-8') types.push(type);
-  }
-  return types;
-}
-
-const matches = (requested: string, type: string) => {
-  const [pre, suf] = requested.split('/');
-  const [typePre, typeSuf] = type.split('/');
-  return (pre === '*' || pre === typePre) && (suf === '*' || suf === typeSuf);
-};
-
 /** Yoga answers with its SSE processor whatever the result: SSE is asked for, and no JSON type would win over it. */
 function wantsSseOnly(accept: string | undefined): boolean {
   if (accept === 'text/event-stream') return true; // what graphql-sse's client and most others send
-  const types = acceptedTypes(accept ?? '*/*');
+  const types = requestTypes(accept ?? '*/*');
   if (!types.includes('text/event-stream')) return false;
-  return !types.some((t) => matches(t, 'application/json') || matches(t, 'application/graphql-response+json'));
+  return !types.some((t) => matches('application/json', t) || matches('application/graphql-response+json', t));
 }
 
 const firstContentType = (req: IncomingMessage) => req.headers['content-type']?.split(',')[0] ?? null;

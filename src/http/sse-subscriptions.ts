@@ -23,9 +23,10 @@ import { createCohorts } from './cohorts.ts';
 import { takeSlot, type AdmitSubscription } from './subscription-slots.ts';
 import { cohortKey, cohortPolicy } from './cohort-policy.ts';
 import { corsHeaders } from './cors.ts';
+import { answerWithYoga } from './http-params.ts';
 import { readSseParams, sseCandidate, toFetchRequest, type SseParams } from './sse-request.ts';
 import { createKeepAlive, KEEP_ALIVE_MS, MemberStream, sendResponse, SSE_HEADERS, type MemberHooks } from './sse-stream.ts';
-import type { GatewayYoga, ServerContext } from './yoga.ts';
+import type { GatewayYoga } from './yoga.ts';
 
 export interface SseSubscriptionsOptions {
   yoga: GatewayYoga;
@@ -97,10 +98,7 @@ export function createSseSubscriptions(options: SseSubscriptionsOptions): SseSub
   }
 
   /** Yoga answers the request itself, from the bytes already read. */
-  async function delegate(req: IncomingMessage, res: ServerResponse, body: Buffer | null) {
-    // The Node request and response are the server context, as in Yoga's own Node handler.
-    await sendResponse(await yoga.fetch(toFetchRequest(req, yoga.fetchAPI, body), { req, res } as ServerContext), res);
-  }
+  const delegate = (req: IncomingMessage, res: ServerResponse, body: Buffer | null) => answerWithYoga(yoga, req, res, body);
 
   /** A result that is not a stream (NOT_FOUND, a variable that does not coerce, RATE_LIMITED), as Yoga's SSE processor answers it. */
   async function answer(x: Exchange, result: ExecutionResult) {
