@@ -140,13 +140,7 @@ describe('cohorts', () => {
       },
       onDrain: () => undefined,
     });
-    const names = ['a', 'b', 'c', 'd', 'e', 'f'];
-    const members = await Promise.all(names.map((name) => cohorts.joinWithSink('k', async () => src.iterable, null, memberSink(name), () => undefined)));
-    const done = members.map((m) => (m as AsyncIterableIterator<never>).next());
-    src.push(1);
-    await waitFor(() => writes.length >= 12, { message: 'both frames to reach every member' });
-    src.end();
-    await Promise.all(done);
+    await fanOutTwo(cohorts, src, ['a', 'b', 'c', 'd', 'e', 'f'], memberSink, writes);
     expect(writes.slice(0, 2)).toEqual(['a:1', 'b:1']);
     // 2 is written to the members 1 had not reached yet before it goes to those it had; each gets 1 then 2.
     expect(writes.slice(2)).toEqual(['c:1', 'c:2', 'd:1', 'd:2', 'e:1', 'e:2', 'f:1', 'f:2', 'a:2', 'b:2']);
@@ -166,13 +160,7 @@ describe('cohorts', () => {
       },
       onDrain: () => undefined,
     });
-    const names = ['a', 'b', 'c', 'd'];
-    const members = await Promise.all(names.map((name) => cohorts.joinWithSink('k', async () => src.iterable, null, memberSink(name), () => undefined)));
-    const done = members.map((m) => (m as AsyncIterableIterator<never>).next());
-    src.push(1);
-    await waitFor(() => writes.length >= 8, { message: 'both frames to reach every member' });
-    src.end();
-    await Promise.all(done);
+    await fanOutTwo(cohorts, src, ['a', 'b', 'c', 'd'], memberSink, writes);
     expect(writes).toEqual(['a:1', 'b:1', 'c:1', 'c:2', 'd:1', 'd:2', 'a:2', 'b:2']);
   });
 
@@ -189,6 +177,16 @@ describe('cohorts', () => {
     expect(src.returned()).toBe(1);
   });
 });
+
+/** Members `names` join one cohort; frame 1 is pushed (each sink's write may push 2 mid-fan-out); waits until both reached every member, then ends. */
+async function fanOutTwo(cohorts: ReturnType<typeof createCohorts>, src: ReturnType<typeof source>, names: string[], memberSink: (name: string) => FrameSink, writes: string[]) {
+  const members = await Promise.all(names.map((name) => cohorts.joinWithSink('k', async () => src.iterable, null, memberSink(name), () => undefined)));
+  const done = members.map((m) => (m as AsyncIterableIterator<never>).next());
+  src.push(1);
+  await waitFor(() => writes.length >= 2 * names.length, { message: 'both frames to reach every member' });
+  src.end();
+  await Promise.all(done);
+}
 
 describe('encodeNext', () => {
   it('builds the graphql-transport-ws next message once per id', () => {
