@@ -19,7 +19,7 @@ const present = existsSync(CHROMIUM);
 if (!present && process.env.CI) throw new Error(`${CHROMIUM} is missing in CI: .ci/run installs Debian's chromium`);
 if (!present) console.warn(`browser test skipped: ${CHROMIUM} is not installed (apt-get install -y chromium)`);
 
-const SLOW = { initialQueuePosition: 2, queueStepMs: 500, runMs: 1500, logEveryMs: 200, logWindowMs: 600 };
+const SLOW = { initialQueuePosition: 2, queueStepMs: 300, runMs: 900, logEveryMs: 150, logWindowMs: 450 };
 const IMAGE = 'https://images.example.com/cat.png';
 
 let browser: Browser;

@@ -1,5 +1,5 @@
 /**
- * Soak: a steady stream of jobs and subscribers for SOAK_SECONDS (default 15 in CI; set more for a
+ * Soak: a steady stream of jobs and subscribers for SOAK_SECONDS (default 10 in CI; set more for a
  * longer run), with upstream faults switched on and off. At the end every job is finished and every
  * subscriber got its terminal event, nothing was submitted twice, and no listener, socket, poll loop
  * or timer is left, with memory back where it was.
@@ -12,7 +12,7 @@ import { subscribeSse, subscribeWs, wsClient, type Recording } from '../helpers/
 import { FOLLOW, startTestGateway, SUBMIT, validInput } from '../helpers/start-gateway.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
-const SECONDS = Number(process.env.SOAK_SECONDS ?? 15);
+const SECONDS = Number(process.env.SOAK_SECONDS ?? 10);
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
