@@ -18,9 +18,8 @@ export interface StreamFault {
   afterEvents: number;
 }
 
-/** The next `data:` event for this stream, or null when nothing changed; `state` is the stream's memory. */
-function nextEvent(state: State, job: Job, withLogs: boolean, memory: { signature: string; lastLog: number | null }) {
-  const now = state.clock.now();
+/** The next `data:` event for this stream at sim instant `now`, or null when nothing changed; `memory` is the stream's. */
+function nextEvent(state: State, job: Job, withLogs: boolean, memory: { signature: string; lastLog: number | null }, now: number) {
   const phase = phaseAt(job, now);
   let logs: LogEntry[] | null = null;
   if (withLogs) {
@@ -53,17 +52,22 @@ export function handleStream(state: State, res: ServerResponse, job: Job, withLo
     silence();
     state.cleanups.delete(stop);
   };
-  /** Sleeps until the job's next scheduled change (a timer may fire a little early: then it sleeps again). */
-  const arm = () => {
+  /**
+   * Sleeps until the job's next scheduled change after `now`, the instant `push` just looked at (a
+   * timer may fire a little early: then it sleeps again). One instant for both: read twice, a timer
+   * firing just before the end would see the job running, then ended, and never wake again.
+   */
+  const arm = (now: number) => {
     if (tick) clearTimeout(tick);
-    const now = state.clock.now();
     const at = nextChangeAt(job, now, withLogs);
     tick = at === null ? null : setTimeout(wake, Math.max(0, at - now));
   };
   const wake = () => {
     if (tick) clearTimeout(tick);
     tick = null;
-    if (!stopped && !push()) arm();
+    if (stopped) return;
+    const now = state.clock.now();
+    if (!push(now)) arm(now);
   };
   /** Applies the armed fault once its events are out; true when the stream is cut. */
   const cut = (): boolean => {
@@ -74,8 +78,8 @@ export function handleStream(state: State, res: ServerResponse, job: Job, withLo
     stop(); // 'stall': the socket stays open, silent, until the client or close() ends it
     return true;
   };
-  const push = (): boolean => {
-    const event = nextEvent(state, job, withLogs, memory);
+  const push = (now: number): boolean => {
+    const event = nextEvent(state, job, withLogs, memory, now);
     if (!event) return false;
     res.write(`data: ${event.data}\n\n`);
     sent++;
@@ -94,8 +98,9 @@ export function handleStream(state: State, res: ServerResponse, job: Job, withLo
     if (left > 0) state.openStreams.set(job.id, left);
     else state.openStreams.delete(job.id);
   });
-  if (cut() || push()) return;
+  const now = state.clock.now();
+  if (cut() || push(now)) return;
   state.streamWakers.set(job.id, (state.streamWakers.get(job.id) ?? new Set()).add(wake));
-  arm();
+  arm(now);
   keepAlive = setInterval(() => res.write(': keep-alive\n\n'), state.streamKeepAliveMs);
 }
