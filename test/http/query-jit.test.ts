@@ -3,17 +3,15 @@
  * on, never a mutation or a subscription, and its answers (data and errors) are the same as the
  * standard executor's, on the real gateway.
  */
+import { compileQuery } from 'graphql-jit';
 import { createSchema, createYoga } from 'graphql-yoga';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useQueryJit } from '../../src/http/query-jit.ts';
 import { GET_JOB, startTestGateway, submitJob, type TestGateway } from '../helpers/start-gateway.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
-const compiles = vi.hoisted(() => ({ count: 0 }));
-vi.mock('graphql-jit', async (importOriginal) => {
-  const real = await importOriginal<typeof import('graphql-jit')>();
-  return { ...real, compileQuery: (...args: Parameters<typeof real.compileQuery>) => (compiles.count++, real.compileQuery(...args)) };
-});
+const compiles = { count: 0 };
+const countingCompile: typeof compileQuery = (...args) => (compiles.count++, compileQuery(...args));
 
 describe('useQueryJit', () => {
   const yoga = createYoga({
@@ -21,7 +19,7 @@ describe('useQueryJit', () => {
       typeDefs: 'type Query { hello(name: String): String! } type Mutation { bump: Int! }',
       resolvers: { Query: { hello: (_: unknown, args: { name?: string }) => `hello ${args.name ?? 'world'}` }, Mutation: { bump: () => 1 } },
     }),
-    plugins: [useQueryJit()],
+    plugins: [useQueryJit({ compile: countingCompile })],
     logging: false,
   });
   const run = async (query: string, variables?: Record<string, unknown>) =>
