@@ -5,7 +5,7 @@
 import { createServer, get, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createParser } from 'eventsource-parser';
-import { afterEach } from 'vitest';
+import { atTestEnd } from '../helpers/file-end.ts';
 import { startFalSimulator, type FalSimulator, type FalSimulatorOptions, type SimulatorTiming } from '../../src/fal-simulator/index.ts';
 
 export const MODEL = 'fal-ai/kling-video/v2.5-turbo/pro/image-to-video';
@@ -14,7 +14,7 @@ export const INPUT = { prompt: 'a cat surfing', image_url: 'https://example.com/
 export const FAST: SimulatorTiming = { initialQueuePosition: 2, queueStepMs: 40, runMs: 200, logEveryMs: 30, logWindowMs: 60 };
 
 const disposers: Array<() => Promise<void>> = [];
-afterEach(async () => {
+atTestEnd(async () => {
   await Promise.allSettled(disposers.splice(0).map((dispose) => dispose()));
 });
 

@@ -2,7 +2,8 @@
  * Helpers of the simulator's raw-wire tests: simulators closed after each test, calls over undici,
  * the queue operations, and fal's official client pointed at a simulator.
  */
-import { afterEach, expect } from 'vitest';
+import { expect } from 'vitest';
+import { atTestEnd } from '../helpers/file-end.ts';
 import { request } from 'undici';
 import { createFalClient } from '@fal-ai/client';
 import { startFalSimulator } from '../../src/fal-simulator/index.ts';
@@ -16,7 +17,7 @@ export const FAST: SimulatorTiming = { initialQueuePosition: 3, queueStepMs: 30,
 export const STEPPED: SimulatorTiming = { ...FAST, queueStepMs: 200 };
 
 const running: FalSimulator[] = [];
-afterEach(async () => {
+atTestEnd(async () => {
   await Promise.all(running.splice(0).map((sim) => sim.close()));
 });
 

@@ -4,15 +4,15 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { afterAll } from 'vitest';
 import { post } from './clients.ts';
 import { waitFor, within } from './wait-for.ts';
+import { atFileEnd } from './file-end.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const CLI_BIN = fileURLToPath(new URL('../../bin/fal-video', import.meta.url));
 
 const running = new Set<ChildProcess>();
-afterAll(() => {
+atFileEnd(() => {
   for (const child of running) child.kill('SIGKILL');
 });
 

@@ -5,12 +5,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { afterAll } from 'vitest';
 import { within } from './wait-for.ts';
+import { atFileEnd } from './file-end.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const running = new Set<ChildProcess>();
-afterAll(() => {
+atFileEnd(() => {
   for (const child of running) child.kill('SIGKILL');
 });
 

@@ -9,8 +9,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { afterAll } from 'vitest';
 import { transcript, type GraphQLResponse } from './clients.ts';
+import { atFileEnd } from './file-end.ts';
 
 export const IMAGES = {
   png: Buffer.from('iVBORw0KGgoAAAANSUhEUgAAADAAAAAgCAIAAADbtmxLAAAACXBIWXMAAAABAAAAAQBPJcTWAAAAzElEQVR4nO3U4RGCMAwF4LeJboKb6CayiW6im+gmT9RqaRM4C40nXkL51ST9etACIihG93ZPf8gsZhlKCvIMKiE9UiPXmgh6N5wOCmVVQX1TGSiW1QbFrS4YlHxpA1D4Oz8E5WfBBkSNtASQcluYgeR3+3mQtrotKDM5yEEOcpCDHPRvoOf8N0FM4zGxBjfgDmzBI3gGr/eOF+JEHIg9sSUaYhU6lRUMZOsFDnLQbJByyF7D9JSFziLGQLGsNihutRTEgbtyDii54UTcAGxqvLQgj3ECAAAAAElFTkSuQmCC', 'base64'),
@@ -46,7 +46,7 @@ export async function postUpload(
 }
 
 const cleanups: Array<() => Promise<void> | void> = [];
-afterAll(async () => {
+atFileEnd(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 

@@ -8,12 +8,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { afterAll } from 'vitest';
 import { freePort } from './gateway-process.ts';
 import { waitFor } from './wait-for.ts';
+import { atFileEnd } from './file-end.ts';
 
 const servers = new Set<{ stop(): Promise<void> }>();
-afterAll(async () => {
+atFileEnd(async () => {
   await Promise.allSettled([...servers].map((s) => s.stop()));
 });
 

@@ -1,17 +1,18 @@
 /**
  * A real gateway on a loopback port, talking over real HTTP to a real fal simulator, with a
- * capturing logger. Whatever a test forgets to dispose is disposed after its file (afterAll).
+ * capturing logger. Whatever a test forgets to dispose is disposed after its file (file-end.ts).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
-import { afterAll, expect } from 'vitest';
+import { expect } from 'vitest';
 import { createApp, type App, type AppOptions } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
 import { startFalSimulator, type FalSimulator, type FalSimulatorOptions } from '../../src/fal-simulator/index.ts';
 import { post, transcript } from './clients.ts';
 import { issuedTokens } from './tokens.ts';
+import { atFileEnd } from './file-end.ts';
 
 /** The upstream credential every test gateway uses; a test asserts it never leaks. */
 export const TEST_FAL_KEY = 'fal-test-key-id:fal-test-secret-9f8e7d6c5b4a';
@@ -46,13 +47,14 @@ const leftovers = new Set<() => Promise<void>>();
 const tempDirs: string[] = [];
 /** Every log line of every gateway this file started. */
 const allLogs: string[][] = [];
-afterAll(async () => {
+atFileEnd(async () => {
   await Promise.allSettled([...leftovers].map((dispose) => dispose()));
   leftovers.clear();
   for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
   // The upstream key appears in no response and no log line, in any test file that starts a gateway.
-  assertNoCredential([...transcript, ...allLogs.flat()]);
-  assertNoToken([...transcript, ...allLogs.flat()]);
+  const seen = [...transcript.splice(0), ...allLogs.splice(0).flat()];
+  assertNoCredential(seen);
+  assertNoToken(seen);
 });
 
 /** No token minted by test/helpers/tokens.ts (nor its signature) appears in `texts`. */

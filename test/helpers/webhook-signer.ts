@@ -6,7 +6,7 @@
 import { createHash, generateKeyPairSync, sign as ed25519Sign, type KeyObject } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll } from 'vitest';
+import { atFileEnd } from './file-end.ts';
 
 export interface SignOptions {
   requestId: string;
@@ -30,7 +30,7 @@ export interface WebhookSigner {
 }
 
 const open = new Set<() => Promise<void>>();
-afterAll(async () => {
+atFileEnd(async () => {
   await Promise.allSettled([...open].map((close) => close()));
 });
 

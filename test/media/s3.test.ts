@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createS3MediaStore } from '../../src/store/s3-media-store.ts';
 import { subscribeWs, wsClient } from '../helpers/clients.ts';
 import { sha256, startS3 } from '../helpers/media.ts';
@@ -17,9 +17,10 @@ let s3: Awaited<ReturnType<typeof startS3>>;
 beforeAll(async () => {
   s3 = await startS3();
   // The SDK's standard credential chain (s3rver accepts these).
-  process.env.AWS_ACCESS_KEY_ID = 'S3RVER';
-  process.env.AWS_SECRET_ACCESS_KEY = 'S3RVER';
+  vi.stubEnv('AWS_ACCESS_KEY_ID', 'S3RVER');
+  vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'S3RVER');
 });
+afterAll(() => vi.unstubAllEnvs()); // the next file in this worker sees the environment it had
 
 const storeWith = (checksums: 'when_required' | 'when_supported') =>
   createS3MediaStore({ bucket: s3.bucket, endpoint: s3.endpoint, region: 'us-east-1', prefix: 'test/', forcePathStyle: true, checksums });
