@@ -34,7 +34,10 @@ it('no FAL_KEY: simulator announced, GraphiQL served, a job completes within a m
   // The gateway keeps its own copy of the simulator's video by default (MEDIA_STORE=local).
   expect(last.video).toMatchObject({ durable: true, upstreamUrl: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/fal-simulator\/files\/.+\.mp4$/) });
   expect(last.video.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/media\/videos\/.+\.mp4$/);
-  expect((await fetch(last.video.url)).status).toBe(200);
+  // Read whole: a download left hanging would hold the graceful shutdown below for its grace period.
+  const video = await fetch(last.video.url);
+  expect(video.status).toBe(200);
+  expect((await video.arrayBuffer()).byteLength).toBe(last.video.fileSize);
   expect(Date.now() - started).toBeLessThan(60_000);
   gateway.child.kill('SIGTERM');
   expect(await gateway.exited).toBe(0);
