@@ -16,7 +16,7 @@ import { waitFor, within } from '../helpers/wait-for.ts';
 // Each test spawns the CLI (a Node process) a few times; on a loaded machine that takes seconds each.
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 60_000 });
 
-const gateway = await startTestGateway({ simulator: { timing: { initialQueuePosition: 2, queueStepMs: 300, runMs: 4_000, logEveryMs: 200, logWindowMs: 400 } } });
+const gateway = await startTestGateway({ simulator: { timing: { initialQueuePosition: 2, queueStepMs: 300, runMs: 1_200, logEveryMs: 200, logWindowMs: 400 } } });
 afterAll(() => gateway.dispose());
 const env = { GATEWAY_URL: gateway.httpUrl };
 const hasEvents = await serverHas(gateway.httpUrl, 'Subscription', 'jobEvents');

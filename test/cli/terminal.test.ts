@@ -20,7 +20,8 @@ beforeAll(async () => {
 });
 afterAll(() => gateway.dispose());
 
-describe('the progress display', () => {
+// Each test waits seconds on its own job: they run side by side.
+describe.concurrent('the progress display', () => {
   it('appears under a pseudo-terminal: live status, queue position, a bar, then the video URL', async () => {
     const run = await runCliInPty(ARGS, { GATEWAY_URL: gateway.httpUrl });
     expect(run.code, run.output).toBe(0);

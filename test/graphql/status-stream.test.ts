@@ -31,7 +31,8 @@ function statusGets(gateway: TestGateway, requestId: string): number {
   return gateway.simulator.statusCalls(requestId);
 }
 
-describe('status streams', () => {
+// Each test has its own gateway and simulator and mostly waits on a job: side by side.
+describe.concurrent('status streams', () => {
   it('a job followed by stream completes with at most 3 status GETs, where polling made dozens', { timeout: 30_000 }, async () => {
     const streamed = await startTestGateway({ env: STREAM_ENV, simulator: { timing: LONG_TIMING } });
     const polled = await startTestGateway({ env: { FAL_UPDATES: 'poll' }, simulator: { timing: LONG_TIMING } });

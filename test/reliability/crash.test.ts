@@ -27,10 +27,11 @@ async function finalState(gateway: GatewayProcess, id: string) {
   return follower.events.at(-1)!.data!.jobUpdates;
 }
 
-describe('SIGKILL at each step', () => {
+// Each test has its own simulator, database and gateways, and waits on child processes: side by side.
+describe.concurrent('SIGKILL at each step', () => {
   it('during the upstream submit: the job is found upstream and adopted (issue 9, item 12), never re-submitted', { timeout: 30_000 }, async () => {
     const { simulator, env } = await environment();
-    simulator.addFault({ operation: 'submit', kind: 'delay', delayMs: 5000, times: 1 });
+    simulator.addFault({ operation: 'submit', kind: 'delay', delayMs: 1500, times: 1 });
     const first = await startGatewayProcess(env);
     const pending = post(first.httpUrl, SUBMIT, { input: validInput({ idempotencyKey: 'crash-submit' }) }).catch(() => null);
     await waitFor(() => simulator.stats.submit === 1, { message: 'the submit to reach the upstream' });
