@@ -1,9 +1,10 @@
 /**
- * What a helper cleans up after each test file (or each test) (servers, child processes, temporary directories),
- * registered once when the helper is first imported. `test/setup.ts`, which Vitest runs before every
- * file, runs the registered tasks in an `afterAll`: the same whether each file gets fresh modules or
- * a worker's files share them (`isolate: false`). Tasks run last registered first, one at a time,
- * like stacked `afterAll` hooks.
+ * What the helpers clean up (servers, child processes, temporary folders), registered once, when a
+ * helper is first imported. `test/setup.ts`, which Vitest runs before every file, runs the tasks in
+ * an `afterAll` (and the per-test ones in an `afterEach`): the same whether each file gets fresh
+ * modules or a worker's files share them (`isolate: false`). Tasks run last registered first, one at
+ * a time, like stacked hooks. A per-test task ends what every test started, so a file whose helpers
+ * register one (the simulator's own tests) must not run its tests concurrently.
  */
 const tasks: Array<() => unknown> = [];
 const perTest: Array<() => unknown> = [];
