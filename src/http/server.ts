@@ -30,6 +30,9 @@ export interface MountedHandler {
 /** A handler tried before everything else (the SSE subscription route): true when it took the request. */
 export type FirstHandler = (request: IncomingMessage, response: ServerResponse) => boolean;
 
+/** How often a closing server closes the keep-alive connections that went idle since it last looked. */
+const IDLE_SWEEP_MS = 50;
+
 export function createHttpServer(yoga: GatewayYoga, options: { requestTimeoutMs: number; mounted?: MountedHandler | null; first?: FirstHandler | null }): HttpServerHandle {
   const { requestTimeoutMs, mounted = null, first = null } = options;
   const handler = mounted === null && first === null ? yoga : (request: IncomingMessage, response: ServerResponse) => {
@@ -90,12 +93,17 @@ export function createHttpServer(yoga: GatewayYoga, options: { requestTimeoutMs:
     stopAccepting,
     async close(graceMs) {
       stopAccepting();
-      server.closeIdleConnections();
       for (const socket of streams) socket.destroy();
+      // A keep-alive connection whose response ends during the grace is closed as it goes idle (Node
+      // closes only the connections idle at the moment it is asked), so the close waits for the
+      // requests in flight, not for the deadline.
+      server.closeIdleConnections();
+      const idle = setInterval(() => server.closeIdleConnections(), IDLE_SWEEP_MS);
       const timer = setTimeout(() => {
         for (const socket of sockets) socket.destroy();
       }, graceMs);
       await closed;
+      clearInterval(idle);
       clearTimeout(timer);
     },
     streamCount: () => streams.size,
