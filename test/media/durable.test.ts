@@ -140,10 +140,11 @@ it('purge removes the copy with the job', { timeout: 45_000 }, async () => {
   };
   expect(await statusOf(last.video.url)).toBe(200);
   await waitFor(async () => (await gateway.gql(GET_JOB, { id: job.id })).data?.job === null, { timeoutMs: 15_000, message: 'the job to be purged' });
-  // The copy goes in the same purge pass, right after the job.
-  await waitFor(async () => (await statusOf(last.video.url)) === 404, { message: 'the copy to be purged' });
+  // The copy goes in the same purge pass, right after the job: the URL answers 404 once the file is
+  // unlinked, and the job's folder goes a moment later (one recursive rm), so both are waited for.
   const videos = join(dirname(gateway.sqlitePath), 'media', 'videos');
-  expect(existsSync(videos) ? readdirSync(videos) : []).not.toContain(job.id);
+  const folderGone = () => !(existsSync(videos) ? readdirSync(videos) : []).includes(job.id);
+  await waitFor(async () => (await statusOf(last.video.url)) === 404 && folderGone(), { message: "the copy and its job's folder to be purged" });
   await gateway.dispose();
 });
 
