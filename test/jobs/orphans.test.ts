@@ -16,7 +16,9 @@ afterEach(async () => {
 });
 
 async function ambiguousSubmit(g: TestGateway, fault: 'delay' | 'drop', overrides: Record<string, unknown> = {}) {
-  g.simulator.addFault(fault === 'delay' ? { operation: 'submit', kind: 'delay', delayMs: 1000 } : { operation: 'submit', kind: 'drop' });
+  // 3 s against UPSTREAM_TIMEOUT_MS=300: undici keeps its header timeout on a ~0.5 s tick, so the
+  // timeout comes 0.5-1 s in on a quiet machine, later under load (1 s was once not enough).
+  g.simulator.addFault(fault === 'delay' ? { operation: 'submit', kind: 'delay', delayMs: 3000 } : { operation: 'submit', kind: 'drop' });
   const response = await g.gql(SUBMIT, { input: validInput(overrides) });
   const error = response.errors?.[0];
   expect(error?.extensions?.code, response.raw).toBe('UPSTREAM_UNAVAILABLE');
