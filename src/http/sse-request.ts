@@ -10,8 +10,6 @@ import type { IncomingMessage } from 'node:http';
 import { checkedParams, readPostParams, type GraphQLParams } from './http-params.ts';
 import { matches, requestTypes } from './media-types.ts';
 
-export { toFetchRequest } from './http-params.ts';
-
 export type SseParams = GraphQLParams;
 
 export interface SseRequestRules {

@@ -23,8 +23,8 @@ import { createCohorts } from './cohorts.ts';
 import { takeSlot, type AdmitSubscription } from './subscription-slots.ts';
 import { cohortKey, cohortPolicy } from './cohort-policy.ts';
 import { corsHeaders } from './cors.ts';
-import { answerWithYoga } from './http-params.ts';
-import { readSseParams, sseCandidate, toFetchRequest, type SseParams } from './sse-request.ts';
+import { answerWithYoga, toFetchRequest } from './http-params.ts';
+import { readSseParams, sseCandidate, type SseParams } from './sse-request.ts';
 import { createKeepAlive, KEEP_ALIVE_MS, MemberStream, sendResponse, SSE_HEADERS, type MemberHooks } from './sse-stream.ts';
 import type { GatewayYoga } from './yoga.ts';
 
